@@ -1,0 +1,58 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+var daemonDependencies: [Target.Dependency] {
+    [
+        "Shared",
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOPosix", package: "swift-nio"),
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+    ]
+}
+
+let package = Package(
+    name: "Postern",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "receiverd", targets: ["receiverd"]),
+        .executable(name: "scannerd", targets: ["scannerd"]),
+        .executable(name: "senderd", targets: ["senderd"]),
+        .executable(name: "posternctl", targets: ["posternctl"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
+        .target(name: "CPosternShims"),
+        .target(
+            name: "Shared",
+            dependencies: [
+                "CSystemd", "CPosternShims",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .executableTarget(name: "receiverd", dependencies: daemonDependencies),
+        .executableTarget(name: "scannerd", dependencies: daemonDependencies),
+        .executableTarget(name: "senderd", dependencies: daemonDependencies),
+        .executableTarget(name: "posternctl", dependencies: daemonDependencies),
+        .testTarget(
+            name: "SharedTests",
+            dependencies: [
+                "Shared",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]
+        ),
+    ]
+)
+

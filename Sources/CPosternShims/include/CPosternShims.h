@@ -1,0 +1,12 @@
+#pragma once
+#include <sys/types.h>
+
+/// Forks and execs `path` with `argv`/`envp`, moving `fds[0..<nfds]` to descriptors 3, 4, …
+/// and adding `LISTEN_PID=<child pid>` to the environment, as systemd socket activation does.
+/// Everything the child needs is prepared by the caller; between fork and exec the child only
+/// makes async-signal-safe calls. Returns the child's pid, or -1 with errno set.
+pid_t postern_spawn_with_fds(const char *path, char *const argv[], char *const envp[],
+                             const int *fds, int nfds);
+
+/// fsync(2) of a directory by path, so a rename or link in it is durable.
+int postern_fsync_dir(const char *path);

@@ -1,0 +1,30 @@
+import Glibc
+import Logging
+
+/// What every daemon does before it builds its services: read the configuration (refusing to
+/// start on errors, printed as `file:line:column: message`), set up logging, create the spool.
+public enum DaemonBootstrap {
+    /// sysexits.h EX_CONFIG: systemd's `RestartPreventExitStatus=78` stops restart loops on it.
+    public static let exitConfig: Int32 = 78
+
+    public static func start(label: String, configPath: String) -> (PosternConfig, SpoolLayout, Logger) {
+        let config: PosternConfig
+        do {
+            config = try PosternConfig.load(path: configPath)
+        } catch {
+            var text = "\(label): \(error)\n"
+            text.withUTF8 { p in _ = write(2, p.baseAddress, p.count) }
+            exit(exitConfig)
+        }
+        PosternLogHandler.bootstrap(label: label, level: Logger.Level(rawValue: "\(config.general.logLevel)") ?? .info)
+        let logger = Logger(label: label)
+        let layout = SpoolLayout(root: config.general.spoolDir)
+        do {
+            try layout.createDirectories()
+        } catch {
+            logger.critical("cannot create spool directories: \(error)")
+            exit(1)
+        }
+        return (config, layout, logger)
+    }
+}

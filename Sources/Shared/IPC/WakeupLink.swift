@@ -1,0 +1,93 @@
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+
+/// A lazily (re)connected one-way link to another daemon's unix socket. Sending never blocks
+/// nor fails the caller: if the peer is down, the message is dropped and the peer finds the
+/// work by scanning its spool directory when it comes back.
+public final class WakeupLink: Sendable {
+    private let path: String
+    private let group: any EventLoopGroup
+    private let logger: Logger
+    private let channel = NIOLockedValueBox<EventLoopFuture<any Channel>?>(nil)
+
+    public init(path: String, group: any EventLoopGroup, logger: Logger) {
+        self.path = path
+        self.group = group
+        self.logger = logger
+    }
+
+    public func send(_ message: IPCMessage) {
+        var buffer = ByteBuffer()
+        message.write(into: &buffer)
+        let future = channel.withLockedValue { current -> EventLoopFuture<any Channel> in
+            if let current { return current }
+            let f = ClientBootstrap(group: group)
+                .channelInitializer { ch in ch.pipeline.addHandler(DiscardInbound()) }
+                .connect(unixDomainSocketPath: path)
+            current = f
+            return f
+        }
+        let payload = buffer
+        future.whenComplete { [self] result in
+            switch result {
+            case .success(let ch) where ch.isActive:
+                ch.writeAndFlush(payload).whenFailure { [self] _ in reset(future) }
+            case .success:
+                reset(future)
+                logger.debug("peer link closed; message left for the directory scan", metadata: ["socket": "\(path)"])
+            case .failure(let error):
+                reset(future)
+                logger.debug("peer not reachable; message left for the directory scan", metadata: ["socket": "\(path)", "error": "\(error)"])
+            }
+        }
+    }
+
+    private func reset(_ f: EventLoopFuture<any Channel>) {
+        channel.withLockedValue { if $0 === f { $0 = nil } }
+        f.whenSuccess { $0.close(promise: nil) }
+    }
+
+    public func close() {
+        channel.withLockedValue { $0?.whenSuccess { $0.close(promise: nil) }; $0 = nil }
+    }
+}
+
+/// The link is one-way; whatever the peer says is ignored.
+final class DiscardInbound: ChannelInboundHandler, Sendable {
+    typealias InboundIn = ByteBuffer
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {}
+}
+
+/// Serves an IPC socket: every well-formed line is handed to `onMessage`; garbage closes the
+/// connection.
+public final class IPCServerHandler: ChannelInboundHandler, @unchecked Sendable {
+    public typealias InboundIn = ByteBuffer
+    private var buffer = ByteBuffer()
+    private var framer = LineFramer(limit: IPCMessage.maxLine)
+    private let onMessage: @Sendable (IPCMessage) -> Void
+
+    public init(onMessage: @escaping @Sendable (IPCMessage) -> Void) { self.onMessage = onMessage }
+
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var chunk = unwrapInboundIn(data)
+        buffer.writeBuffer(&chunk)
+        while let framed = framer.next(from: &buffer) {
+            switch framed {
+            case .line(let l), .bareLF(let l):
+                guard let m = IPCMessage.parse(Substring(String(buffer: l))) else {
+                    context.close(promise: nil)
+                    return
+                }
+                onMessage(m)
+            case .overlong:
+                context.close(promise: nil)
+                return
+            }
+        }
+        buffer.discardReadBytes()
+    }
+
+    public func errorCaught(context: ChannelHandlerContext, error: any Error) { context.close(promise: nil) }
+}

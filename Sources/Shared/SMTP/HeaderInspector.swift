@@ -1,0 +1,56 @@
+import NIOCore
+
+/// Watches message bytes as they stream to the spool: counts `Received:` fields (loop
+/// detection), keeps the value of a loop-guard field, and hashes the body.
+public struct HeaderInspector: Sendable {
+    public private(set) var receivedCount = 0
+    public private(set) var guardValue: String?
+    public private(set) var inHeaders = true
+    private var line: [UInt8] = []
+    private var lineOverflow = false
+    private var body = SHA256()
+    private static let maxLine = 4096
+
+    public init() {}
+
+    public mutating func feed(_ bytes: UnsafeRawBufferPointer) {
+        var i = 0
+        while inHeaders && i < bytes.count {
+            let b = bytes[i]
+            i += 1
+            if b == UInt8(ascii: "\n") {
+                endLine()
+            } else if line.count < HeaderInspector.maxLine {
+                line.append(b)
+            } else {
+                lineOverflow = true
+            }
+        }
+        if !inHeaders && i < bytes.count { body.update(UnsafeRawBufferPointer(rebasing: bytes[i...])) }
+    }
+
+    public mutating func feed(_ buffer: ByteBuffer) {
+        buffer.withUnsafeReadableBytes { feed($0) }
+    }
+
+    private mutating func endLine() {
+        defer { line.removeAll(keepingCapacity: true); lineOverflow = false }
+        if line.last == UInt8(ascii: "\r") { line.removeLast() }
+        if line.isEmpty { inHeaders = false; return }
+        if Self.hasName(line, "received") { receivedCount += 1 }
+        if !lineOverflow, Self.hasName(line, "x-postern-guard") {
+            let colon = line.firstIndex(of: UInt8(ascii: ":"))!
+            guardValue = String(decoding: line[(colon + 1)...], as: UTF8.self)
+        }
+    }
+
+    private static func hasName(_ line: [UInt8], _ lowerName: String) -> Bool {
+        let n = Array(lowerName.utf8)
+        guard line.count > n.count, line[n.count] == UInt8(ascii: ":") else { return false }
+        for j in 0..<n.count where (line[j] | 0x20) != n[j] && !(line[j] == n[j]) { return false }
+        return true
+    }
+
+    /// SHA-256 of the body (empty body if the message has no header/body separator).
+    public consuming func bodyHash() -> String { body.finalize().hex }
+}

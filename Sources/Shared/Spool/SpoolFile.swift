@@ -1,0 +1,141 @@
+import Glibc
+import NIOCore
+
+/// A spool file as read back: envelope, optional verdict, and where the message bytes are.
+///
+/// Layout (docs/spool-format.md): a fixed-width first line `POSTERN-SPOOL 1 envelope-at=N`,
+/// the message bytes, the envelope ending in `end envelope`, then the verdict appended by
+/// scannerd ending in `end verdict`. A file whose envelope lacks its end marker is incomplete.
+public struct SpoolFile: Sendable {
+    public static let magic = "POSTERN-SPOOL 1 envelope-at="
+    public static let headerLength = magic.utf8.count + 16 + 1
+
+    static func header(envelopeAt: Int) -> String {
+        let n = String(envelopeAt)
+        return magic + String(repeating: "0", count: 16 - n.count) + n + "\n"
+    }
+
+    public var path: String
+    public var envelope: Envelope
+    public var verdict: Verdict?
+    /// The verdict section began but has no end marker (scannerd died while appending).
+    public var verdictIncomplete: Bool
+    public var messageOffset: Int { SpoolFile.headerLength }
+    public var messageLength: Int
+    /// Offset just past `end envelope`, where a verdict is appended.
+    public var envelopeEnd: Int
+    /// Offsets of each route's status character, by route index.
+    public var routeStatusOffsets: [Int]
+    public var attemptsOffset: Int?
+
+    /// Reads the envelope and verdict (not the message) of the file at `path`.
+    public static func read(path: String) throws -> SpoolFile {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 { throw SpoolError("open", path) }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw SpoolError("fstat", path) }
+        let fileSize = Int(st.st_size)
+        var head = [UInt8](repeating: 0, count: headerLength)
+        guard fileSize >= headerLength,
+              head.withUnsafeMutableBytes({ pread(fd, $0.baseAddress, headerLength, 0) }) == headerLength,
+              let text = String(validating: head, as: UTF8.self), text.hasPrefix(magic), text.hasSuffix("\n"),
+              let envelopeAt = Int(text.dropFirst(magic.utf8.count).dropLast()),
+              envelopeAt >= headerLength, envelopeAt <= fileSize
+        else { throw SpoolFormatError(hint: "bad or missing header line") }
+        var tail = [UInt8](repeating: 0, count: fileSize - envelopeAt)
+        let got = tail.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(envelopeAt)) }
+        guard got == tail.count else { throw SpoolError("pread", path) }
+        return try parseTail(tail, path: path, envelopeAt: envelopeAt)
+    }
+
+    static func parseTail(_ tail: [UInt8], path: String, envelopeAt: Int) throws -> SpoolFile {
+        var envLines: [Substring] = []
+        var verdictLines: [(Substring, Int)] = []
+        var offset = envelopeAt
+        var section = 0   // 0 envelope, 1 verdict, 2 done
+        var envelopeEnd = -1
+        var verdictDone = false
+        let text = String(decoding: tail, as: UTF8.self)
+        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            let start = offset
+            offset += line.utf8.count + 1
+            if section == 0 {
+                if line == "end envelope" { section = 1; envelopeEnd = offset } else { envLines.append(line) }
+            } else if section == 1 {
+                if line == "end verdict" { verdictDone = true; section = 2 } else if !line.isEmpty { verdictLines.append((line, start)) }
+            }
+        }
+        guard envelopeEnd > 0 else { throw SpoolFormatError(hint: "envelope has no end marker (incomplete file)") }
+        let envelope = try Envelope.parse(envLines)
+        guard envelope.size == envelopeAt - headerLength else { throw SpoolFormatError(hint: "size does not match the message") }
+        var file = SpoolFile(path: path, envelope: envelope, verdict: nil, verdictIncomplete: !verdictLines.isEmpty && !verdictDone,
+                             messageLength: envelopeAt - headerLength, envelopeEnd: envelopeEnd, routeStatusOffsets: [], attemptsOffset: nil)
+        if verdictDone { try file.parseVerdict(verdictLines) }
+        return file
+    }
+
+    private mutating func parseVerdict(_ lines: [(Substring, Int)]) throws {
+        var v = Verdict(scanned: 0)
+        for (line, start) in lines {
+            let (k, rest) = SpoolText.split(line)
+            switch k {
+            case "scanned": v.scanned = Double(rest) ?? 0
+            case "verdict": v.action = rest
+            case "add-header": v.addHeaders.append(rest)
+            case "route":
+                let f = rest.split(separator: " ", maxSplits: 2)
+                guard f.count == 3, f[0].utf8.count == 1, let st = RecipientStatus(rawValue: f[0].utf8.first!),
+                      let idx = Int(f[1]), idx >= 0, idx < envelope.recipients.count
+                else { throw SpoolFormatError(hint: "bad route line") }
+                v.routes.append(.init(recipient: idx, status: st, endpoint: String(f[2])))
+                routeStatusOffsets.append(start + "route ".utf8.count)
+            case "attempts":
+                v.attempts = Int(rest) ?? 0
+                attemptsOffset = start + "attempts ".utf8.count
+            default: break
+            }
+        }
+        verdict = v
+    }
+
+    /// Reads the message bytes.
+    public func readMessage() throws -> ByteBuffer {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 { throw SpoolError("open", path) }
+        defer { close(fd) }
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity(messageLength)
+        let n = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: messageLength) { p in
+            pread(fd, p.baseAddress, messageLength, off_t(messageOffset))
+        }
+        guard n == messageLength else { throw SpoolError("pread", path) }
+        return buffer
+    }
+
+    /// Appends (or replaces an incomplete) verdict. `sync` fsyncs the file; see docs on why
+    /// scannerd may skip it.
+    public func writeVerdict(_ verdict: Verdict, sync: Bool) throws(SpoolError) {
+        let fd = open(path, O_WRONLY | O_CLOEXEC)
+        if fd < 0 { throw SpoolError("open", path) }
+        defer { close(fd) }
+        if ftruncate(fd, off_t(envelopeEnd)) != 0 { throw SpoolError("ftruncate", path) }
+        try SysCall.pwriteAll(fd, Array(verdict.write().utf8), at: envelopeEnd, path: path)
+        if sync && fsync(fd) != 0 { throw SpoolError("fsync", path) }
+    }
+
+    /// Overwrites recipient statuses and the attempt counter in place.
+    public func update(statuses: [(route: Int, status: RecipientStatus)], attempts: Int?, sync: Bool) throws(SpoolError) {
+        let fd = open(path, O_WRONLY | O_CLOEXEC)
+        if fd < 0 { throw SpoolError("open", path) }
+        defer { close(fd) }
+        for (route, status) in statuses where route < routeStatusOffsets.count {
+            try SysCall.pwriteAll(fd, [status.rawValue], at: routeStatusOffsets[route], path: path)
+        }
+        if let attempts, let off = attemptsOffset {
+            let a = String(min(max(attempts, 0), 999_999))
+            try SysCall.pwriteAll(fd, Array((String(repeating: "0", count: Verdict.attemptsWidth - a.count) + a).utf8), at: off, path: path)
+        }
+        if sync && fsync(fd) != 0 { throw SpoolError("fsync", path) }
+    }
+}

@@ -1,0 +1,69 @@
+import Glibc
+import NIOCore
+
+/// Writes one new message into `incoming/` and publishes it, the way Postfix's cleanup does:
+/// `O_EXCL` create, write, envelope and end marker, `fsync`, checked `close`, `rename` into
+/// `scan/`, `fsync` of the directory. Only after `commit` returns may the client get its 250.
+/// Only receiverd creates spool files.
+public final class SpoolWriter {
+    public let id: String
+    public let layout: SpoolLayout
+    private var fd: Int32
+    private var pending = ByteBuffer()
+    public private(set) var messageBytes = 0
+
+    public init(layout: SpoolLayout, id: String) throws(SpoolError) {
+        self.id = id
+        self.layout = layout
+        let path = layout.path(id, .incoming)
+        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o640)
+        if fd < 0 { throw SpoolError("open", path) }
+        pending.reserveCapacity(SMTPDefaults.writeChunk)
+        pending.writeString(SpoolFile.header(envelopeAt: 0))
+    }
+
+    deinit { if fd >= 0 { close(fd) } }
+
+    /// Appends message bytes; they reach the file in chunks.
+    public func append(_ bytes: inout ByteBuffer) throws(SpoolError) {
+        messageBytes += bytes.readableBytes
+        pending.writeBuffer(&bytes)
+        if pending.readableBytes >= SMTPDefaults.writeChunk { try flush() }
+    }
+
+    public func append(_ s: String) throws(SpoolError) {
+        var b = ByteBuffer(string: s)
+        try append(&b)
+    }
+
+    private func flush() throws(SpoolError) {
+        let path = layout.path(id, .incoming)
+        try pending.withUnsafeReadableBytes { (p) throws(SpoolError) in try SysCall.writeAll(fd, p, path: path) }
+        pending.clear()
+    }
+
+    /// Writes the envelope and fixes the header; the file is complete but not yet durable.
+    public func finish(envelope: Envelope) throws(SpoolError) {
+        pending.writeString(envelope.write())
+        try flush()
+        let envelopeAt = SpoolFile.headerLength + messageBytes
+        try SysCall.pwriteAll(fd, Array(SpoolFile.header(envelopeAt: envelopeAt).utf8), at: 0, path: layout.path(id, .incoming))
+    }
+
+    /// Makes the file durable and moves it to `state`. Blocking: run it off the event loop.
+    public func commit(to state: SpoolState = .scan) throws(SpoolError) {
+        let from = layout.path(id, .incoming)
+        if fsync(fd) != 0 { throw SpoolError("fsync", from) }
+        let rc = close(fd)
+        fd = -1
+        if rc != 0 { throw SpoolError("close", from) }
+        if rename(from, layout.path(id, state)) != 0 { throw SpoolError("rename", from) }
+        try SysCall.fsyncDirectory(layout.directory(state))
+    }
+
+    /// Throws the partial file away (client gave up, limit exceeded, local error).
+    public func abort() {
+        if fd >= 0 { close(fd); fd = -1 }
+        unlink(layout.path(id, .incoming))
+    }
+}

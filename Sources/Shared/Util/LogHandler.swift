@@ -1,0 +1,54 @@
+import Glibc
+import Logging
+
+/// One line per event on stderr, Postfix style: `receiverd[PID]: QUEUEID: text key=value`.
+/// Under journald (JOURNAL_STREAM set) each line starts with the `<N>` priority prefix of
+/// sd-daemon(3), so `journalctl -p` works.
+public struct PosternLogHandler: LogHandler {
+    public var metadata: Logger.Metadata = [:]
+    public var logLevel: Logger.Level
+    private let prefix: String
+    private let journald: Bool
+
+    public init(label: String, level: Logger.Level) {
+        self.logLevel = level
+        self.prefix = "\(label)[\(getpid())]: "
+        self.journald = getenv("JOURNAL_STREAM") != nil
+    }
+
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    public func log(event: LogEvent) {
+        var all = metadata
+        if let m = event.metadata { all.merge(m) { $1 } }
+        var line = journald ? "<\(Self.priority(event.level))>" : ""
+        line += prefix
+        if let id = all.removeValue(forKey: "queue-id") { line += "\(id): " }
+        if event.level >= .warning && !journald { line += "\(event.level): " }
+        line += event.message.description
+        for key in all.keys.sorted() { line += " \(key)=\(all[key]!)" }
+        line += "\n"
+        // One write(2) per line: lines from several threads never interleave.
+        var bytes = line
+        bytes.withUTF8 { p in _ = Glibc.write(2, p.baseAddress, p.count) }
+    }
+
+    static func priority(_ level: Logger.Level) -> Int {
+        switch level {
+        case .trace, .debug: 7
+        case .info: 6
+        case .notice: 5
+        case .warning: 4
+        case .error: 3
+        case .critical: 2
+        }
+    }
+
+    /// Installs the handler for the whole process (once, at start).
+    public static func bootstrap(label: String, level: Logger.Level) {
+        LoggingSystem.bootstrap { _ in PosternLogHandler(label: label, level: level) }
+    }
+}

@@ -1,0 +1,16 @@
+import ArgumentParser
+import Shared
+
+/// posternctl: the administrator's tool.
+@main
+struct Posternctl: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "posternctl",
+        abstract: "Administer Postern: run it, inspect and manage the queue, check the configuration.",
+        subcommands: [RunCommand.self, QueueCommand.self, ConfigCommand.self])
+}
+
+struct ConfigOption: ParsableArguments {
+    @Option(name: .long, help: "Configuration file.")
+    var config: String = PosternConfig.defaultPath
+}

@@ -1,0 +1,45 @@
+import Glibc
+import Shared
+
+/// Binds listening sockets for `posternctl run`, as systemd's .socket units would.
+enum SocketBinder {
+    static func listen(_ e: Endpoint) throws -> Int32 {
+        switch e.location {
+        case .inet(let host, let port):
+            var hints = addrinfo()
+            hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV
+            hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+            var res: UnsafeMutablePointer<addrinfo>?
+            let rc = getaddrinfo(host, String(port), &hints, &res)
+            guard rc == 0, let ai = res else { throw SpoolError("getaddrinfo", "\(host): \(String(cString: gai_strerror(rc)))", errno: EINVAL) }
+            defer { freeaddrinfo(res) }
+            let fd = socket(ai.pointee.ai_family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+            guard fd >= 0 else { throw SpoolError("socket", "\(e)") }
+            var one: Int32 = 1
+            setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+            guard bind(fd, ai.pointee.ai_addr, ai.pointee.ai_addrlen) == 0 else { let err = errno; close(fd); throw SpoolError("bind", "\(e)", errno: err) }
+            guard Glibc.listen(fd, 1024) == 0 else { let err = errno; close(fd); throw SpoolError("listen", "\(e)", errno: err) }
+            return fd
+        case .unix(let path):
+            if let slash = path.lastIndex(of: "/") { try SysCall.mkdirs(String(path[..<slash]), mode: 0o755) }
+            unlink(path)
+            let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+            guard fd >= 0 else { throw SpoolError("socket", path) }
+            var addr = sockaddr_un()
+            addr.sun_family = sa_family_t(AF_UNIX)
+            let bytes = Array(path.utf8)
+            guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else { close(fd); throw SpoolError("bind", path, errno: ENAMETOOLONG) }
+            withUnsafeMutableBytes(of: &addr.sun_path) { p in
+                p.copyBytes(from: bytes)
+                p[bytes.count] = 0
+            }
+            let rc = withUnsafePointer(to: &addr) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            }
+            guard rc == 0 else { let err = errno; close(fd); throw SpoolError("bind", path, errno: err) }
+            chmod(path, 0o660)
+            guard Glibc.listen(fd, 1024) == 0 else { let err = errno; close(fd); throw SpoolError("listen", path, errno: err) }
+            return fd
+        }
+    }
+}

@@ -1,0 +1,34 @@
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import Shared
+
+/// What every session of one receiverd shares.
+struct ReceiverContext: Sendable {
+    let config: PosternConfig
+    let layout: SpoolLayout
+    let hostname: String
+    let threadPool: NIOThreadPool
+    let scanner: WakeupLink
+    let loopGuard: LoopGuard
+    let sessions: SessionRegistry
+    let logger: Logger
+}
+
+/// Live sessions, so shutdown can tell each one to finish and say 421.
+final class SessionRegistry: Sendable {
+    private let box = NIOLockedValueBox<[ObjectIdentifier: SMTPServerHandler.Handle]>([:])
+    private let shuttingDown = NIOLockedValueBox(false)
+
+    var count: Int { box.withLockedValue { $0.count } }
+    var isShuttingDown: Bool { shuttingDown.withLockedValue { $0 } }
+
+    func add(_ h: SMTPServerHandler.Handle) { box.withLockedValue { $0[h.id] = h } }
+    func remove(_ id: ObjectIdentifier) { box.withLockedValue { _ = $0.removeValue(forKey: id) } }
+
+    func shutdownAll() {
+        shuttingDown.withLockedValue { $0 = true }
+        for h in box.withLockedValue({ Array($0.values) }) { h.shutdown() }
+    }
+}

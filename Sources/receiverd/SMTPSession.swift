@@ -1,0 +1,199 @@
+import Glibc
+import Shared
+
+/// The command table and transaction state of one session, without any I/O, so that it can be
+/// tested line by line. Postfix's `smtpd_cmd_table` is the model: each verb says whether it
+/// needs a greeting, a transaction, and what it answers.
+/// - SeeAlso: RFC 5321 §4.1.4 (order of commands), RFC 2033 (LMTP), RFC 1870, 6152, 6531, 3461
+struct SMTPSession {
+    enum Outcome: Equatable {
+        case reply(Reply)
+        case quit(Reply)
+        case startData
+    }
+
+    /// Postfix `smtpd_hard_error_limit`: a client that keeps erring is cut off.
+    static let hardErrorLimit = 20
+    static let xforwardAttributes: Set<String> = ["NAME", "ADDR", "PORT", "PROTO", "HELO", "IDENT", "SOURCE"]
+
+    let lmtp: Bool
+    let hostname: String
+    let maxMessageSize: Int
+    let maxRecipients: Int
+
+    var clientIP = ""
+    var clientPort = 0
+    var serverIP = ""
+    var serverPort = 0
+    var helo: String?
+    var esmtp = false
+    var errors = 0
+    var lastVerb = "CONNECT"
+
+    // Transaction
+    var mailFrom: String?
+    var mailParameters = MailParameters()
+    var recipients: [Recipient] = []
+    var xforward: [String: String] = [:]
+    var queueID = ""
+    var arrival = 0.0
+
+    var inTransaction: Bool { mailFrom != nil }
+
+    init(lmtp: Bool, hostname: String, config: PosternConfig) {
+        self.lmtp = lmtp
+        self.hostname = hostname
+        self.maxMessageSize = config.receiver.maxMessageSize
+        self.maxRecipients = config.receiver.maxRecipients
+    }
+
+    mutating func resetTransaction() {
+        mailFrom = nil
+        mailParameters = MailParameters()
+        recipients = []
+        queueID = ""
+    }
+
+    mutating func handle(line: Substring) -> Outcome {
+        let command: Command
+        do {
+            command = try Command.parse(line)
+        } catch {
+            lastVerb = String(line.prefix(while: { $0 != " " }).prefix(16)).uppercased()
+            switch error.kind {
+            case .unknownCommand: return .reply(Reply(500, EnhancedStatus(5, 5, 2), "Error: command not recognized"))
+            case .syntax: return .reply(Reply(501, EnhancedStatus(5, 5, 4), "Syntax: \(error.hint)"))
+            case .badAddress: return .reply(Reply(501, EnhancedStatus(5, 1, 3), "Bad address syntax: \(error.hint)"))
+            case .utf8NotDeclared: return .reply(Reply(553, EnhancedStatus(5, 6, 7), "Must declare SMTPUTF8 to send UTF8 addresses"))
+            }
+        }
+        lastVerb = command.verb
+        switch command {
+        case .helo(let name), .ehlo(let name), .lhlo(let name):
+            let isLHLO = { if case .lhlo = command { return true }; return false }()
+            guard isLHLO == lmtp else {
+                return .reply(Reply(500, EnhancedStatus(5, 5, 1), lmtp ? "Error: LMTP requires LHLO" : "Error: command not recognized"))
+            }
+            resetTransaction()
+            xforward = [:]
+            helo = name
+            if case .helo = command {
+                esmtp = false
+                return .reply(Reply(250, nil, hostname))
+            }
+            esmtp = true
+            return .reply(Reply(250, nil, lines: [hostname] + extensions))
+        case .mail(let from, let params):
+            guard helo != nil else { return .reply(Reply(503, EnhancedStatus(5, 5, 1), "Error: send \(lmtp ? "LHLO" : "HELO/EHLO") first")) }
+            guard mailFrom == nil else { return .reply(Reply(503, EnhancedStatus(5, 5, 1), "Error: nested MAIL command")) }
+            if let r = checkMailParameters(params) { return .reply(r) }
+            mailFrom = from
+            mailParameters = params
+            let now = timespec.now
+            queueID = QueueID.make(now: now)
+            arrival = now.seconds
+            return .reply(Reply(250, EnhancedStatus(2, 1, 0), "Ok"))
+        case .rcpt(let to, let params):
+            guard mailFrom != nil else { return .reply(Reply(503, EnhancedStatus(5, 5, 1), "Error: need MAIL command")) }
+            guard recipients.count < maxRecipients else { return .reply(Reply(452, EnhancedStatus(4, 5, 3), "Error: too many recipients")) }
+            if to.utf8.contains(where: { $0 > 127 }) && !mailParameters.has("SMTPUTF8") {
+                return .reply(Reply(553, EnhancedStatus(5, 6, 7), "Must declare SMTPUTF8 to send UTF8 addresses"))
+            }
+            if let r = checkRcptParameters(params) { return .reply(r) }
+            recipients.append(Recipient(address: to, parameters: params))
+            return .reply(Reply(250, EnhancedStatus(2, 1, 5), "Ok"))
+        case .data:
+            guard mailFrom != nil else { return .reply(Reply(503, EnhancedStatus(5, 5, 1), "Error: need MAIL command")) }
+            guard !recipients.isEmpty else { return .reply(Reply(554, EnhancedStatus(5, 5, 1), "Error: no valid recipients")) }
+            return .startData
+        case .bdat:
+            return .reply(Reply(502, EnhancedStatus(5, 5, 1), "Error: BDAT not supported"))
+        case .rset:
+            resetTransaction()
+            return .reply(Reply(250, EnhancedStatus(2, 0, 0), "Ok"))
+        case .noop:
+            return .reply(Reply(250, EnhancedStatus(2, 0, 0), "Ok"))
+        case .quit:
+            return .quit(Reply(221, EnhancedStatus(2, 0, 0), "Bye"))
+        case .vrfy:
+            return .reply(Reply(252, EnhancedStatus(2, 0, 0), "Cannot VRFY user, but will accept message and attempt delivery"))
+        case .help:
+            return .reply(Reply(214, EnhancedStatus(2, 0, 0), "See RFC 5321"))
+        case .starttls:
+            return .reply(Reply(502, EnhancedStatus(5, 5, 1), "Error: STARTTLS not configured"))
+        case .xforward(let attrs):
+            guard helo != nil, esmtp else { return .reply(Reply(503, EnhancedStatus(5, 5, 1), "Error: send EHLO first")) }
+            guard mailFrom == nil else { return .reply(Reply(503, EnhancedStatus(5, 5, 1), "Error: MAIL transaction in progress")) }
+            for k in attrs.keys where !SMTPSession.xforwardAttributes.contains(k) {
+                return .reply(Reply(501, EnhancedStatus(5, 5, 4), "Bad XFORWARD attribute name: \(k)"))
+            }
+            for (k, v) in attrs { xforward[k] = v }
+            return .reply(Reply(250, EnhancedStatus(2, 0, 0), "Ok"))
+        }
+    }
+
+    var extensions: [String] {
+        [
+            "PIPELINING",
+            "SIZE \(maxMessageSize)",
+            "ENHANCEDSTATUSCODES",
+            "8BITMIME",
+            "DSN",
+            "SMTPUTF8",
+            "XFORWARD " + SMTPSession.xforwardAttributes.sorted().joined(separator: " "),
+        ]
+    }
+
+    /// SIZE (RFC 1870), BODY (RFC 6152), SMTPUTF8 (RFC 6531), RET/ENVID (RFC 3461).
+    private func checkMailParameters(_ p: MailParameters) -> Reply? {
+        for item in p.items {
+            switch item.keyword {
+            case "SIZE":
+                guard let v = item.value, let n = Int(v), n >= 0 else { return Reply(501, EnhancedStatus(5, 5, 4), "Bad SIZE value") }
+                if n > maxMessageSize { return Reply(552, EnhancedStatus(5, 3, 4), "Message size exceeds fixed limit") }
+            case "BODY":
+                guard let v = item.value?.uppercased(), v == "7BIT" || v == "8BITMIME" else {
+                    return Reply(501, EnhancedStatus(5, 5, 4), "Bad BODY value (BDAT/BINARYMIME not supported)")
+                }
+            case "SMTPUTF8":
+                guard item.value == nil else { return Reply(501, EnhancedStatus(5, 5, 4), "SMTPUTF8 takes no value") }
+            case "RET":
+                guard let v = item.value?.uppercased(), v == "FULL" || v == "HDRS" else { return Reply(501, EnhancedStatus(5, 5, 4), "Bad RET value") }
+            case "ENVID":
+                guard let v = item.value, v.utf8.count <= 100 else { return Reply(501, EnhancedStatus(5, 5, 4), "Bad ENVID value") }
+            case "AUTH":
+                break   // RFC 4954: accepted and passed on as given
+            default:
+                return Reply(555, EnhancedStatus(5, 5, 4), "Unsupported option: \(item.keyword)")
+            }
+        }
+        return nil
+    }
+
+    private func checkRcptParameters(_ p: MailParameters) -> Reply? {
+        for item in p.items {
+            switch item.keyword {
+            case "NOTIFY":
+                guard let v = item.value?.uppercased() else { return Reply(501, EnhancedStatus(5, 5, 4), "Bad NOTIFY value") }
+                let words = v.split(separator: ",")
+                let ok = words == ["NEVER"] || (!words.isEmpty && words.allSatisfy { ["SUCCESS", "FAILURE", "DELAY"].contains($0) })
+                if !ok { return Reply(501, EnhancedStatus(5, 5, 4), "Bad NOTIFY value") }
+            case "ORCPT":
+                guard let v = item.value, v.contains(";"), v.utf8.count <= 500 else { return Reply(501, EnhancedStatus(5, 5, 4), "Bad ORCPT value") }
+            default:
+                return Reply(555, EnhancedStatus(5, 5, 4), "Unsupported option: \(item.keyword)")
+            }
+        }
+        return nil
+    }
+
+    func envelope(size: Int) -> Envelope {
+        Envelope(
+            id: queueID, arrival: arrival, mailProtocol: lmtp ? "lmtp" : "smtp",
+            receivedWith: lmtp ? "LMTP" : (esmtp ? "ESMTP" : "SMTP"),
+            clientIP: clientIP, clientPort: clientPort,
+            clientName: clientIP.hasPrefix("127.") || clientIP == "::1" ? "localhost" : "unknown",
+            helo: helo ?? "", serverIP: serverIP, serverPort: serverPort, xforward: xforward,
+            mailFrom: mailFrom ?? "", mailParameters: mailParameters, recipients: recipients, size: size)
+    }
+}

@@ -1,0 +1,29 @@
+import ArgumentParser
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import Shared
+
+/// scannerd: runs the checks and the rules, and resolves each recipient's route.
+@main
+struct Scannerd: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "scannerd", abstract: "Postern's scanner.")
+
+    @Option(name: .long, help: "Configuration file.")
+    var config: String = PosternConfig.defaultPath
+
+    func run() async throws {
+        let (cfg, layout, logger) = DaemonBootstrap.start(label: "scannerd", configPath: config)
+        let group = MultiThreadedEventLoopGroup.singleton
+        let pool = NIOThreadPool(numberOfThreads: 8)
+        pool.start()
+        let senderPath: String = { if case .unix(let p) = cfg.sender.controlAddress.location { return p }; return "" }()
+        let scan = ScanService(config: cfg, layout: layout, group: group, pool: pool,
+                               sender: WakeupLink(path: senderPath, group: group, logger: logger), logger: logger)
+        let services = ServiceGroup(configuration: .init(
+            services: [.init(service: scan), .init(service: WatchdogService())],
+            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await services.run()
+        try await pool.shutdownGracefully()
+    }
+}

@@ -1,0 +1,214 @@
+import Glibc
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import Shared
+
+/// Delivers what scannerd put in `outgoing/`: groups recipients by route, hands each group to
+/// the pool of its next hop, records every recipient's outcome in the spool file, and moves
+/// messages with temporary failures to `deferred/` until their next attempt.
+struct DeliveryService: Service {
+    let config: PosternConfig
+    let layout: SpoolLayout
+    let group: any EventLoopGroup
+    let pool: NIOThreadPool
+    let loopGuard: LoopGuard
+    let logger: Logger
+    let queue = WorkQueue()
+    let pools = NIOLockedValueBox<[Endpoint: DestinationPool]>([:])
+    /// How often `deferred/` is looked at for messages whose time has come.
+    static let deferredScanInterval: Duration = .seconds(5)
+    /// Messages delivered at once; each waits on the network, not the CPU.
+    static let workers = 128
+
+    var settings: SenderSettings {
+        SenderSettings(hostname: config.general.hostname, maxConnections: config.sender.maxConnections,
+                       connectTimeout: config.sender.connectTimeout,
+                       readTimeout: max(config.sender.commandTimeout, config.sender.dataTimeout))
+    }
+
+    func run() async throws {
+        let queue = self.queue
+        let layout = self.layout
+        let logger = self.logger
+        let bootstrap = ServerBootstrap(group: group)
+            .childChannelInitializer { ch in
+                ch.eventLoop.makeCompletedFuture {
+                    try ch.pipeline.syncOperations.addHandler(IPCServerHandler { m in
+                        switch m {
+                        case .deliver(let id): queue.add(id)
+                        case .flush: DeliveryService.releaseDeferred(layout: layout, queue: queue, logger: logger, all: true)
+                        case .scan: break
+                        }
+                    })
+                }
+            }
+        let listeners = try await Listeners.open(names: ["sender"], endpoints: [config.sender.controlAddress], bootstrap: bootstrap, logger: logger)
+        enqueueOutgoing()
+        Systemd.notify("READY=1\nSTATUS=delivering")
+        logger.info("ready")
+        await withTaskGroup(of: Void.self) { tasks in
+            for _ in 0..<DeliveryService.workers {
+                tasks.addTask { while let id = await queue.next() { await self.deliver(id); queue.done(id) } }
+            }
+            tasks.addTask {
+                while !Task.isShuttingDownGracefully {
+                    try? await Task.sleep(for: DeliveryService.deferredScanInterval)
+                    DeliveryService.releaseDeferred(layout: layout, queue: queue, logger: logger, all: false)
+                    self.enqueueOutgoing()
+                }
+            }
+            try? await gracefulShutdown()
+            Systemd.notify("STOPPING=1")
+            for l in listeners { try? await l.close() }
+            queue.close()
+        }
+    }
+
+    private func enqueueOutgoing() {
+        guard let ids = try? SysCall.listDirectory(layout.directory(.outgoing)) else { return }
+        for id in ids.sorted() where QueueID.isValid(id) { queue.add(id) }
+    }
+
+    /// Moves deferred messages whose next-attempt time (the file's mtime) has come back to
+    /// `outgoing/`; `all` for `posternctl queue flush`.
+    static func releaseDeferred(layout: SpoolLayout, queue: WorkQueue, logger: Logger, all: Bool) {
+        guard let ids = try? SysCall.listDirectory(layout.directory(.deferred)) else { return }
+        let now = time(nil)
+        for id in ids where QueueID.isValid(id) {
+            let path = layout.path(id, .deferred)
+            var st = stat()
+            guard stat(path, &st) == 0, all || st.st_mtim.tv_sec <= now else { continue }
+            if rename(path, layout.path(id, .outgoing)) == 0 { queue.add(id) }
+        }
+    }
+
+    private func destination(_ e: Endpoint) -> DestinationPool {
+        pools.withLockedValue { p in
+            if let existing = p[e] { return existing }
+            let created = DestinationPool(endpoint: e, group: group, settings: settings, logger: logger)
+            p[e] = created
+            return created
+        }
+    }
+
+    private func deliver(_ id: String) async {
+        var log = logger
+        log[metadataKey: "queue-id"] = "\(id)"
+        let path = layout.path(id, .outgoing)
+        let loaded: (SpoolFile, ByteBuffer)?
+        do {
+            loaded = try await pool.runIfActive { () -> (SpoolFile, ByteBuffer)? in
+                let f: SpoolFile
+                do { f = try SpoolFile.read(path: path) } catch let e as SpoolError where e.errno == ENOENT { return nil }
+                return (f, try f.readMessage())
+            }
+        } catch let e as SpoolFormatError {
+            if rename(path, layout.path(id, .corrupt)) == 0 { log.error("unreadable queue file moved to corrupt/: \(e)") }
+            return
+        } catch {
+            log.error("cannot read queue file: \(error)")
+            return
+        }
+        guard let (file, message) = loaded else { return }
+        guard let verdict = file.verdict else {
+            if rename(path, layout.path(id, .scan)) == 0 { log.warning("no verdict; moved back to scan/") }
+            return
+        }
+        let e = file.envelope
+        var pending: [Endpoint: [Int]] = [:]   // endpoint → route indices
+        for (k, r) in verdict.routes.enumerated() where r.status == .pending {
+            guard let ep = try? Endpoint.parse(r.endpoint) else {
+                log.error("bad route \(r.endpoint) for <\(e.recipients[r.recipient].address)>")
+                continue
+            }
+            pending[ep, default: []].append(k)
+        }
+        var out = ByteBuffer()
+        out.reserveCapacity(message.readableBytes + 256)
+        out.writeString(loopGuard.header(host: config.general.hostname, id: id, bodyHash: e.bodyHash) + "\r\n")
+        for h in verdict.addHeaders { out.writeString(h + "\r\n") }
+        out.writeImmutableBuffer(message)
+        let payload = out
+
+        var results: [Int: RecipientOutcome] = [:]
+        await withTaskGroup(of: [(Int, RecipientOutcome)].self) { tasks in
+            for (endpoint, routeIndices) in pending {
+                let pool = destination(endpoint)
+                tasks.addTask {
+                    let outcomes = await withCheckedContinuation { (c: CheckedContinuation<[RecipientOutcome], Never>) in
+                        pool.submit(DeliveryJob(envelope: e, recipients: routeIndices.map { verdict.routes[$0].recipient },
+                                                message: payload, finish: { c.resume(returning: $0) }))
+                    }
+                    return Array(zip(routeIndices, outcomes))
+                }
+            }
+            for await batch in tasks { for (k, o) in batch { results[k] = o } }
+        }
+        await record(file: file, verdict: verdict, results: results, log: log)
+    }
+
+    /// Writes the outcomes to the spool file and moves it on: removed when every recipient is
+    /// final, otherwise to `deferred/` with the time of the next attempt as its mtime.
+    private func record(file: SpoolFile, verdict: Verdict, results: [Int: RecipientOutcome], log: Logger) async {
+        let e = file.envelope
+        let now = timespec.now.seconds
+        let delay = String(format2(now - e.arrival))
+        var statuses: [(route: Int, status: RecipientStatus)] = []
+        var stillPending = 0
+        let expired = now - e.arrival > Double(config.sender.maxQueueLifetime.components.seconds)
+        for (k, r) in verdict.routes.enumerated() where r.status == .pending {
+            let rcpt = e.recipients[r.recipient].address
+            switch results[k] {
+            case .delivered(let reply):
+                statuses.append((k, .delivered))
+                log.info("to=<\(rcpt)>, relay=\(r.endpoint), delay=\(delay), status=sent (\(reply))")
+            case .failed(let reply):
+                statuses.append((k, .failed))
+                log.notice("to=<\(rcpt)>, relay=\(r.endpoint), delay=\(delay), status=bounced (\(reply))")
+            case .deferred(let why):
+                if expired {
+                    statuses.append((k, .failed))
+                    log.notice("to=<\(rcpt)>, relay=\(r.endpoint), delay=\(delay), status=expired, returned to sender (\(why))")
+                } else {
+                    stillPending += 1
+                    log.info("to=<\(rcpt)>, relay=\(r.endpoint), delay=\(delay), status=deferred (\(why))")
+                }
+            case nil:
+                stillPending += 1
+            }
+        }
+        let layout = self.layout
+        let id = e.id
+        let attempts = verdict.attempts + 1
+        let intervals = config.sender.retryIntervals.isEmpty ? [Duration.seconds(300)] : config.sender.retryIntervals
+        let wait = intervals[min(attempts - 1, intervals.count - 1)]
+        let remaining = stillPending
+        let updates = statuses
+        do {
+            try await pool.runIfActive {
+                let path = layout.path(id, .outgoing)
+                if remaining == 0 {
+                    // XXX: no DSN yet for failed recipients; they are logged as bounced.
+                    if unlink(path) != 0 { throw SpoolError("unlink", path) }
+                    return
+                }
+                try file.update(statuses: updates, attempts: attempts, sync: true)
+                var times = [timespec(tv_sec: time(nil) + Int(wait.components.seconds), tv_nsec: 0),
+                             timespec(tv_sec: time(nil) + Int(wait.components.seconds), tv_nsec: 0)]
+                if utimensat(AT_FDCWD, path, &times, 0) != 0 { throw SpoolError("utimensat", path) }
+                if rename(path, layout.path(id, .deferred)) != 0 { throw SpoolError("rename", path) }
+            }
+            if stillPending == 0 { log.info("removed") }
+        } catch {
+            log.error("cannot update queue file: \(error)")
+        }
+    }
+}
+
+private func format2(_ x: Double) -> String {
+    let r = (x * 100).rounded() / 100
+    return String(r)
+}

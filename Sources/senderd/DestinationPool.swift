@@ -1,0 +1,174 @@
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import Shared
+
+/// Connections to one next hop, reused across messages. Up to `maxConnections` workers each
+/// own one connection and take jobs from a shared queue; a worker idle for `idleTime` says
+/// QUIT. When a connection cannot be made, every job waiting for that hop is deferred at once,
+/// so a dead next hop costs one connect attempt, not one per message.
+final class DestinationPool: Sendable {
+    let endpoint: Endpoint
+    private let group: any EventLoopGroup
+    private let settings: SenderSettings
+    private let logger: Logger
+
+    private struct State {
+        var pending: [DeliveryJob] = []
+        var idle: [(id: Int, waiter: CheckedContinuation<DeliveryJob?, Never>)] = []
+        var workers = 0
+        var nextWaiter = 0
+    }
+    private let state = NIOLockedValueBox(State())
+
+    init(endpoint: Endpoint, group: any EventLoopGroup, settings: SenderSettings, logger: Logger) {
+        self.endpoint = endpoint
+        self.group = group
+        self.settings = settings
+        var l = logger
+        l[metadataKey: "relay"] = "\(endpoint)"
+        self.logger = l
+    }
+
+    func submit(_ job: DeliveryJob) {
+        enum Next { case handTo(CheckedContinuation<DeliveryJob?, Never>), spawn, wait }
+        let next: Next = state.withLockedValue { s in
+            if !s.idle.isEmpty { return .handTo(s.idle.removeFirst().waiter) }
+            s.pending.append(job)
+            if s.workers < settings.maxConnections {
+                s.workers += 1
+                return .spawn
+            }
+            return .wait
+        }
+        switch next {
+        case .handTo(let w): w.resume(returning: job)
+        case .spawn: Task { await self.work() }
+        case .wait: break
+        }
+    }
+
+    private func nextJob() async -> DeliveryJob? {
+        let id = state.withLockedValue { s -> Int in s.nextWaiter += 1; return s.nextWaiter }
+        return await withCheckedContinuation { (c: CheckedContinuation<DeliveryJob?, Never>) in
+            let job: DeliveryJob?? = state.withLockedValue { s in
+                if !s.pending.isEmpty { return .some(s.pending.removeFirst()) }
+                s.idle.append((id, c))
+                return .none
+            }
+            if let job { c.resume(returning: job); return }
+            Task {
+                try? await Task.sleep(for: self.settings.idleTime)
+                let expired = self.state.withLockedValue { s -> CheckedContinuation<DeliveryJob?, Never>? in
+                    guard let i = s.idle.firstIndex(where: { $0.id == id }) else { return nil }
+                    return s.idle.remove(at: i).waiter
+                }
+                expired?.resume(returning: nil)
+            }
+        }
+    }
+
+    /// Takes a pending job without waiting (for the first job of a new worker).
+    private func takePending() -> DeliveryJob? {
+        state.withLockedValue { s in s.pending.isEmpty ? nil : s.pending.removeFirst() }
+    }
+
+    private func failAllPending(_ why: String) {
+        let jobs = state.withLockedValue { s -> [DeliveryJob] in defer { s.pending = [] }; return s.pending }
+        for j in jobs { j.deferAll(why) }
+    }
+
+    private func work() async {
+        defer {
+            let respawn = state.withLockedValue { s -> Bool in
+                s.workers -= 1
+                if !s.pending.isEmpty && s.idle.isEmpty { s.workers += 1; return true }
+                return false
+            }
+            if respawn { Task { await self.work() } }
+        }
+        guard let first = takePending() else { return }
+        let channel: NIOAsyncChannel<Reply, ByteBuffer>
+        do {
+            channel = try await connect()
+        } catch {
+            logger.warning("connect failed: \(error)")
+            let why = "connect to \(endpoint) failed: \(error)"
+            first.deferAll(why)
+            failAllPending(why)
+            return
+        }
+        var current: DeliveryJob? = first
+        do {
+            try await channel.executeThenClose { inbound, outbound in
+                var conn = ClientConnection(replies: inbound.makeAsyncIterator(), outbound: outbound,
+                                            lmtp: endpoint.mailProtocol == .lmtp, hostname: settings.hostname, logger: logger)
+                if let refusal = try await conn.open() {
+                    let why = "\(endpoint) refused to talk to us: \(refusal)"
+                    logger.warning("\(why)")
+                    current?.deferAll(why)
+                    current = nil
+                    failAllPending(why)
+                    return
+                }
+                while let job = current {
+                    let outcomes = try await conn.deliver(job)
+                    current = nil
+                    job.finish(outcomes)
+                    current = await nextJob()
+                }
+                try? await conn.send("QUIT\r\n")
+                _ = try? await conn.read()
+            }
+        } catch {
+            logger.warning("connection failed: \(error)")
+            current?.deferAll("lost connection with \(endpoint): \(error)")
+        }
+    }
+
+    private func connect() async throws -> NIOAsyncChannel<Reply, ByteBuffer> {
+        let timeout = TimeAmount.nanoseconds(Int64(settings.connectTimeout.components.seconds) * 1_000_000_000 + 1)
+        let readTimeout = TimeAmount.nanoseconds(Int64(settings.readTimeout.components.seconds) * 1_000_000_000)
+        let bootstrap = ClientBootstrap(group: group)
+            .connectTimeout(timeout)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+        let initializer: @Sendable (any Channel) -> EventLoopFuture<NIOAsyncChannel<Reply, ByteBuffer>> = { ch in
+            ch.eventLoop.makeCompletedFuture {
+                try ch.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: readTimeout))
+                try ch.pipeline.syncOperations.addHandler(CloseOnIdle())
+                try ch.pipeline.syncOperations.addHandler(ByteToMessageHandler(ReplyDecoder()))
+                return try NIOAsyncChannel<Reply, ByteBuffer>(wrappingChannelSynchronously: ch)
+            }
+        }
+        switch endpoint.location {
+        case .inet(let host, let port):
+            return try await bootstrap.connect(host: host, port: port, channelInitializer: initializer)
+        case .unix(let path):
+            return try await bootstrap.connect(unixDomainSocketPath: path, channelInitializer: initializer)
+        }
+    }
+}
+
+/// A next hop that stops answering is given up on after the read timeout.
+final class CloseOnIdle: ChannelInboundHandler, Sendable {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let e = event as? IdleStateHandler.IdleStateEvent, e == .read {
+            context.close(promise: nil)
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+}
+
+/// The `[Sender]` settings the pools need.
+struct SenderSettings: Sendable {
+    var hostname: String
+    var maxConnections: Int
+    var connectTimeout: Duration
+    var readTimeout: Duration
+    /// Postfix's smtp_connection_cache_time_limit is 2 s; a little longer suits a filter's steady stream.
+    var idleTime: Duration = .seconds(5)
+}

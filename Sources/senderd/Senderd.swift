@@ -1,0 +1,32 @@
+import ArgumentParser
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import Shared
+
+/// senderd: delivers checked mail to each recipient's resolved SenderAddress.
+@main
+struct Senderd: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "senderd", abstract: "Postern's sender.")
+
+    @Option(name: .long, help: "Configuration file.")
+    var config: String = PosternConfig.defaultPath
+
+    func run() async throws {
+        let (cfg, layout, logger) = DaemonBootstrap.start(label: "senderd", configPath: config)
+        let pool = NIOThreadPool(numberOfThreads: 8)
+        pool.start()
+        let key: [UInt8]
+        do { key = try LoopGuard.loadKey(secureHash: cfg.sender.secureHash, layout: layout) } catch {
+            logger.critical("cannot read or create the loop-guard key: \(error)")
+            throw ExitCode(1)
+        }
+        let delivery = DeliveryService(config: cfg, layout: layout, group: MultiThreadedEventLoopGroup.singleton,
+                                       pool: pool, loopGuard: LoopGuard(key: key), logger: logger)
+        let services = ServiceGroup(configuration: .init(
+            services: [.init(service: delivery), .init(service: WatchdogService())],
+            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await services.run()
+        try await pool.shutdownGracefully()
+    }
+}
