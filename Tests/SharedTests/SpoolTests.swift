@@ -1,0 +1,160 @@
+import Glibc
+import NIOCore
+import Testing
+@testable import Shared
+
+/// A spool in a fresh temporary directory.
+struct TempSpool: ~Copyable {
+    let layout: SpoolLayout
+    init() throws {
+        var template = Array("/tmp/postern-test-XXXXXX".utf8CString)
+        let dir = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
+        layout = SpoolLayout(root: dir)
+        try layout.createDirectories()
+    }
+    deinit { _ = system("rm -rf '\(layout.root)'") }
+}
+
+@Suite struct SpoolTests {
+    func envelope(_ id: String, size: Int) -> Envelope {
+        Envelope(id: id, arrival: 1_700_000_000.5, clientIP: "192.0.2.1", clientPort: 4242, helo: "mx.example",
+                 serverIP: "127.0.0.1", serverPort: 10024, xforward: ["ADDR": "198.51.100.7", "NAME": "orig.example"],
+                 mailFrom: "a@example.com", mailParameters: MailParameters([.init(keyword: "BODY", value: "8BITMIME")]),
+                 recipients: [Recipient(address: "b@example.org", parameters: MailParameters([.init(keyword: "NOTIFY", value: "FAILURE")])),
+                              Recipient(address: "c@example.org")],
+                 size: size, bodyHash: "00ff", guardValid: false, receivedHeaders: 2)
+    }
+
+    func write(_ spool: borrowing TempSpool, message: String) throws -> String {
+        let id = QueueID.make()
+        let w = try SpoolWriter(layout: spool.layout, id: id)
+        var b = ByteBuffer(string: message)
+        try w.append(&b)
+        try w.finish(envelope: envelope(id, size: message.utf8.count))
+        try w.commit(to: .scan)
+        return id
+    }
+
+    @Test func writesAndReadsBack() throws {
+        let spool = try TempSpool()
+        let message = "Subject: x\r\n\r\nbody \u{00e9}\r\n.\r\n"
+        let id = try write(spool, message: message)
+        #expect(access(spool.layout.path(id, .incoming), F_OK) != 0)   // moved, not copied
+        let f = try SpoolFile.read(path: spool.layout.path(id, .scan))
+        #expect(f.envelope == envelope(id, size: message.utf8.count))
+        #expect(f.verdict == nil)
+        #expect(String(buffer: try f.readMessage()) == message)
+    }
+
+    @Test func verdictAndInPlaceStatusUpdates() throws {
+        let spool = try TempSpool()
+        let id = try write(spool, message: "a\r\n")
+        var f = try SpoolFile.read(path: spool.layout.path(id, .scan))
+        let v = Verdict(scanned: 1, action: "pass", routes: [.init(recipient: 0, endpoint: "inet:10025@192.0.2.1"),
+                                                              .init(recipient: 1, endpoint: "lmtp:local:/run/lmtp")])
+        try f.writeVerdict(v, sync: true)
+        f = try SpoolFile.read(path: spool.layout.path(id, .scan))
+        #expect(f.verdict == v)
+        try f.update(statuses: [(route: 1, status: .delivered)], attempts: 3, sync: false)
+        let g = try SpoolFile.read(path: spool.layout.path(id, .scan))
+        #expect(g.verdict?.routes.map(\.status) == [.pending, .delivered])
+        #expect(g.verdict?.attempts == 3)
+        #expect(String(buffer: try g.readMessage()) == "a\r\n")
+    }
+
+    @Test func incompleteVerdictIsReplaced() throws {
+        let spool = try TempSpool()
+        let id = try write(spool, message: "a\r\n")
+        let path = spool.layout.path(id, .scan)
+        let fd = open(path, O_WRONLY | O_APPEND)
+        _ = Glibc.write(fd, "scanned 1\nverdict pa", 20)
+        close(fd)
+        let f = try SpoolFile.read(path: path)
+        #expect(f.verdict == nil && f.verdictIncomplete)
+        try f.writeVerdict(Verdict(scanned: 2, routes: [.init(recipient: 0, endpoint: "inet:25@[::1]")]), sync: false)
+        #expect(try SpoolFile.read(path: path).verdict?.routes.first?.endpoint == "inet:25@[::1]")
+    }
+
+    @Test(arguments: [
+        "",                                                    // empty file
+        "POSTERN-SPOOL 1 envelope-at=0000000000000045\n",      // no envelope end marker
+        "garbage\n",
+        "POSTERN-SPOOL 1 envelope-at=0000000000009999\nab",    // offset beyond the end
+    ])
+    func refusesDamagedFiles(_ content: String) throws {
+        let spool = try TempSpool()
+        let path = spool.layout.path(QueueID.make(), .scan)
+        let fd = open(path, O_WRONLY | O_CREAT, 0o600)
+        _ = content.withCString { Glibc.write(fd, $0, strlen($0)) }
+        close(fd)
+        #expect(throws: SpoolFormatError.self) { try SpoolFile.read(path: path) }
+    }
+
+    @Test func truncatedMessageIsRefused() throws {
+        let spool = try TempSpool()
+        let id = try write(spool, message: "hello\r\n")
+        let path = spool.layout.path(id, .scan)
+        let st = try SysCall.readFile(path)
+        // Cut the file inside the envelope: the end marker is gone.
+        truncate(path, off_t(st.count - 20))
+        #expect(throws: SpoolFormatError.self) { try SpoolFile.read(path: path) }
+    }
+
+    @Test func exclusiveCreate() throws {
+        let spool = try TempSpool()
+        let id = QueueID.make()
+        _ = try SpoolWriter(layout: spool.layout, id: id)
+        #expect(throws: SpoolError.self) { try SpoolWriter(layout: spool.layout, id: id) }
+    }
+
+    @Test func abortLeavesNothing() throws {
+        let spool = try TempSpool()
+        let w = try SpoolWriter(layout: spool.layout, id: QueueID.make())
+        try w.append("partial")
+        w.abort()
+        #expect(try SysCall.listDirectory(spool.layout.directory(.incoming)).isEmpty)
+    }
+}
+
+@Suite struct QueueIDTests {
+    @Test func uniqueSortableValid() {
+        var ids: [String] = []
+        for _ in 0..<2000 { ids.append(QueueID.make()) }
+        #expect(Set(ids).count == ids.count)
+        #expect(ids.allSatisfy(QueueID.isValid))
+        let early = QueueID.make(now: timespec(tv_sec: 1_000_000_000, tv_nsec: 0))
+        let late = QueueID.make(now: timespec(tv_sec: 2_000_000_000, tv_nsec: 0))
+        #expect(early < late)
+        #expect(!QueueID.isValid("../etc/passwd"))
+    }
+}
+
+@Suite struct LoopGuardTests {
+    @Test func guardIsBoundToBody() {
+        let g = LoopGuard(key: Array("secret".utf8))
+        let h = g.header(host: "mx", id: "ID1", bodyHash: "aa")
+        let value = String(h.dropFirst("X-Postern-Guard:".count))
+        #expect(g.isValid(value: value, bodyHash: "aa"))
+        #expect(!g.isValid(value: value, bodyHash: "bb"))
+        #expect(!LoopGuard(key: Array("other".utf8)).isValid(value: value, bodyHash: "aa"))
+        #expect(!g.isValid(value: value.replacingOccurrences(of: "ID1", with: "ID2"), bodyHash: "aa"))
+    }
+
+    @Test func inspectorFindsGuardAndReceivedAndHashesBody() {
+        var i = HeaderInspector()
+        let msg = "Received: from a\r\n\tby b\r\nreceived: x\r\nX-Postern-Guard: v=1; h=mx\r\nSubject: s\r\n\r\nbody\r\n"
+        // Feed in two pieces split inside a header line.
+        let bytes = Array(msg.utf8)
+        bytes[..<20].withUnsafeBytes { i.feed($0) }
+        bytes[20...].withUnsafeBytes { i.feed($0) }
+        #expect(i.receivedCount == 2)
+        #expect(i.guardValue == " v=1; h=mx")
+        #expect(i.bodyHash() == SHA256.hash("body\r\n").hex)
+    }
+}
+
+extension String {
+    func replacingOccurrences(of a: String, with b: String) -> String {
+        split(separator: a, omittingEmptySubsequences: false).joined(separator: b)
+    }
+}
