@@ -1,0 +1,124 @@
+"""Crash safety (DESIGN.md §2, issue 2 item 5): daemons are killed with
+SIGKILL at random moments while mail flows; posternctl restarts them as
+systemd would. Every message that got a 250 must be delivered. A message may
+arrive twice only when a kill caught it in flight (the client retried one
+whose 250 it never saw, or senderd died between the next hop's 250 and
+recording it) — never more often than that."""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import signal
+import smtplib
+import threading
+import time
+from pathlib import Path
+
+from conftest import free_port
+
+MESSAGES = int(os.environ.get("CRASH_MESSAGES", "1000"))
+CLIENTS = 8
+TOKEN = re.compile(rb"X-Test-Token: (m\d+)")
+
+
+def children(parent: int) -> dict[str, int]:
+    """The daemons posternctl runs: name -> pid."""
+    found = {}
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            stat = (d / "stat").read_text()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1:stat.rindex(")")]
+        ppid = int(stat[stat.rindex(")") + 2:].split()[1])
+        if ppid == parent and name in ("receiverd", "scannerd", "senderd"):
+            found[name] = int(d.name)
+    return found
+
+
+def test_sigkill_loses_nothing(postern, sink):
+    port = free_port()
+    p = postern(port, sink.port, callback_port=sink.port,
+                settings={"Sender": {"RetryIntervals": "1s"}})
+    accepted: dict[str, str] = {}          # token -> queue id of its 250
+    lock = threading.Lock()
+    todo = list(range(MESSAGES))
+    stop = threading.Event()
+    kills = {"receiverd": 0, "scannerd": 0, "senderd": 0}
+
+    def client() -> None:
+        while True:
+            with lock:
+                if not todo:
+                    return
+                n = todo.pop()
+            token = f"m{n}"
+            msg = (f"From: a@example.com\r\nTo: b@example.org\r\nSubject: crash {n}\r\n"
+                   f"X-Test-Token: {token}\r\n\r\n" + "body line\r\n" * 50).encode()
+            for attempt in range(200):           # an MTA retries until it gets its 250
+                try:
+                    with smtplib.SMTP("127.0.0.1", port, timeout=20) as c:
+                        c.ehlo("crash.test")
+                        c.mail("a@example.com")
+                        c.rcpt("b@example.org")
+                        code, text = c.data(msg)
+                    if code == 250:
+                        with lock:
+                            accepted[token] = text.decode().rsplit(" ", 1)[-1]
+                        break
+                except (OSError, smtplib.SMTPException):
+                    pass
+                time.sleep(0.05)
+            else:
+                raise AssertionError(f"{token} never accepted")
+
+    def killer() -> None:
+        rng = random.Random(1)
+        while not stop.is_set():
+            time.sleep(rng.uniform(0.3, 0.9))
+            procs = children(p.proc.pid)
+            if not procs:
+                continue
+            name = rng.choice(sorted(procs))
+            try:
+                os.kill(procs[name], signal.SIGKILL)
+                kills[name] += 1
+            except ProcessLookupError:
+                pass
+
+    threads = [threading.Thread(target=client) for _ in range(CLIENTS)]
+    k = threading.Thread(target=killer)
+    k.start()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    stop.set()
+    k.join()
+
+    assert len(accepted) == MESSAGES
+    assert all(kills.values()), f"every daemon must have been killed at least once: {kills}"
+    # Everything accepted arrives (senderd retries after its restarts).
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        got = {m.group(1).decode() for r in sink.messages for m in [TOKEN.search(r.data)] if m}
+        if got >= set(accepted):
+            break
+        time.sleep(0.5)
+    got_list = [m.group(1).decode() for r in sink.settle(2.0) for m in [TOKEN.search(r.data)] if m]
+    missing = set(accepted) - set(got_list)
+    assert not missing, f"{len(missing)} accepted messages never delivered, e.g. {sorted(missing)[:5]}; kills {kills}"
+    duplicates = len(got_list) - len(set(got_list))
+    # In flight at a kill: at most one per client session (receiverd) or per
+    # next-hop connection (senderd, MaxConnections = 20).
+    bound = kills["receiverd"] * CLIENTS + kills["senderd"] * 20
+    assert duplicates <= bound, f"{duplicates} duplicates for kills {kills}"
+    spool = Path(p.dir) / "spool"
+    for state in ("scan", "outgoing", "deferred", "incoming"):
+        assert list((spool / state).iterdir()) == [], f"{state}/ not empty"
+    print(f"crash test: {MESSAGES} messages, kills {kills}, duplicates {duplicates}, "
+          f"corrupt/ (never-acknowledged partial files) {len(list((spool / 'corrupt').iterdir()))}")
