@@ -10,6 +10,8 @@ struct ReceiverContext: Sendable {
     let layout: SpoolLayout
     let hostname: String
     let threadPool: NIOThreadPool
+    /// Shares the fsync of `scan/` among concurrent commits.
+    let scanSyncer: DirectorySyncer
     let scanner: WakeupLink
     let loopGuard: LoopGuard
     let sessions: SessionRegistry

@@ -22,6 +22,7 @@ struct Receiverd: AsyncParsableCommand {
         let scannerPath: String = { if case .unix(let p) = cfg.scanner.address.location { return p }; return "" }()
         let ctx = ReceiverContext(
             config: cfg, layout: layout, hostname: cfg.general.hostname, threadPool: pool,
+            scanSyncer: DirectorySyncer(path: layout.directory(.scan)),
             scanner: WakeupLink(path: scannerPath, group: group, logger: logger),
             loopGuard: LoopGuard(key: key), sessions: SessionRegistry(), logger: logger)
         let services = ServiceGroup(configuration: .init(

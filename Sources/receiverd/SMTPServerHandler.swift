@@ -286,8 +286,9 @@ final class SMTPServerHandler: ChannelInboundHandler {
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
         let ctxBound = NIOLoopBound(context, eventLoop: context.eventLoop)
         let box = UncheckedBox(writer)
+        let syncer = ctx.scanSyncer
         ctx.threadPool.runIfActive(eventLoop: context.eventLoop) { () throws -> Void in
-            try box.value.commit(to: .scan)
+            try box.value.commit(to: .scan, syncer: syncer)
         }.whenComplete { result in
             let me = loopBound.value
             let context = ctxBound.value

@@ -6,22 +6,22 @@ public struct RouteResolver: Sendable {
     public init(config: PosternConfig) { self.config = config }
 
     public func context(for e: Envelope, recipient: Int?, headers: [HeaderField]?) -> RuleContext {
-        var c = RuleContext()
-        c.from = e.mailFrom
-        c.rcpt = recipient.map { e.recipients[$0].address }
-        c.clientIP = e.clientIP
-        c.clientPort = e.clientPort
-        c.serverIP = e.serverIP
-        c.helo = e.helo
-        c.xforwardAddr = e.xforward["ADDR"]
-        c.mailProtocol = e.mailProtocol
-        c.size = e.size
-        return c
+        RuleContext(
+            from: e.mailFrom, rcpt: recipient.map { e.recipients[$0].address },
+            clientIP: e.clientIP, clientPort: e.clientPort, serverIP: e.serverIP, helo: e.helo,
+            xforwardAddr: e.xforward["ADDR"], mailProtocol: e.mailProtocol, size: e.size, headers: headers)
     }
 
     public func route(for e: Envelope, recipient: Int, headers: [HeaderField]?) -> Endpoint {
-        let value = config.rules.resolve("SenderAddress", in: context(for: e, recipient: recipient, headers: headers)).value
-        let endpoint = value.flatMap { try? Endpoint.parse($0) } ?? config.sender.address
-        return endpoint.substituting(clientIP: e.clientIP, serverIP: e.serverIP)
+        var endpoint = config.sender.address
+        if let setting = config.rules.setting(for: "SenderAddress", in: context(for: e, recipient: recipient, headers: headers)),
+           case .endpoint(let chosen) = setting.typed {
+            endpoint = chosen
+        }
+        let resolved = endpoint.substituting(clientIP: e.clientIP.isEmpty ? nil : e.clientIP,
+                                             serverIP: e.serverIP.isEmpty ? nil : e.serverIP)
+        // A macro with nothing to put in its place (a message from a unix socket client) must
+        // not become a route that cannot work: such mail takes the default route.
+        return resolved.hasMacros ? config.sender.address : resolved
     }
 }

@@ -51,14 +51,16 @@ public final class SpoolWriter {
     }
 
     /// Makes the file durable and moves it to `state`. Blocking: run it off the event loop.
-    public func commit(to state: SpoolState = .scan) throws(SpoolError) {
+    /// `syncer`, when given, must be for `state`'s directory; it shares the directory fsync
+    /// with concurrent commits.
+    public func commit(to state: SpoolState = .scan, syncer: DirectorySyncer? = nil) throws(SpoolError) {
         let from = layout.path(id, .incoming)
         if fsync(fd) != 0 { throw SpoolError("fsync", from) }
         let rc = close(fd)
         fd = -1
         if rc != 0 { throw SpoolError("close", from) }
         if rename(from, layout.path(id, state)) != 0 { throw SpoolError("rename", from) }
-        try SysCall.fsyncDirectory(layout.directory(state))
+        if let syncer { try syncer.sync() } else { try SysCall.fsyncDirectory(layout.directory(state)) }
     }
 
     /// Throws the partial file away (client gave up, limit exceeded, local error).

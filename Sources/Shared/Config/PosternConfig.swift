@@ -1,0 +1,68 @@
+/// The whole configuration, parsed and checked; immutable once loaded. `SIGHUP` builds a new
+/// one and keeps the old one if this throws.
+/// - SeeAlso: `docs/configuration.md`
+public struct PosternConfig: Sendable {
+    /// Where the daemons look unless told otherwise.
+    public static let defaultPath = "/etc/postern/postern.conf"
+    /// The core sections, whose unknown keys are errors.
+    public static let coreSections = ["General", "Receiver", "Scanner", "Sender", "Notifier", "Quarantine"]
+
+    /// The file this came from.
+    public var path: String
+    /// `[General]`.
+    public var general: GeneralSection
+    /// `[Receiver]`.
+    public var receiver: ReceiverSection
+    /// `[Scanner]`.
+    public var scanner: ScannerSection
+    /// `[Sender]`.
+    public var sender: SenderSection
+    /// `[Notifier]`.
+    public var notifier: NotifierSection
+    /// `[Quarantine]`.
+    public var quarantine: QuarantineSection
+    /// `[Rules]` with the `[Rule:NAME]` groups.
+    public var rules: RuleSet
+    /// Every section as parsed, by lower-cased name (`clamav`, `milter:spamd`, `rule:spam`), for
+    /// plug-ins to read with ``SectionReader``.
+    public var sections: [String: RawSection]
+
+    /// Reads and parses a file; a file that cannot be read is one error at line 0.
+    public static func load(path: String = defaultPath) throws(ConfigErrors) -> PosternConfig {
+        let text: String
+        do throws(FileReadError) {
+            text = try TextFile.read(path)
+        } catch {
+            throw ConfigErrors([ConfigError(file: path, line: 0, column: 0, message: error.description)])
+        }
+        return try parse(text, path: path)
+    }
+
+    /// Parses configuration text; `path` names it in errors and anchors relative `file:` lookups.
+    public static func parse(_ text: String, path: String) throws(ConfigErrors) -> PosternConfig {
+        let document = INIParser.parse(text, file: path)
+        var errors = document.errors
+        func reader(_ name: String) -> SectionReader {
+            SectionReader(document.sections[ASCII.lowercased(name)], name: name, file: path)
+        }
+        var general = reader("General"), receiver = reader("Receiver"), scanner = reader("Scanner")
+        var sender = reader("Sender"), notifier = reader("Notifier"), quarantine = reader("Quarantine")
+        let generalSection = GeneralSection.read(&general)
+        let config = PosternConfig(
+            path: path,
+            general: generalSection,
+            receiver: ReceiverSection.read(&receiver),
+            scanner: ScannerSection.read(&scanner, runDir: generalSection.runDir),
+            sender: SenderSection.read(&sender, runDir: generalSection.runDir),
+            notifier: NotifierSection.read(&notifier, hostname: generalSection.hostname),
+            quarantine: QuarantineSection.read(&quarantine, spoolDir: generalSection.spoolDir),
+            rules: RuleSet.build(from: document.sections, file: path, errors: &errors),
+            sections: document.sections)
+        for var each in [general, receiver, scanner, sender, notifier, quarantine] {
+            each.reportUnknownKeys()
+            errors += each.errors
+        }
+        guard errors.isEmpty else { throw ConfigErrors(errors) }
+        return config
+    }
+}

@@ -1,0 +1,66 @@
+/// `[Receiver]`: the SMTP/LMTP server the MTA hands mail to (receiverd).
+public struct ReceiverSection: Sendable {
+    /// Where to listen (ignored for sockets systemd passes in).
+    public var address: [Endpoint] = [try! Endpoint.parse(ConfigDefaults.receiverAddress)]
+    /// Clients allowed to connect and to send XFORWARD.
+    public var protectedNetworks: [CIDR] = ConfigDefaults.protectedNetworks.map { CIDR($0)! }
+    /// Largest message accepted, in bytes.
+    public var maxMessageSize = ConfigDefaults.maxMessageSize
+    /// Most RCPT TO per transaction.
+    public var maxRecipients = ConfigDefaults.maxRecipients
+    /// Most concurrent sessions.
+    public var maxSessions = ConfigDefaults.maxSessions
+    /// Idle time allowed between commands.
+    public var commandTimeout = ConfigDefaults.commandTimeout
+    /// Idle time allowed inside DATA/BDAT.
+    public var dataTimeout = ConfigDefaults.dataTimeout
+    /// What to do when scanning fails, as written (validated, canonical form).
+    public var processingErrors = ConfigDefaults.processingErrors
+    /// `processingErrors` parsed.
+    public var processingErrorsActions = ActionList(main: .tempfail)
+    /// `no`: a reject is answered 250 and reported by DSN instead of 550.
+    public var returnReject = true
+    /// Add Postern's `Received:` header.
+    public var addReceivedHeader = true
+    /// More `Received:` headers than this is a mail loop (554 5.4.6).
+    public var maxReceivedHeaders = ConfigDefaults.maxReceivedHeaders
+    /// PEM certificate chain for STARTTLS; nil means STARTTLS is not offered.
+    public var tlsCertificate: String?
+    /// PEM private key for STARTTLS.
+    public var tlsKey: String?
+
+    /// Defaults.
+    public init() {}
+
+    static func read(_ reader: inout SectionReader) -> ReceiverSection {
+        var section = ReceiverSection()
+        if let address = reader.endpoints("Address") {
+            let items = reader.section.keys["address"]?.values.flatMap(\.items) ?? []
+            for item in items where (try? Endpoint.parse(item.text))?.hasMacros == true {
+                reader.report(line: item.line, column: item.column, "CLIENT-IP and SERVER-IP cannot be used in a listening address")
+            }
+            section.address = address
+        }
+        section.protectedNetworks = reader.networks("ProtectedNetworks") ?? section.protectedNetworks
+        section.maxMessageSize = reader.size("MaxMessageSize") ?? section.maxMessageSize
+        section.maxRecipients = reader.integer("MaxRecipients", in: 1...Int.max) ?? section.maxRecipients
+        section.maxSessions = reader.integer("MaxSessions", in: 1...Int.max) ?? section.maxSessions
+        section.commandTimeout = reader.duration("CommandTimeout") ?? section.commandTimeout
+        section.dataTimeout = reader.duration("DataTimeout") ?? section.dataTimeout
+        if let actions = reader.actions("ProcessingErrors") {
+            section.processingErrorsActions = actions
+            section.processingErrors = actions.description
+        }
+        section.returnReject = reader.bool("ReturnReject") ?? section.returnReject
+        section.addReceivedHeader = reader.bool("AddReceivedHeader") ?? section.addReceivedHeader
+        section.maxReceivedHeaders = reader.integer("MaxReceivedHeaders", in: 1...Int.max) ?? section.maxReceivedHeaders
+        let certificate = reader.value("TLSCertificate")
+        let key = reader.value("TLSKey")
+        section.tlsCertificate = certificate.flatMap { $0.text.isEmpty ? nil : $0.text }
+        section.tlsKey = key.flatMap { $0.text.isEmpty ? nil : $0.text }
+        if (section.tlsCertificate == nil) != (section.tlsKey == nil), let raw = certificate ?? key {
+            reader.report(line: raw.line, column: raw.keyColumn, "TLSCertificate and TLSKey must be given together")
+        }
+        return section
+    }
+}

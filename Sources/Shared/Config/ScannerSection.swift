@@ -1,0 +1,37 @@
+/// `[Scanner]`: scannerd's socket and which plug-ins run when.
+public struct ScannerSection: Sendable {
+    /// scannerd's socket for receiverd; default `local:<RunDir>/scannerd.sock`.
+    public var address: Endpoint
+    /// Plug-ins run while the MTA waits after end-of-data (their verdict becomes the reply).
+    public var beforeQueueFilters: [String] = []
+    /// Plug-ins run after the message was accepted (a block is reported by DSN).
+    public var afterQueueFilters: [String] = []
+    /// Longest time a scan may take before `ProcessingErrors` applies.
+    public var scanTimeout = ConfigDefaults.scanTimeout
+
+    /// Defaults for a run directory.
+    public init(runDir: String = ConfigDefaults.runDir) {
+        address = Endpoint(location: .unix(path: runDir + "/scannerd.sock"))
+    }
+
+    static func read(_ reader: inout SectionReader, runDir: String) -> ScannerSection {
+        var section = ScannerSection(runDir: runDir)
+        section.address = reader.localEndpoint("Address") ?? section.address
+        section.beforeQueueFilters = reader.list("BeforeQueueFilters")?.map(ASCII.lowercased) ?? []
+        section.afterQueueFilters = reader.list("AfterQueueFilters")?.map(ASCII.lowercased) ?? []
+        section.scanTimeout = reader.duration("ScanTimeout") ?? section.scanTimeout
+        return section
+    }
+}
+
+extension SectionReader {
+    /// An address the daemons listen on or talk among themselves: no CLIENT-IP/SERVER-IP.
+    mutating func localEndpoint(_ key: String) -> Endpoint? {
+        guard let endpoint = endpoint(key) else { return nil }
+        if endpoint.hasMacros, let raw = section.keys[ASCII.lowercased(key)]?.values.first {
+            report(line: raw.line, column: raw.column, "CLIENT-IP and SERVER-IP cannot be used in \(raw.key) of [\(name)]")
+            return nil
+        }
+        return endpoint
+    }
+}
