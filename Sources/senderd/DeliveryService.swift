@@ -64,7 +64,10 @@ struct DeliveryService: Service {
             Systemd.notify("STOPPING=1")
             for l in listeners { try? await l.close() }
             queue.close()
+            tasks.cancelAll()   // the deferred-queue timer; deliveries in flight finish
         }
+        for p in pools.withLockedValue({ Array($0.values) }) { p.closeIdle() }
+        try? await Task.sleep(for: .milliseconds(100))   // let idle connections say QUIT
     }
 
     private func enqueueOutgoing() {

@@ -69,6 +69,15 @@ final class DestinationPool: Sendable {
         }
     }
 
+    /// Lets idle workers say QUIT now (graceful shutdown), instead of after `idleTime`.
+    func closeIdle() {
+        let waiters = state.withLockedValue { s -> [CheckedContinuation<DeliveryJob?, Never>] in
+            defer { s.idle = [] }
+            return s.idle.map(\.waiter)
+        }
+        for w in waiters { w.resume(returning: nil) }
+    }
+
     /// Takes a pending job without waiting (for the first job of a new worker).
     private func takePending() -> DeliveryJob? {
         state.withLockedValue { s in s.pending.isEmpty ? nil : s.pending.removeFirst() }

@@ -79,7 +79,7 @@ def test_sigkill_loses_nothing(postern, sink):
     def killer() -> None:
         rng = random.Random(1)
         while not stop.is_set():
-            time.sleep(rng.uniform(0.3, 0.9))
+            time.sleep(rng.uniform(0.1, 0.4))
             procs = children(p.proc.pid)
             if not procs:
                 continue

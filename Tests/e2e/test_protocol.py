@@ -225,12 +225,13 @@ def test_body_reaches_next_hop_byte_for_byte(postern, sink):
     assert "BODY=8BITMIME" in got.mail_options
 
 
-def test_esmtp_parameters_pass_through(postern, tmp_path):
+def test_esmtp_parameters_pass_through(postern):
     """DSN and BODY parameters reach the next hop unchanged; smtp-sink (which
     offers DSN, unlike aiosmtpd) records the MAIL and RCPT arguments it got."""
-    dump = tmp_path / "dump"
-    dump.mkdir()
-    dump.chmod(0o777)
+    import shutil
+    import tempfile
+    dump = Path(tempfile.mkdtemp(prefix="postern-smtp-sink."))
+    dump.chmod(0o777)            # smtp-sink writes as nobody
     sink_port = free_port()
     sink = subprocess.Popen(["smtp-sink", "-u", "nobody", "-d", f"{dump}/%M.", f"127.0.0.1:{sink_port}", "10"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
@@ -258,6 +259,7 @@ def test_esmtp_parameters_pass_through(postern, tmp_path):
     finally:
         sink.terminate()
         sink.wait(5)
+        shutil.rmtree(dump, ignore_errors=True)
 
 
 def test_null_sender_goes_to_default_route(postern, sink):

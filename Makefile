@@ -1,0 +1,81 @@
+# Postern - build, run, test and benchmark.
+#
+#   make deps      install what builds and tests need (Debian 12, as root)
+#   make build     debug build with tests        make release  release build
+#   make run       all three daemons in the foreground (posternctl run)
+#   make test      Swift tests + e2e tests (Postfix, swaks) + unit file checks
+#   make bench     side-by-side benchmark against amavisd-new, ClamSMTP, Postfix
+
+SHELL       := /bin/bash
+SWIFT       ?= swift
+PYTHON      ?= python3
+CONFIG      ?= config/postern.conf
+PEERS       ?= $(CURDIR)/../shared/bench/peers.sh
+PATHS       ?= direct amavis clamsmtp postfix
+APT_PACKAGES := libsystemd-dev postfix swaks python3-pip
+PIP_PACKAGES := aiosmtpd pytest
+
+.PHONY: all deps build release run test bench clean
+
+all: build
+
+# Fast when everything is there: dpkg-query and one python import, no apt.
+deps:
+	@set -euo pipefail; \
+	missing=(); \
+	for p in $(APT_PACKAGES); do \
+	    dpkg-query -W -f='$${Status}\n' "$$p" 2>/dev/null | grep -q '^install ok installed$$' \
+	        || missing+=("$$p"); \
+	done; \
+	if (( $${#missing[@]} )); then \
+	    echo "deps: installing $${missing[*]}"; \
+	    [[ $$(id -u) -eq 0 ]] || { echo "deps: need root for apt-get" >&2; exit 1; }; \
+	    echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    if ! compgen -G '/var/lib/apt/lists/*_Packages*' >/dev/null; then apt-get update -q; fi; \
+	    if ! apt-get install -y -q "$${missing[@]}"; then \
+	        apt-get update -q && apt-get install -y -q "$${missing[@]}"; \
+	    fi; \
+	fi; \
+	if ! $(PYTHON) -c 'import aiosmtpd, pytest' 2>/dev/null; then \
+	    echo "deps: pip install $(PIP_PACKAGES) for $$(command -v $(PYTHON))"; \
+	    flags=(-q --root-user-action=ignore); \
+	    if $(PYTHON) -c 'import os, sys, sysconfig; sys.exit(not os.path.exists(os.path.join(sysconfig.get_path("stdlib"), "EXTERNALLY-MANAGED")))'; then \
+	        flags+=(--break-system-packages); \
+	    fi; \
+	    $(PYTHON) -m pip install "$${flags[@]}" $(PIP_PACKAGES); \
+	fi; \
+	$(PYTHON) -c 'import aiosmtpd, pytest' || { echo "deps: aiosmtpd/pytest still missing" >&2; exit 1; }; \
+	for t in swaks /usr/sbin/postfix /usr/lib/postfix/sbin/master systemd-socket-activate systemd-analyze; do \
+	    command -v "$$t" >/dev/null || { echo "deps: $$t not found" >&2; exit 1; }; \
+	done; \
+	pkg-config --exists libsystemd || { echo "deps: libsystemd.pc not found" >&2; exit 1; }
+
+build:
+	$(SWIFT) build --build-tests
+
+release:
+	$(SWIFT) build -c release
+
+run: deps release
+	.build/release/posternctl run --config $(CONFIG)
+
+# Every stage runs even when an earlier one fails; the exit status is
+# non-zero if any failed, and a summary says which.
+test: deps
+	@set -uo pipefail; failed=(); \
+	stage() { local name=$$1; shift; echo "==> $$name: $$*"; \
+	    if "$$@"; then echo "==> $$name: ok"; else echo "==> $$name: FAILED"; failed+=("$$name"); fi; }; \
+	stage build $(SWIFT) build --build-tests; \
+	stage swift-test $(SWIFT) test --skip-build; \
+	stage e2e env POSTERN_BIN="$${POSTERN_BIN:-$(CURDIR)/.build/debug}" $(PYTHON) -m pytest -v Tests/e2e; \
+	stage units tools/verify-units.sh; \
+	if (( $${#failed[@]} )); then echo "make test: FAILED: $${failed[*]}"; exit 1; fi; \
+	echo "make test: all stages passed"
+
+bench: deps release
+	FILTER_CMD='$(CURDIR)/tools/bench-filter.sh' FILTER_NAME=postern PATHS='$(PATHS)' \
+	    bash '$(PEERS)'
+
+clean:
+	rm -rf .build
