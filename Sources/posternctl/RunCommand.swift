@@ -3,13 +3,14 @@ import CPosternShims
 import Glibc
 import Shared
 
-/// Set by the signal handler; read by the supervision loop.
+/// Set by the signal handlers; read by the supervision loop.
 nonisolated(unsafe) private var stopSignal: sig_atomic_t = 0
+nonisolated(unsafe) private var reloadSignal: sig_atomic_t = 0
 
 /// `posternctl run`: the three daemons in the foreground, supervised the way systemd would:
 /// posternctl binds their sockets and passes them (LISTEN_FDS/LISTEN_FDNAMES), so the MTA sees
-/// no refused connection while one restarts; a daemon that dies is started again; SIGINT or
-/// SIGTERM stops all three.
+/// no refused connection while one restarts; a daemon that dies is started again; SIGHUP is
+/// passed on to all three (like `systemctl reload`); SIGINT or SIGTERM stops all three.
 struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "run", abstract: "Run receiverd, scannerd and senderd in the foreground.")
     @OptionGroup var options: ConfigOption
@@ -60,7 +61,14 @@ struct RunCommand: ParsableCommand {
             var status: Int32 = 0
             let pid = waitpid(-1, &status, 0)
             if pid < 0 {
-                if errno == EINTR { continue }
+                if errno == EINTR {
+                    if reloadSignal != 0 {
+                        reloadSignal = 0
+                        say("SIGHUP: reloading the configuration of all daemons")
+                        for c in children where c.pid > 0 { kill(c.pid, SIGHUP) }
+                    }
+                    continue
+                }
                 break
             }
             guard let i = children.firstIndex(where: { $0.pid == pid }) else { continue }
@@ -125,6 +133,11 @@ struct RunCommand: ParsableCommand {
         sa.sa_flags = 0   // no SA_RESTART: waitpid must return EINTR
         sigaction(SIGINT, &sa, nil)
         sigaction(SIGTERM, &sa, nil)
+        var hup = sigaction()
+        hup.__sigaction_handler.sa_handler = { _ in reloadSignal = 1 }
+        sigemptyset(&hup.sa_mask)
+        hup.sa_flags = 0
+        sigaction(SIGHUP, &hup, nil)
         signal(SIGPIPE, SIG_IGN)
     }
 

@@ -2,19 +2,22 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import NIOSSL
 import Shared
 
 /// What every session of one receiverd shares.
 struct ReceiverContext: Sendable {
-    let config: PosternConfig
+    /// The configuration in force; each session takes a snapshot when it starts.
+    let store: ConfigStore
     let layout: SpoolLayout
-    let hostname: String
     let threadPool: NIOThreadPool
     /// Shares the fsync of `scan/` among concurrent commits.
     let scanSyncer: DirectorySyncer
     let scanner: WakeupLink
     let loopGuard: LoopGuard
     let sessions: SessionRegistry
+    /// For STARTTLS, when `[Receiver] TLSCertificate` and `TLSKey` are set.
+    let tls: NIOSSLContext?
     let logger: Logger
 }
 

@@ -14,21 +14,19 @@ struct ReceiverService: Service {
     func run() async throws {
         recoverIncoming()
         let ctx = self.ctx
-        let commandTimeout = TimeAmount.nanoseconds(Int64(ctx.config.receiver.commandTimeout.components.seconds) * 1_000_000_000)
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 let lmtp = channel.localAddress.flatMap { local in
-                    ctx.config.receiver.address.first { $0.matches(local) }.map { $0.mailProtocol == .lmtp }
-                } ?? (ctx.config.receiver.address.first?.mailProtocol == .lmtp)
+                    ctx.store.current.receiver.address.first { $0.matches(local) }.map { $0.mailProtocol == .lmtp }
+                } ?? (ctx.store.current.receiver.address.first?.mailProtocol == .lmtp)
                 return channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: commandTimeout))
                     try channel.pipeline.syncOperations.addHandler(SMTPServerHandler(ctx: ctx, lmtp: lmtp))
                 }
             }
         let listeners = try await Listeners.open(
-            names: ["smtp", "lmtp", "receiver"], endpoints: ctx.config.receiver.address, bootstrap: bootstrap, logger: ctx.logger)
+            names: ["smtp", "lmtp", "receiver"], endpoints: ctx.store.current.receiver.address, bootstrap: bootstrap, logger: ctx.logger)
         Systemd.notify("READY=1\nSTATUS=accepting connections")
         ctx.logger.info("ready", metadata: ["spool": "\(ctx.layout.root)"])
 

@@ -2,6 +2,7 @@ import ArgumentParser
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 import ServiceLifecycle
 import Shared
 
@@ -16,19 +17,33 @@ struct Receiverd: AsyncParsableCommand {
     func run() async throws {
         let (cfg, layout, logger) = DaemonBootstrap.start(label: "receiverd", configPath: config)
         let group = MultiThreadedEventLoopGroup.singleton
+        let store = ConfigStore(cfg)
         let pool = NIOThreadPool(numberOfThreads: 16)   // fsyncs in parallel: the journal batches them
         pool.start()
         let key = (try? LoopGuard.loadKey(secureHash: cfg.sender.secureHash, layout: layout)) ?? []
         let scannerPath: String = { if case .unix(let p) = cfg.scanner.address.location { return p }; return "" }()
+        var tls: NIOSSLContext?
+        if let cert = cfg.receiver.tlsCertificate, let key = cfg.receiver.tlsKey {
+            do {
+                let chain = try NIOSSLCertificate.fromPEMFile(cert).map { NIOSSLCertificateSource.certificate($0) }
+                let configuration = TLSConfiguration.makeServerConfiguration(
+                    certificateChain: chain, privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem)))
+                tls = try NIOSSLContext(configuration: configuration)
+            } catch {
+                logger.critical("cannot load TLSCertificate \(cert) / TLSKey \(key): \(error)")
+                throw ExitCode(DaemonBootstrap.exitConfig)
+            }
+        }
         let ctx = ReceiverContext(
-            config: cfg, layout: layout, hostname: cfg.general.hostname, threadPool: pool,
+            store: store, layout: layout, threadPool: pool,
             scanSyncer: DirectorySyncer(path: layout.directory(.scan)),
             scanner: WakeupLink(path: scannerPath, group: group, logger: logger),
-            loopGuard: LoopGuard(key: key), sessions: SessionRegistry(), logger: logger)
+            loopGuard: LoopGuard(key: key), sessions: SessionRegistry(), tls: tls, logger: logger)
         let services = ServiceGroup(configuration: .init(
             services: [
                 .init(service: ReceiverService(ctx: ctx, group: group)),
                 .init(service: WatchdogService()),
+                .init(service: ReloadService(store: store, logger: logger)),
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))

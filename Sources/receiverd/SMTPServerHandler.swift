@@ -2,6 +2,7 @@ import Glibc
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 import Shared
 
 /// One SMTP or LMTP session: frames commands, runs the command table, streams DATA into the
@@ -13,9 +14,11 @@ final class SMTPServerHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
-    enum Mode { case command, data, waiting, closing }
+    enum Mode { case command, data, chunk, waiting, closing }
 
     let ctx: ReceiverContext
+    /// The configuration as it was when the session began (SIGHUP affects new sessions).
+    let config: PosternConfig
     let lmtp: Bool
     private var input = ByteBuffer()
     private var framer = LineFramer(limit: SMTPDefaults.maxBufferedLine)
@@ -25,6 +28,9 @@ final class SMTPServerHandler: ChannelInboundHandler {
     private var logger: Logger
     private var context: ChannelHandlerContext?
     private var shutdownRequested = false
+    private var lastRead = NIODeadline.now()
+    private var dataStart: NIODeadline?
+    private var timer: RepeatedTask?
 
     // DATA phase
     private var decoder = DataDecoder()
@@ -32,11 +38,19 @@ final class SMTPServerHandler: ChannelInboundHandler {
     private var writer: SpoolWriter?
     private var writeError: SpoolError?
     private var decoded = ByteBuffer()
+    // BDAT
+    private var chunkRemaining = 0
+    private var chunkSize = 0
+    private var chunkLast = false
+    /// Why the current BDAT transaction is refused; answered to each chunk, kept until LAST.
+    private var chunkFailure: Reply?
 
     init(ctx: ReceiverContext, lmtp: Bool) {
         self.ctx = ctx
+        self.config = ctx.store.current
         self.lmtp = lmtp
-        self.session = SMTPSession(lmtp: lmtp, hostname: ctx.hostname, config: ctx.config)
+        self.session = SMTPSession(lmtp: lmtp, hostname: config.general.hostname, config: config)
+        self.session.tlsAvailable = ctx.tls != nil
         self.logger = ctx.logger
     }
 
@@ -58,34 +72,40 @@ final class SMTPServerHandler: ChannelInboundHandler {
         session.serverPort = local?.port ?? 0
         logger[metadataKey: "client"] = "[\(session.clientIP)]:\(session.clientPort)"
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let ctxBoundForTimer = NIOLoopBound(context, eventLoop: context.eventLoop)
         ctx.sessions.add(Handle(id: ObjectIdentifier(self), loop: context.eventLoop) { loopBound.value.requestShutdown() })
 
         if ctx.sessions.isShuttingDown {
-            reply(Reply(421, EnhancedStatus(4, 3, 2), "\(ctx.hostname) Service shutting down, closing channel"))
+            reply(Reply(421, EnhancedStatus(4, 3, 2), "\(config.general.hostname) Service shutting down, closing channel"))
             closeAfterFlush(context)
             return
         }
-        guard ctx.config.receiver.protectedNetworks.contains(where: { $0.contains(session.clientIP) }) else {
+        guard config.receiver.protectedNetworks.contains(where: { $0.contains(session.clientIP) }) else {
             logger.notice("reject: client not in ProtectedNetworks")
             reply(Reply(554, EnhancedStatus(5, 7, 1), "Access denied: \(session.clientIP) is not in ProtectedNetworks"))
             closeAfterFlush(context)
             return
         }
-        if ctx.sessions.count > ctx.config.receiver.maxSessions {
-            logger.warning("too many sessions", metadata: ["limit": "\(ctx.config.receiver.maxSessions)"])
-            reply(Reply(421, EnhancedStatus(4, 7, 0), "\(ctx.hostname) Error: too many connections"))
+        if ctx.sessions.count > config.receiver.maxSessions {
+            logger.warning("too many sessions", metadata: ["limit": "\(config.receiver.maxSessions)"])
+            reply(Reply(421, EnhancedStatus(4, 7, 0), "\(config.general.hostname) Error: too many connections"))
             closeAfterFlush(context)
             return
         }
+        timer = context.eventLoop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { _ in
+            loopBound.value.checkTimeouts(ctxBoundForTimer.value)
+        }
         logger.debug("connect")
-        reply(Reply(220, nil, "\(ctx.hostname) \(lmtp ? "LMTP" : "ESMTP") Postern"))
+        reply(Reply(220, nil, "\(config.general.hostname) \(lmtp ? "LMTP" : "ESMTP") Postern"))
         flush(context)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        timer?.cancel()
+        timer = nil
         ctx.sessions.remove(ObjectIdentifier(self))
-        if let writer, mode == .data {
-            logger.info("lost connection after DATA", metadata: ["queue-id": "\(writer.id)"])
+        if let writer, mode == .data || mode == .chunk || mode == .command {
+            logger.info("lost connection after \(session.lastVerb)", metadata: ["queue-id": "\(writer.id)"])
             writer.abort()
             self.writer = nil
         }
@@ -96,19 +116,29 @@ final class SMTPServerHandler: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var chunk = unwrapInboundIn(data)
         if mode == .closing { return }
+        lastRead = .now()
         input.writeBuffer(&chunk)
         process(context)
     }
 
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read, mode != .waiting, mode != .closing {
-            logger.info("timeout after \(session.lastVerb)")
-            if let writer { writer.abort(); self.writer = nil }
-            reply(Reply(421, EnhancedStatus(4, 4, 2), "\(ctx.hostname) Error: timeout exceeded"))
-            closeAfterFlush(context)
-            return
+    /// Timeouts, checked once a second: `CommandTimeout` of silence between commands,
+    /// `DataTimeout` of silence inside DATA/BDAT, and a minimum data rate so that a client
+    /// trickling bytes cannot hold a session for ever (Postfix's `smtpd_min_data_rate`).
+    private func checkTimeouts(_ context: ChannelHandlerContext) {
+        guard mode != .waiting, mode != .closing else { return }
+        let now = NIODeadline.now()
+        let inData = mode == .data || mode == .chunk
+        let silence = inData ? config.receiver.dataTimeout : config.receiver.commandTimeout
+        var expired = now - lastRead > .nanoseconds(Int64(silence.components.seconds) * 1_000_000_000)
+        if inData, let start = dataStart {
+            let allowed = Int64(config.receiver.dataTimeout.components.seconds) + Int64(decoder.size / SMTPDefaults.minDataRate)
+            expired = expired || now - start > .seconds(allowed)
         }
-        context.fireUserInboundEventTriggered(event)
+        guard expired else { return }
+        logger.info("timeout after \(session.lastVerb)")
+        if let writer { writer.abort(); self.writer = nil }
+        reply(Reply(421, EnhancedStatus(4, 4, 2), "\(config.general.hostname) Error: timeout exceeded"))
+        closeAfterFlush(context)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
@@ -121,7 +151,7 @@ final class SMTPServerHandler: ChannelInboundHandler {
     func requestShutdown() {
         shutdownRequested = true
         guard let context, mode == .command, !session.inTransaction else { return }
-        reply(Reply(421, EnhancedStatus(4, 3, 2), "\(ctx.hostname) Service shutting down, closing channel"))
+        reply(Reply(421, EnhancedStatus(4, 3, 2), "\(config.general.hostname) Service shutting down, closing channel"))
         closeAfterFlush(context)
     }
 
@@ -132,7 +162,7 @@ final class SMTPServerHandler: ChannelInboundHandler {
             switch mode {
             case .command:
                 if shutdownRequested && !session.inTransaction {
-                    reply(Reply(421, EnhancedStatus(4, 3, 2), "\(ctx.hostname) Service shutting down, closing channel"))
+                    reply(Reply(421, EnhancedStatus(4, 3, 2), "\(config.general.hostname) Service shutting down, closing channel"))
                     closeAfterFlush(context)
                     return
                 }
@@ -150,6 +180,16 @@ final class SMTPServerHandler: ChannelInboundHandler {
                     spill()
                     endOfData(context)
                 }
+            case .chunk:
+                let n = min(chunkRemaining, input.readableBytes)
+                if n > 0 {
+                    input.withUnsafeReadableBytes { decoder.copyChunk(UnsafeRawBufferPointer(rebasing: $0[0..<n]), into: &decoded) }
+                    input.moveReaderIndex(forwardBy: n)
+                    chunkRemaining -= n
+                    spill()
+                }
+                guard chunkRemaining == 0 else { break loop }
+                endOfChunk(context)
             case .waiting, .closing:
                 break loop
             }
@@ -177,7 +217,7 @@ final class SMTPServerHandler: ChannelInboundHandler {
             if r.isPermanent || r.isTransient { session.errors += 1 }
             reply(r)
             if session.errors >= SMTPSession.hardErrorLimit {
-                reply(Reply(421, EnhancedStatus(4, 7, 0), "\(ctx.hostname) Error: too many errors"))
+                reply(Reply(421, EnhancedStatus(4, 7, 0), "\(config.general.hostname) Error: too many errors"))
                 closeAfterFlush(context)
             }
         case .quit(let r):
@@ -185,6 +225,18 @@ final class SMTPServerHandler: ChannelInboundHandler {
             closeAfterFlush(context)
         case .startData:
             startData(context)
+        case .chunk(let size, let last):
+            startChunk(size: size, last: last, context)
+            return
+        case .startTLS:
+            startTLS(context)
+            return
+        }
+        // RSET, MAIL, HELO… end a BDAT transaction that did not reach LAST.
+        if let writer, mode == .command, !session.chunking {
+            writer.abort()
+            self.writer = nil
+            chunkFailure = nil
         }
     }
 
@@ -192,42 +244,105 @@ final class SMTPServerHandler: ChannelInboundHandler {
         session.errors += 1
         reply(r)
         if session.errors >= SMTPSession.hardErrorLimit {
-            reply(Reply(421, EnhancedStatus(4, 7, 0), "\(ctx.hostname) Error: too many errors"))
+            reply(Reply(421, EnhancedStatus(4, 7, 0), "\(config.general.hostname) Error: too many errors"))
+            closeAfterFlush(context)
+        }
+    }
+
+    /// 220, then the handshake. Bytes the client pipelined after STARTTLS are thrown away
+    /// unread: they were sent in clear and must not count as commands inside TLS (Postfix
+    /// `vstream_fpurge`, CVE-2011-0411).
+    private func startTLS(_ context: ChannelHandlerContext) {
+        guard let tls = ctx.tls else { return }
+        reply(Reply(220, EnhancedStatus(2, 0, 0), "Ready to start TLS"))
+        flush(context)
+        input.clear()
+        framer = LineFramer(limit: SMTPDefaults.maxBufferedLine)
+        session.startTLS()
+        do {
+            try context.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls), position: .first)
+        } catch {
+            logger.error("cannot start TLS: \(error)")
             closeAfterFlush(context)
         }
     }
 
     // MARK: - DATA
 
-    private func startData(_ context: ChannelHandlerContext) {
+    /// Creates the queue file with Postern's Received: field; the refusal if it cannot.
+    private func openWriter() -> Reply? {
         let id = session.queueID
         do {
             let w = try SpoolWriter(layout: ctx.layout, id: id)
-            if ctx.config.receiver.addReceivedHeader {
-                try w.append(ReceivedHeader.make(envelope: session.envelope(size: 0), hostname: ctx.hostname))
+            if config.receiver.addReceivedHeader {
+                try w.append(ReceivedHeader.make(envelope: session.envelope(size: 0), hostname: config.general.hostname))
             }
             writer = w
         } catch {
             logger.error("cannot create queue file: \(error)", metadata: ["queue-id": "\(id)"])
-            reply(error.isDiskFull
-                  ? Reply(452, EnhancedStatus(4, 3, 1), "Error: insufficient system storage")
-                  : Reply(451, EnhancedStatus(4, 3, 0), "Error: queue file write error"))
-            return
+            return error.isDiskFull
+                ? Reply(452, EnhancedStatus(4, 3, 1), "Error: insufficient system storage")
+                : Reply(451, EnhancedStatus(4, 3, 0), "Error: queue file write error")
         }
         decoder = DataDecoder()
         inspector = HeaderInspector()
         writeError = nil
         decoded.clear()
+        return nil
+    }
+
+    private func startData(_ context: ChannelHandlerContext) {
+        if let refusal = openWriter() {
+            reply(refusal)
+            return
+        }
         mode = .data
+        dataStart = .now()
         reply(Reply(354, nil, "End data with <CR><LF>.<CR><LF>"))
         flush(context)
+    }
+
+    private func startChunk(size: Int, last: Bool, _ context: ChannelHandlerContext) {
+        chunkRemaining = size
+        chunkSize = size
+        chunkLast = last
+        mode = .chunk
+        guard session.chunking else { return }   // refused when the chunk is complete
+        guard writer == nil, chunkFailure == nil else { return }
+        dataStart = .now()
+        chunkFailure = openWriter()
+    }
+
+    private func endOfChunk(_ context: ChannelHandlerContext) {
+        mode = .command
+        guard session.chunking else {
+            reply(Reply(503, EnhancedStatus(5, 5, 1), "Error: need MAIL and RCPT before BDAT"))
+            return
+        }
+        if let failure = chunkFailure {
+            if chunkLast {
+                chunkFailure = nil
+                writer?.abort()
+                writer = nil
+                finishTransaction(with: failure)
+            } else {
+                reply(failure)
+            }
+            return
+        }
+        if chunkLast {
+            decoder.finishChunks()
+            endOfData(context)
+        } else {
+            reply(Reply(250, EnhancedStatus(2, 0, 0), "Ok: \(chunkSize) octets received"))
+        }
     }
 
     /// Moves decoded bytes to the spool file (page cache; the fsync happens off the loop).
     private func spill() {
         guard decoded.readableBytes > 0 else { return }
         inspector.feed(decoded)
-        if let writer, writeError == nil, decoder.size <= ctx.config.receiver.maxMessageSize {
+        if let writer, writeError == nil, decoder.size <= config.receiver.maxMessageSize {
             do { try writer.append(&decoded) } catch { writeError = error }
         }
         decoded.clear()
@@ -246,10 +361,10 @@ final class SMTPServerHandler: ChannelInboundHandler {
             if decoder.longestLine > SMTPDefaults.maxTextLine {
                 return Reply(550, EnhancedStatus(5, 5, 2), "Error: message has a line longer than \(SMTPDefaults.maxTextLine) octets")
             }
-            if decoder.size > ctx.config.receiver.maxMessageSize {
+            if decoder.size > config.receiver.maxMessageSize {
                 return Reply(552, EnhancedStatus(5, 3, 4), "Error: message file too big")
             }
-            if inspector.receivedCount >= ctx.config.receiver.maxReceivedHeaders {
+            if inspector.receivedCount >= config.receiver.maxReceivedHeaders {
                 return Reply(554, EnhancedStatus(5, 4, 6), "Error: too many hops (mail forwarding loop)")
             }
             if let e = writeError {

@@ -10,6 +10,10 @@ struct SMTPSession {
         case reply(Reply)
         case quit(Reply)
         case startData
+        /// A BDAT chunk of `size` octets follows the command line (RFC 3030).
+        case chunk(size: Int, last: Bool)
+        /// Say 220 and start the TLS handshake (RFC 3207).
+        case startTLS
     }
 
     /// Postfix `smtpd_hard_error_limit`: a client that keeps erring is cut off.
@@ -27,6 +31,9 @@ struct SMTPSession {
     var serverPort = 0
     var helo: String?
     var esmtp = false
+    /// A certificate is configured: STARTTLS is offered until TLS is active.
+    var tlsAvailable = false
+    var tlsActive = false
     var errors = 0
     var lastVerb = "CONNECT"
 
@@ -37,6 +44,8 @@ struct SMTPSession {
     var xforward: [String: String] = [:]
     var queueID = ""
     var arrival = 0.0
+    /// BDAT has begun in this transaction: DATA is now out of sequence (RFC 3030 §2).
+    var chunking = false
 
     var inTransaction: Bool { mailFrom != nil }
 
@@ -47,11 +56,21 @@ struct SMTPSession {
         self.maxRecipients = config.receiver.maxRecipients
     }
 
+    /// After the TLS handshake starts, everything said before is forgotten (RFC 3207 §4.2).
+    mutating func startTLS() {
+        resetTransaction()
+        helo = nil
+        esmtp = false
+        xforward = [:]
+        tlsActive = true
+    }
+
     mutating func resetTransaction() {
         mailFrom = nil
         mailParameters = MailParameters()
         recipients = []
         queueID = ""
+        chunking = false
     }
 
     mutating func handle(line: Substring) -> Outcome {
@@ -105,9 +124,15 @@ struct SMTPSession {
         case .data:
             guard mailFrom != nil else { return .reply(Reply(503, EnhancedStatus(5, 5, 1), "Error: need MAIL command")) }
             guard !recipients.isEmpty else { return .reply(Reply(554, EnhancedStatus(5, 5, 1), "Error: no valid recipients")) }
+            guard !chunking else { return .reply(Reply(503, EnhancedStatus(5, 5, 1), "Error: DATA after BDAT")) }
             return .startData
-        case .bdat:
-            return .reply(Reply(502, EnhancedStatus(5, 5, 1), "Error: BDAT not supported"))
+        case .bdat(let size, let last):
+            // The chunk is read (and thrown away) even when refused, to stay in step.
+            guard mailFrom != nil, !recipients.isEmpty else {
+                return .chunk(size: size, last: last)
+            }
+            chunking = true
+            return .chunk(size: size, last: last)
         case .rset:
             resetTransaction()
             return .reply(Reply(250, EnhancedStatus(2, 0, 0), "Ok"))
@@ -120,7 +145,10 @@ struct SMTPSession {
         case .help:
             return .reply(Reply(214, EnhancedStatus(2, 0, 0), "See RFC 5321"))
         case .starttls:
-            return .reply(Reply(502, EnhancedStatus(5, 5, 1), "Error: STARTTLS not configured"))
+            guard tlsAvailable else { return .reply(Reply(502, EnhancedStatus(5, 5, 1), "Error: STARTTLS not configured")) }
+            guard !tlsActive else { return .reply(Reply(503, EnhancedStatus(5, 5, 1), "Error: TLS already active")) }
+            guard mailFrom == nil else { return .reply(Reply(503, EnhancedStatus(5, 5, 1), "Error: MAIL transaction in progress")) }
+            return .startTLS
         case .xforward(let attrs):
             guard helo != nil, esmtp else { return .reply(Reply(503, EnhancedStatus(5, 5, 1), "Error: send EHLO first")) }
             guard mailFrom == nil else { return .reply(Reply(503, EnhancedStatus(5, 5, 1), "Error: MAIL transaction in progress")) }
@@ -133,9 +161,10 @@ struct SMTPSession {
     }
 
     var extensions: [String] {
-        [
+        (tlsAvailable && !tlsActive ? ["STARTTLS"] : []) + [
             "PIPELINING",
             "SIZE \(maxMessageSize)",
+            "CHUNKING",
             "ENHANCEDSTATUSCODES",
             "8BITMIME",
             "DSN",
@@ -190,7 +219,7 @@ struct SMTPSession {
     func envelope(size: Int) -> Envelope {
         Envelope(
             id: queueID, arrival: arrival, mailProtocol: lmtp ? "lmtp" : "smtp",
-            receivedWith: lmtp ? "LMTP" : (esmtp ? "ESMTP" : "SMTP"),
+            receivedWith: (lmtp ? "LMTP" : (esmtp ? "ESMTP" : "SMTP")) + (tlsActive ? "S" : ""),
             clientIP: clientIP, clientPort: clientPort,
             clientName: clientIP.hasPrefix("127.") || clientIP == "::1" ? "localhost" : "unknown",
             helo: helo ?? "", serverIP: serverIP, serverPort: serverPort, xforward: xforward,

@@ -12,7 +12,8 @@ import Shared
 /// and a verdict lost in a power failure shows up as a file in `scan/` or an `outgoing/` file
 /// without a complete verdict, both of which are scanned again on start (docs/spool-format.md).
 struct ScanService: Service {
-    let config: PosternConfig
+    let store: ConfigStore
+    var config: PosternConfig { store.current }
     let layout: SpoolLayout
     let group: any EventLoopGroup
     let pool: NIOThreadPool
@@ -95,6 +96,7 @@ struct ScanService: Service {
             return
         }
         if file.verdict == nil {
+            let config = self.config
             let resolver = RouteResolver(config: config)
             let headers = config.rules.usesHeaders ? HeaderField.parseSection(try file.readMessage()) : nil
             var verdict = Verdict(scanned: timespec.now.seconds, action: "pass")

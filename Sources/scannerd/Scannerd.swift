@@ -18,10 +18,12 @@ struct Scannerd: AsyncParsableCommand {
         let pool = NIOThreadPool(numberOfThreads: 8)
         pool.start()
         let senderPath: String = { if case .unix(let p) = cfg.sender.controlAddress.location { return p }; return "" }()
-        let scan = ScanService(config: cfg, layout: layout, group: group, pool: pool,
+        let store = ConfigStore(cfg)
+        let scan = ScanService(store: store, layout: layout, group: group, pool: pool,
                                sender: WakeupLink(path: senderPath, group: group, logger: logger), logger: logger)
         let services = ServiceGroup(configuration: .init(
-            services: [.init(service: scan), .init(service: WatchdogService())],
+            services: [.init(service: scan), .init(service: WatchdogService()),
+                       .init(service: ReloadService(store: store, logger: logger))],
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await services.run()
         try await pool.shutdownGracefully()

@@ -10,7 +10,8 @@ import Shared
 /// the pool of its next hop, records every recipient's outcome in the spool file, and moves
 /// messages with temporary failures to `deferred/` until their next attempt.
 struct DeliveryService: Service {
-    let config: PosternConfig
+    let store: ConfigStore
+    var config: PosternConfig { store.current }
     let layout: SpoolLayout
     let group: any EventLoopGroup
     let pool: NIOThreadPool

@@ -21,10 +21,12 @@ struct Senderd: AsyncParsableCommand {
             logger.critical("cannot read or create the loop-guard key: \(error)")
             throw ExitCode(1)
         }
-        let delivery = DeliveryService(config: cfg, layout: layout, group: MultiThreadedEventLoopGroup.singleton,
+        let store = ConfigStore(cfg)
+        let delivery = DeliveryService(store: store, layout: layout, group: MultiThreadedEventLoopGroup.singleton,
                                        pool: pool, loopGuard: LoopGuard(key: key), logger: logger)
         let services = ServiceGroup(configuration: .init(
-            services: [.init(service: delivery), .init(service: WatchdogService())],
+            services: [.init(service: delivery), .init(service: WatchdogService()),
+                       .init(service: ReloadService(store: store, logger: logger))],
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await services.run()
         try await pool.shutdownGracefully()

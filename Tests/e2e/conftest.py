@@ -280,6 +280,33 @@ class Sink:
 
 
 @pytest.fixture
+def extra_sink():
+    """Factory for more recording servers (a second next hop, an LMTP
+    mailbox server): ``extra_sink(lmtp=False) -> Sink``, stopped at teardown."""
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.lmtp import LMTP
+
+    class LMTPController(Controller):
+        def factory(self):
+            return LMTP(self.handler, decode_data=False)
+
+    controllers = []
+
+    def start(lmtp: bool = False) -> Sink:
+        handler = Sink()
+        handler.port = free_port()
+        cls = LMTPController if lmtp else Controller
+        ctl = cls(handler, hostname="127.0.0.1", port=handler.port, decode_data=False)
+        ctl.start()
+        controllers.append(ctl)
+        return handler
+
+    yield start
+    for c in controllers:
+        c.stop()
+
+
+@pytest.fixture
 def sink():
     from aiosmtpd.controller import Controller
 

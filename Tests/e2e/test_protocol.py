@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import smtplib
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -175,6 +176,34 @@ def test_idle_client_times_out(postern, sink):
         assert s.closed_by_peer()
 
 
+def test_slow_client_inside_data_times_out(postern, sink):
+    """A client that trickles one byte every half second is never silent for
+    DataTimeout, but falls below the minimum data rate: 421, nothing kept."""
+    p, port = start(postern, sink, settings={"Receiver": {"DataTimeout": "2s"}})
+    with RawSession(port, timeout=20) as s:
+        s.reply()
+        s.cmd("EHLO c")
+        s.cmd("MAIL FROM:<a@example.com>")
+        s.cmd("RCPT TO:<b@example.org>")
+        assert s.code("DATA") == 354
+        t0 = time.monotonic()
+        s.sock.settimeout(0.5)
+        got = b""
+        while time.monotonic() - t0 < 15 and b"421" not in got:
+            try:
+                s.sock.sendall(b"x")
+                got += s.sock.recv(1024)
+            except socket.timeout:
+                continue
+            except OSError:
+                break
+        assert got.startswith(b"421 4.4.2"), got
+        assert 2 <= time.monotonic() - t0 < 10
+    time.sleep(0.3)
+    assert list((p.dir / "spool" / "incoming").iterdir()) == []
+    assert sink.messages == []
+
+
 def test_mail_loop_is_refused(postern, sink):
     _, port = start(postern, sink)
     with RawSession(port) as s:
@@ -262,46 +291,30 @@ def test_esmtp_parameters_pass_through(postern):
         shutil.rmtree(dump, ignore_errors=True)
 
 
-def test_null_sender_goes_to_default_route(postern, sink):
+def test_null_sender_goes_to_default_route(postern, sink, extra_sink):
     """The seed rule sends checked mail back to CLIENT-IP's callback port but
     DSNs (null sender) and FilterMail's mail to [Sender] Address."""
-    from aiosmtpd.controller import Controller
-    from conftest import Sink
-    callback = Sink()
-    callback.port = free_port()
-    ctl = Controller(callback, hostname="127.0.0.1", port=callback.port, decode_data=False)
-    ctl.start()
-    try:
-        port = free_port()
-        postern(port, sink.port, callback_port=callback.port)
-        with smtplib.SMTP("127.0.0.1", port) as c:
-            c.sendmail("", ["b@example.org"], b"Subject: dsn\r\n\r\nbounce\r\n")
-            c.sendmail("someone@example.com", ["b@example.org"], b"Subject: normal\r\n\r\nx\r\n")
-        assert b"Subject: dsn" in sink.wait_for(1)[0].data
-        assert b"Subject: normal" in callback.wait_for(1)[0].data
-        time.sleep(0.5)
-        assert len(sink.messages) == 1 and len(callback.messages) == 1
-    finally:
-        ctl.stop()
+    callback = extra_sink()
+    port = free_port()
+    postern(port, sink.port, callback_port=callback.port)
+    with smtplib.SMTP("127.0.0.1", port) as c:
+        c.sendmail("", ["b@example.org"], b"Subject: dsn\r\n\r\nbounce\r\n")
+        c.sendmail("someone@example.com", ["b@example.org"], b"Subject: normal\r\n\r\nx\r\n")
+    assert b"Subject: dsn" in sink.wait_for(1)[0].data
+    assert b"Subject: normal" in callback.wait_for(1)[0].data
+    time.sleep(0.5)
+    assert len(sink.messages) == 1 and len(callback.messages) == 1
 
 
-def test_recipients_with_different_routes_are_delivered_separately(postern, sink):
-    from aiosmtpd.controller import Controller
-    from conftest import Sink
-    other = Sink()
-    other.port = free_port()
-    ctl = Controller(other, hostname="127.0.0.1", port=other.port, decode_data=False)
-    ctl.start()
-    try:
-        port = free_port()
-        rule = f"to:@other.example stop SenderAddress = inet:{other.port}@CLIENT-IP\n"
-        postern(port, sink.port, callback_port=sink.port, rules_first=rule)
-        with smtplib.SMTP("127.0.0.1", port) as c:
-            c.sendmail("a@example.com", ["x@example.org", "y@other.example", "z@example.org"], b"Subject: split\r\n\r\nx\r\n")
-        assert sorted(sink.wait_for_recipients(2)[0].rcpt_tos) == ["x@example.org", "z@example.org"]
-        assert other.wait_for(1)[0].rcpt_tos == ["y@other.example"]
-    finally:
-        ctl.stop()
+def test_recipients_with_different_routes_are_delivered_separately(postern, sink, extra_sink):
+    other = extra_sink()
+    port = free_port()
+    rule = f"to:@other.example stop SenderAddress = inet:{other.port}@CLIENT-IP\n"
+    postern(port, sink.port, callback_port=sink.port, rules_first=rule)
+    with smtplib.SMTP("127.0.0.1", port) as c:
+        c.sendmail("a@example.com", ["x@example.org", "y@other.example", "z@example.org"], b"Subject: split\r\n\r\nx\r\n")
+    assert sorted(sink.wait_for_recipients(2)[0].rcpt_tos) == ["x@example.org", "z@example.org"]
+    assert other.wait_for(1)[0].rcpt_tos == ["y@other.example"]
 
 
 def test_unreachable_next_hop_is_retried(postern, sink):
@@ -358,29 +371,69 @@ def test_full_disk_gets_452_never_250(postern, sink, tmp_path):
         subprocess.run(["umount", "-l", str(mnt)])
 
 
-def test_lmtp_next_hop(postern):
+def test_lmtp_next_hop(postern, extra_sink):
     """SenderAddress with the lmtp: prefix: senderd speaks LMTP (LHLO, one
     reply per recipient) to a real LMTP server (aiosmtpd's)."""
-    from aiosmtpd.controller import Controller
-    from aiosmtpd.lmtp import LMTP
-    from conftest import Sink
+    box = extra_sink(lmtp=True)
+    port = free_port()
+    rule = f"true stop SenderAddress = lmtp:inet:{box.port}@127.0.0.1\n"
+    postern(port, box.port, rules_first=rule)
+    with smtplib.SMTP("127.0.0.1", port) as c:
+        c.sendmail("a@example.com", ["b@example.org", "c@example.org"], b"Subject: to lmtp\r\n\r\nx\r\n")
+    got = box.wait_for(1)
+    assert sorted(got[0].rcpt_tos) == ["b@example.org", "c@example.org"]
 
-    class LMTPController(Controller):
-        def factory(self):
-            return LMTP(self.handler, decode_data=False)
 
-    box = Sink()
-    box.port = free_port()
-    ctl = LMTPController(box, hostname="127.0.0.1", port=box.port)
-    ctl.start()
-    try:
-        port = free_port()
-        rule = f"true stop SenderAddress = lmtp:inet:{box.port}@127.0.0.1\n"
-        postern(port, box.port, rules_first=rule)
+def test_bdat_chunks(postern, sink):
+    """CHUNKING (RFC 3030): pipelined BDAT chunks, binary-exact, then LAST."""
+    _, port = start(postern, sink)
+    part1 = b"Subject: chunked\r\n\r\n.leading dot stays\r\n"
+    part2 = b"..two\r\nend\r\n"
+    with RawSession(port) as s:
+        s.reply()
+        code, lines = s.cmd("EHLO c")
+        assert "CHUNKING" in lines
+        s.send(b"BDAT 5\r\nhello")                     # no transaction: refused, and its bytes
+        assert s.reply()[0] == 503                     # are skipped, not read as commands
+        s.send(b"MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.org>\r\n"
+               + b"BDAT %d\r\n" % len(part1) + part1 + b"BDAT %d LAST\r\n" % len(part2) + part2)
+        assert [s.reply()[0] for _ in range(3)] == [250, 250, 250]
+        code, text = s.reply()
+        assert code == 250 and "queued as" in text[0]
+        assert s.code("MAIL FROM:<a@example.com>") == 250
+        s.cmd("RCPT TO:<b@example.org>")
+        s.send(b"BDAT 5\r\nab\ncd")                    # a bare LF inside a chunk
+        assert s.reply()[0] == 250
+        assert s.code("DATA") == 503                   # no DATA once BDAT began
+        s.send(b"BDAT 0 LAST\r\n")
+        assert s.reply()[0] == 550
+    got = sink.wait_for(1)[0]
+    assert got.data.endswith(part1 + part2)
+    time.sleep(0.5)
+    assert len(sink.messages) == 1
+
+
+def test_connections_to_the_next_hop_are_reused(postern, sink):
+    """Twenty messages, each sent once the one before has been delivered,
+    travel over a single connection to the next hop, not twenty."""
+    _, port = start(postern, sink)
+    for i in range(20):
         with smtplib.SMTP("127.0.0.1", port) as c:
-            c.sendmail("a@example.com", ["b@example.org", "c@example.org"], b"Subject: to lmtp\r\n\r\nx\r\n")
-        got = box.wait_for(1)
-        assert sorted(got[0].rcpt_tos) == ["b@example.org", "c@example.org"]
-        assert got[0].helo is not None
-    finally:
-        ctl.stop()
+            c.sendmail("a@example.com", [f"r{i}@example.org"], b"Subject: reuse\r\n\r\nx\r\n")
+        sink.wait_for(i + 1)
+    peers = {m.peer for m in sink.messages}
+    assert len(peers) == 1, peers
+
+
+def test_smtputf8_passes_through(postern, sink):
+    """An internationalised address (RFC 6531) goes through with SMTPUTF8."""
+    _, port = start(postern, sink)
+    with smtplib.SMTP("127.0.0.1", port) as c:
+        c.ehlo("client.example")
+        assert c.has_extn("smtputf8")
+        c.sendmail("jöran@exämple.com", ["grüße@example.org"], "Subject: ü\r\n\r\nç\r\n".encode(),
+                   mail_options=["SMTPUTF8", "BODY=8BITMIME"])
+    got = sink.wait_for(1)[0]
+    assert got.mail_from == "jöran@exämple.com"
+    assert got.rcpt_tos == ["grüße@example.org"]
+    assert "SMTPUTF8" in got.mail_options

@@ -112,6 +112,43 @@ public struct DataDecoder: Sendable {
         lineLength = 0
     }
 
+    /// BDAT chunks (RFC 3030) are length-delimited, so there is no dot-stuffing and no end
+    /// marker; the bytes are copied as they are while bare CR/LF and line lengths are noted
+    /// just as for DATA (a bare LF passed on inside DATA to the next hop would be a smuggling
+    /// vector there).
+    public mutating func copyChunk(_ input: UnsafeRawBufferPointer, into output: inout ByteBuffer) {
+        let cr = UInt8(ascii: "\r"), lf = UInt8(ascii: "\n")
+        for b in input {
+            switch state {
+            case .sawCR:
+                if b == lf {
+                    lineLength += 2
+                    trackLine()
+                    state = .lineStart
+                    continue
+                }
+                sawBareNewline = true
+                lineLength += 1
+                state = .inLine
+                fallthrough
+            default:
+                if b == cr { state = .sawCR } else {
+                    if b == lf { sawBareNewline = true }
+                    lineLength += 1
+                    state = .inLine
+                }
+            }
+        }
+        output.writeBytes(input)
+        size += input.count
+    }
+
+    /// After the last BDAT chunk: a CR at the very end was not part of a CRLF.
+    public mutating func finishChunks() {
+        if state == .sawCR { sawBareNewline = true }
+        trackLine()
+    }
+
     /// Convenience for tests and small inputs.
     public mutating func decode(_ input: ByteBuffer, into output: inout ByteBuffer) -> Result {
         input.withUnsafeReadableBytes { decode($0, into: &output) }
