@@ -76,9 +76,11 @@ struct ScanService: Service {
         for id in ids.sorted() where QueueID.isValid(id) { queue.add(id) }
     }
 
+    /// XXX: runs on the cooperative pool: without plug-ins a scan is a few page-cache reads
+    /// and writes, cheaper than a hop to the thread pool.
     private func scan(_ id: String) async {
         do {
-            try await pool.runIfActive { try self.scanBlocking(id) }
+            try scanBlocking(id)
         } catch {
             logger.error("scan failed: \(error)", metadata: ["queue-id": "\(id)"])
         }

@@ -102,13 +102,14 @@ struct DeliveryService: Service {
         var log = logger
         log[metadataKey: "queue-id"] = "\(id)"
         let path = layout.path(id, .outgoing)
+        // XXX: reads from the page cache run on the cooperative pool: a thread-pool hop per
+        // message cost more than the read itself. Only fsyncs go to the thread pool.
         let loaded: (SpoolFile, ByteBuffer)?
         do {
-            loaded = try await pool.runIfActive { () -> (SpoolFile, ByteBuffer)? in
-                let f: SpoolFile
-                do { f = try SpoolFile.read(path: path) } catch let e as SpoolError where e.errno == ENOENT { return nil }
-                return (f, try f.readMessage())
-            }
+            let f = try SpoolFile.read(path: path)
+            loaded = (f, try f.readMessage())
+        } catch let e as SpoolError where e.errno == ENOENT {
+            return   // delivered already (a duplicate wake-up)
         } catch let e as SpoolFormatError {
             if rename(path, layout.path(id, .corrupt)) == 0 { log.error("unreadable queue file moved to corrupt/: \(e)") }
             return
@@ -137,19 +138,13 @@ struct DeliveryService: Service {
         out.writeImmutableBuffer(message)
         let payload = out
 
-        var results: [Int: RecipientOutcome] = [:]
-        await withTaskGroup(of: [(Int, RecipientOutcome)].self) { tasks in
+        let results = await withCheckedContinuation { (c: CheckedContinuation<[Int: RecipientOutcome], Never>) in
+            let collector = OutcomeCollector(expected: pending.count, continuation: c)
             for (endpoint, routeIndices) in pending {
-                let pool = destination(endpoint)
-                tasks.addTask {
-                    let outcomes = await withCheckedContinuation { (c: CheckedContinuation<[RecipientOutcome], Never>) in
-                        pool.submit(DeliveryJob(envelope: e, recipients: routeIndices.map { verdict.routes[$0].recipient },
-                                                message: payload, finish: { c.resume(returning: $0) }))
-                    }
-                    return Array(zip(routeIndices, outcomes))
-                }
+                destination(endpoint).submit(DeliveryJob(
+                    envelope: e, recipients: routeIndices.map { verdict.routes[$0].recipient }, message: payload,
+                    finish: { collector.add(Array(zip(routeIndices, $0))) }))
             }
-            for await batch in tasks { for (k, o) in batch { results[k] = o } }
         }
         await record(file: file, verdict: verdict, results: results, log: log)
     }
@@ -192,23 +187,45 @@ struct DeliveryService: Service {
         let remaining = stillPending
         let updates = statuses
         do {
-            try await pool.runIfActive {
-                let path = layout.path(id, .outgoing)
-                if remaining == 0 {
-                    // XXX: no DSN yet for failed recipients; they are logged as bounced.
-                    if unlink(path) != 0 { throw SpoolError("unlink", path) }
-                    return
+            let path = layout.path(id, .outgoing)
+            if remaining == 0 {
+                // XXX: no DSN yet for failed recipients; they are logged as bounced.
+                if unlink(path) != 0 { throw SpoolError("unlink", path) }
+            } else {
+                try await pool.runIfActive {
+                    try file.update(statuses: updates, attempts: attempts, sync: true)
+                    var times = [timespec(tv_sec: time(nil) + Int(wait.components.seconds), tv_nsec: 0),
+                                 timespec(tv_sec: time(nil) + Int(wait.components.seconds), tv_nsec: 0)]
+                    if utimensat(AT_FDCWD, path, &times, 0) != 0 { throw SpoolError("utimensat", path) }
+                    if rename(path, layout.path(id, .deferred)) != 0 { throw SpoolError("rename", path) }
                 }
-                try file.update(statuses: updates, attempts: attempts, sync: true)
-                var times = [timespec(tv_sec: time(nil) + Int(wait.components.seconds), tv_nsec: 0),
-                             timespec(tv_sec: time(nil) + Int(wait.components.seconds), tv_nsec: 0)]
-                if utimensat(AT_FDCWD, path, &times, 0) != 0 { throw SpoolError("utimensat", path) }
-                if rename(path, layout.path(id, .deferred)) != 0 { throw SpoolError("rename", path) }
             }
             if stillPending == 0 { log.info("removed") }
         } catch {
             log.error("cannot update queue file: \(error)")
         }
+    }
+}
+
+/// Gathers the outcomes of one message's jobs (one per next hop) and resumes its delivery
+/// task once all have reported.
+final class OutcomeCollector: Sendable {
+    private let state: NIOLockedValueBox<(left: Int, results: [Int: RecipientOutcome])>
+    private let continuation: CheckedContinuation<[Int: RecipientOutcome], Never>
+
+    init(expected: Int, continuation: CheckedContinuation<[Int: RecipientOutcome], Never>) {
+        state = NIOLockedValueBox((expected, [:]))
+        self.continuation = continuation
+        if expected == 0 { continuation.resume(returning: [:]) }
+    }
+
+    func add(_ outcomes: [(Int, RecipientOutcome)]) {
+        let done: [Int: RecipientOutcome]? = state.withLockedValue { s in
+            for (k, o) in outcomes { s.results[k] = o }
+            s.left -= 1
+            return s.left == 0 ? s.results : nil
+        }
+        if let done { continuation.resume(returning: done) }
     }
 }
 
