@@ -102,8 +102,8 @@ final class DestinationPool: Sendable {
         do {
             channel = try await connect()
         } catch {
-            logger.warning("connect failed: \(error)")
-            let why = "connect to \(endpoint) failed: \(error)"
+            let why = "connect to \(endpoint): \(ErrorText.describe(error))"
+            logger.warning("\(why)")
             first.deferAll(why)
             failAllPending(why)
             return
@@ -131,8 +131,9 @@ final class DestinationPool: Sendable {
                 _ = try? await conn.read()
             }
         } catch {
-            logger.warning("connection failed: \(error)")
-            current?.deferAll("lost connection with \(endpoint): \(error)")
+            let why = "lost connection with \(endpoint): \(ErrorText.describe(error))"
+            logger.warning("\(why)")
+            current?.deferAll(why)
         }
     }
 
