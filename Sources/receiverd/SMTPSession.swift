@@ -182,7 +182,7 @@ struct SMTPSession {
                 if n > maxMessageSize { return Reply(552, EnhancedStatus(5, 3, 4), "Message size exceeds fixed limit") }
             case "BODY":
                 guard let v = item.value?.uppercased(), v == "7BIT" || v == "8BITMIME" else {
-                    return Reply(501, EnhancedStatus(5, 5, 4), "Bad BODY value (BDAT/BINARYMIME not supported)")
+                    return Reply(501, EnhancedStatus(5, 5, 4), "Bad BODY value: 7BIT or 8BITMIME (BINARYMIME is not supported)")
                 }
             case "SMTPUTF8":
                 guard item.value == nil else { return Reply(501, EnhancedStatus(5, 5, 4), "SMTPUTF8 takes no value") }

@@ -85,7 +85,7 @@ extension Command {
             let words = rest.split(separator: " ")
             guard (1...2).contains(words.count), let size = Int(words[0]), size >= 0,
                   words.count == 1 || words[1].uppercased() == "LAST"
-            else { throw CommandError(.syntax, "BDAT syntax: BDAT chunk-size [LAST]") }
+            else { throw CommandError(.syntax, "BDAT chunk-size [LAST]") }
             return .bdat(size: size, last: words.count == 2)
         case "XFORWARD":
             var attrs: [String: String] = [:]
