@@ -1,3 +1,4 @@
+#define _GNU_SOURCE
 #include "CPosternShims.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -59,4 +60,8 @@ int postern_fsync_dir(const char *path) {
     close(fd);
     errno = saved;
     return rc;
+}
+
+int postern_syncfs(int fd) {
+    return syncfs(fd);
 }

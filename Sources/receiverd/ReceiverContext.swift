@@ -11,8 +11,8 @@ struct ReceiverContext: Sendable {
     let store: ConfigStore
     let layout: SpoolLayout
     let threadPool: NIOThreadPool
-    /// Shares the fsync of `scan/` among concurrent commits.
-    let scanSyncer: DirectorySyncer
+    /// Shares the fsyncs of new queue files among concurrent sessions.
+    let committer: GroupCommitter
     let scanner: WakeupLink
     let loopGuard: LoopGuard
     let sessions: SessionRegistry

@@ -22,6 +22,11 @@ struct Receiverd: AsyncParsableCommand {
         pool.start()
         let key = (try? LoopGuard.loadKey(secureHash: cfg.sender.secureHash, layout: layout)) ?? []
         let scannerPath: String = { if case .unix(let p) = cfg.scanner.address.location { return p }; return "" }()
+        let committer: GroupCommitter
+        do { committer = try GroupCommitter(layout: layout, target: .scan) } catch {
+            logger.critical("cannot open the spool: \(error)")
+            throw ExitCode(1)
+        }
         var tls: NIOSSLContext?
         if let cert = cfg.receiver.tlsCertificate, let key = cfg.receiver.tlsKey {
             do {
@@ -36,7 +41,7 @@ struct Receiverd: AsyncParsableCommand {
         }
         let ctx = ReceiverContext(
             store: store, layout: layout, threadPool: pool,
-            scanSyncer: DirectorySyncer(path: layout.directory(.scan)),
+            committer: committer,
             scanner: WakeupLink(path: scannerPath, group: group, logger: logger),
             loopGuard: LoopGuard(key: key), sessions: SessionRegistry(), tls: tls, logger: logger)
         let services = ServiceGroup(configuration: .init(

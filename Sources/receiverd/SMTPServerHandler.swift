@@ -401,9 +401,9 @@ final class SMTPServerHandler: ChannelInboundHandler {
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
         let ctxBound = NIOLoopBound(context, eventLoop: context.eventLoop)
         let box = UncheckedBox(writer)
-        let syncer = ctx.scanSyncer
+        let committer = ctx.committer
         ctx.threadPool.runIfActive(eventLoop: context.eventLoop) { () throws -> Void in
-            try box.value.commit(to: .scan, syncer: syncer)
+            try box.value.commit(to: .scan, committer: committer)
         }.whenComplete { result in
             let me = loopBound.value
             let context = ctxBound.value

@@ -4,7 +4,7 @@ import Testing
 @testable import Shared
 
 /// A spool in a fresh temporary directory.
-struct TempSpool: ~Copyable {
+struct TempSpool: ~Copyable, Sendable {
     let layout: SpoolLayout
     init() throws {
         var template = Array("/tmp/postern-test-XXXXXX".utf8CString)
@@ -156,5 +156,45 @@ struct TempSpool: ~Copyable {
 extension String {
     func replacingOccurrences(of a: String, with b: String) -> String {
         split(separator: a, omittingEmptySubsequences: false).joined(separator: b)
+    }
+}
+
+@Suite struct GroupCommitterTests {
+    /// Many sessions committing at once: every file ends up in scan/, complete, and nothing
+    /// is left in incoming/.
+    @Test func concurrentCommitsAllLand() async throws {
+        let spool = try TempSpool()
+        let layout = spool.layout
+        let committer = try GroupCommitter(layout: layout, target: .scan)
+        let ids = (0..<64).map { _ in QueueID.make() }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for id in ids {
+                group.addTask {
+                    let w = try SpoolWriter(layout: layout, id: id)
+                    try w.append("Subject: \(id)\r\n\r\nbody\r\n")
+                    try w.finish(envelope: Envelope(id: id, arrival: 1, mailFrom: "a@b.c",
+                                                    recipients: [Recipient(address: "d@e.f")], size: w.messageBytes))
+                    try w.commit(to: .scan, committer: committer)
+                }
+            }
+            try await group.waitForAll()
+        }
+        #expect(try SysCall.listDirectory(layout.directory(.incoming)).isEmpty)
+        #expect(Set(try SysCall.listDirectory(layout.directory(.scan))) == Set(ids))
+        for id in ids {
+            let f = try SpoolFile.read(path: layout.path(id, .scan))
+            #expect(String(buffer: try f.readMessage()) == "Subject: \(id)\r\n\r\nbody\r\n")
+        }
+    }
+
+    /// A commit that cannot be renamed fails for its caller, and only for it.
+    @Test func failedRenameIsReported() throws {
+        let spool = try TempSpool()
+        let committer = try GroupCommitter(layout: spool.layout, target: .scan)
+        let w = try SpoolWriter(layout: spool.layout, id: QueueID.make())
+        try w.append("x")
+        try w.finish(envelope: Envelope(id: w.id, arrival: 1, mailFrom: "", recipients: [Recipient(address: "a@b.c")], size: 1))
+        _ = rmdir(spool.layout.directory(.scan))
+        #expect(throws: SpoolError.self) { try w.commit(to: .scan, committer: committer) }
     }
 }

@@ -10,3 +10,7 @@ pid_t postern_spawn_with_fds(const char *path, char *const argv[], char *const e
 
 /// fsync(2) of a directory by path, so a rename or link in it is durable.
 int postern_fsync_dir(const char *path);
+
+/// syncfs(2): writes back every dirty page and inode of the file system holding `fd` and
+/// flushes the device cache (hidden behind _GNU_SOURCE in Swift's Glibc module).
+int postern_syncfs(int fd);

@@ -51,16 +51,20 @@ public final class SpoolWriter {
     }
 
     /// Makes the file durable and moves it to `state`. Blocking: run it off the event loop.
-    /// `syncer`, when given, must be for `state`'s directory; it shares the directory fsync
-    /// with concurrent commits.
-    public func commit(to state: SpoolState = .scan, syncer: DirectorySyncer? = nil) throws(SpoolError) {
+    /// With a `committer` (for `state`), the fsyncs are shared with concurrent commits.
+    public func commit(to state: SpoolState = .scan, committer: GroupCommitter? = nil) throws(SpoolError) {
         let from = layout.path(id, .incoming)
+        defer {
+            close(fd)   // the data is on disk or the commit failed; close cannot change that
+            fd = -1
+        }
+        if let committer {
+            try committer.commit(fd: fd, from: from, to: layout.path(id, state))
+            return
+        }
         if fsync(fd) != 0 { throw SpoolError("fsync", from) }
-        let rc = close(fd)
-        fd = -1
-        if rc != 0 { throw SpoolError("close", from) }
         if rename(from, layout.path(id, state)) != 0 { throw SpoolError("rename", from) }
-        if let syncer { try syncer.sync() } else { try SysCall.fsyncDirectory(layout.directory(state)) }
+        try SysCall.fsyncDirectory(layout.directory(state))
     }
 
     /// Throws the partial file away (client gave up, limit exceeded, local error).

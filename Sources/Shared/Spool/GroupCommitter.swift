@@ -1,0 +1,94 @@
+import CPosternShims
+import Glibc
+
+/// Group commit for new queue files (DESIGN.md §2: "batch fsyncs across concurrent sessions
+/// where it keeps the guarantee"). Each caller has written and not yet synced a file in
+/// `incoming/`; one leader at a time takes every request waiting and
+///
+/// 1. makes their data durable: `fsync` of the file when it is alone, one `syncfs(2)` of the
+///    spool's file system when there are several (one flush instead of one per message);
+/// 2. renames each into the target state;
+/// 3. `fsync`s the target directory once for all the renames.
+///
+/// A caller returns only after all three steps covered its own file, so a 250 still means the
+/// message is on disk. Requests arriving while a leader works form the next batch.
+/// XXX: `syncfs` also flushes other dirty data on that file system; a spool on its own file
+/// system keeps that cost to Postern's own files.
+public final class GroupCommitter: @unchecked Sendable {
+    struct Request {
+        let id: UInt64
+        let fd: Int32
+        let from: String
+        let to: String
+    }
+
+    private let rootFD: Int32
+    private let targetDirectory: String
+    private var mutex = pthread_mutex_t()
+    private var cond = pthread_cond_t()
+    private var pending: [Request] = []
+    private var results: [UInt64: (call: String, errno: Int32)] = [:]
+    private var leading = false
+    private var nextID: UInt64 = 0
+
+    public init(layout: SpoolLayout, target: SpoolState) throws(SpoolError) {
+        rootFD = open(layout.root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if rootFD < 0 { throw SpoolError("open", layout.root) }
+        targetDirectory = layout.directory(target)
+        pthread_mutex_init(&mutex, nil)
+        pthread_cond_init(&cond, nil)
+    }
+
+    deinit {
+        close(rootFD)
+        pthread_cond_destroy(&cond)
+        pthread_mutex_destroy(&mutex)
+    }
+
+    /// Makes `fd`'s file durable and renames `from` to `to` (within the spool). Blocking.
+    public func commit(fd: Int32, from: String, to: String) throws(SpoolError) {
+        pthread_mutex_lock(&mutex)
+        nextID += 1
+        let me = nextID
+        pending.append(Request(id: me, fd: fd, from: from, to: to))
+        while results[me] == nil {
+            if leading {
+                pthread_cond_wait(&cond, &mutex)
+                continue
+            }
+            leading = true
+            let batch = pending
+            pending = []
+            pthread_mutex_unlock(&mutex)
+            let outcome = run(batch)
+            pthread_mutex_lock(&mutex)
+            for (k, v) in outcome { results[k] = v }
+            leading = false
+            pthread_cond_broadcast(&cond)
+        }
+        let result = results.removeValue(forKey: me)!
+        pthread_mutex_unlock(&mutex)
+        if result.errno != 0 { throw SpoolError(result.call, result.call == "rename" ? from : targetDirectory, errno: result.errno) }
+    }
+
+    private func run(_ batch: [Request]) -> [UInt64: (call: String, errno: Int32)] {
+        var out: [UInt64: (call: String, errno: Int32)] = [:]
+        if batch.count == 1 {
+            if fsync(batch[0].fd) != 0 { return [batch[0].id: ("fsync", errno)] }
+        } else if postern_syncfs(rootFD) != 0 {
+            let e = errno
+            for r in batch { out[r.id] = ("syncfs", e) }
+            return out
+        }
+        var renamed = false
+        for r in batch {
+            if rename(r.from, r.to) != 0 { out[r.id] = ("rename", errno) } else { renamed = true }
+        }
+        if renamed && postern_fsync_dir(targetDirectory) != 0 {
+            let e = errno
+            for r in batch where out[r.id] == nil { out[r.id] = ("fsync", e) }
+        }
+        for r in batch where out[r.id] == nil { out[r.id] = ("", 0) }
+        return out
+    }
+}
