@@ -57,20 +57,21 @@ struct RunCommand: ParsableCommand {
         say("started: " + children.map { "\($0.name)[\($0.pid)]" }.joined(separator: " ") +
             " listening on " + config.receiver.address.map(\.description).joined(separator: ", "))
 
+        // Polling (every 50 ms) rather than a blocking waitpid: a signal that arrives between
+        // the flag check and the wait can never be missed.
         while stopSignal == 0 {
-            var status: Int32 = 0
-            let pid = waitpid(-1, &status, 0)
-            if pid < 0 {
-                if errno == EINTR {
-                    if reloadSignal != 0 {
-                        reloadSignal = 0
-                        say("SIGHUP: reloading the configuration of all daemons")
-                        for c in children where c.pid > 0 { kill(c.pid, SIGHUP) }
-                    }
-                    continue
-                }
-                break
+            if reloadSignal != 0 {
+                reloadSignal = 0
+                say("SIGHUP: reloading the configuration of all daemons")
+                for c in children where c.pid > 0 { kill(c.pid, SIGHUP) }
             }
+            var status: Int32 = 0
+            let pid = waitpid(-1, &status, WNOHANG)
+            if pid == 0 || (pid < 0 && errno == EINTR) {
+                usleep(50_000)
+                continue
+            }
+            if pid < 0 { break }
             guard let i = children.firstIndex(where: { $0.pid == pid }) else { continue }
             let lived = monotonicNow() - children[i].started
             say("\(children[i].name)[\(pid)] \(describe(status)); restarting")

@@ -20,7 +20,12 @@ struct Receiverd: AsyncParsableCommand {
         let store = ConfigStore(cfg)
         let pool = NIOThreadPool(numberOfThreads: 16)   // fsyncs in parallel: the journal batches them
         pool.start()
-        let key = (try? LoopGuard.loadKey(secureHash: cfg.sender.secureHash, layout: layout)) ?? []
+        let key: [UInt8]
+        do { key = try LoopGuard.loadKey(secureHash: cfg.sender.secureHash, layout: layout) } catch {
+            // An empty key would make every guard forgeable.
+            logger.critical("cannot read or create the loop-guard key: \(error)")
+            throw ExitCode(1)
+        }
         let scannerPath: String = { if case .unix(let p) = cfg.scanner.address.location { return p }; return "" }()
         let committer: GroupCommitter
         do { committer = try GroupCommitter(layout: layout, target: .scan) } catch {

@@ -104,7 +104,7 @@ final class SMTPServerHandler: ChannelInboundHandler {
         timer?.cancel()
         timer = nil
         ctx.sessions.remove(ObjectIdentifier(self))
-        if let writer, mode == .data || mode == .chunk || mode == .command {
+        if let writer {
             logger.info("lost connection after \(session.lastVerb)", metadata: ["queue-id": "\(writer.id)"])
             writer.abort()
             self.writer = nil
@@ -214,7 +214,8 @@ final class SMTPServerHandler: ChannelInboundHandler {
 
         switch session.handle(line: Substring(text)) {
         case .reply(let r):
-            if r.isPermanent || r.isTransient { session.errors += 1 }
+            // A client over MaxRecipients is not misbehaving (RFC 5321 §4.5.3.1.10).
+            if (r.isPermanent || r.isTransient) && r.status != EnhancedStatus(4, 5, 3) { session.errors += 1 }
             reply(r)
             if session.errors >= SMTPSession.hardErrorLimit {
                 reply(Reply(421, EnhancedStatus(4, 7, 0), "\(config.general.hostname) Error: too many errors"))
@@ -233,9 +234,9 @@ final class SMTPServerHandler: ChannelInboundHandler {
             return
         }
         // RSET, MAIL, HELO… end a BDAT transaction that did not reach LAST.
-        if let writer, mode == .command, !session.chunking {
-            writer.abort()
-            self.writer = nil
+        if mode == .command, !session.chunking {
+            writer?.abort()
+            writer = nil
             chunkFailure = nil
         }
     }
@@ -455,6 +456,10 @@ final class SMTPServerHandler: ChannelInboundHandler {
 
     private func closeAfterFlush(_ context: ChannelHandlerContext) {
         mode = .closing
+        if let writer {   // QUIT or an error limit in the middle of BDAT
+            writer.abort()
+            self.writer = nil
+        }
         let payload = out
         out = ByteBuffer()
         let bound = NIOLoopBound(context, eventLoop: context.eventLoop)

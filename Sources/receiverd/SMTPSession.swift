@@ -71,6 +71,7 @@ struct SMTPSession {
         recipients = []
         queueID = ""
         chunking = false
+        xforward = [:]   // as Postfix: XFORWARD describes one transaction
     }
 
     mutating func handle(line: Substring) -> Outcome {

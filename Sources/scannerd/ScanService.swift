@@ -43,8 +43,8 @@ struct ScanService: Service {
                 tasks.addTask { while let id = await queue.next() { await self.scan(id); queue.done(id) } }
             }
             tasks.addTask {
-                while !Task.isShuttingDownGracefully {
-                    try? await Task.sleep(for: ScanService.rescanInterval)
+                while !Task.isShuttingDownGracefully && !Task.isCancelled {
+                    do { try await cancelWhenGracefulShutdown { try await Task.sleep(for: ScanService.rescanInterval) } } catch { break }
                     self.enqueueDirectory()
                 }
             }
@@ -52,7 +52,6 @@ struct ScanService: Service {
             Systemd.notify("STOPPING=1")
             for l in listeners { try? await l.close() }
             queue.close()
-            tasks.cancelAll()
         }
         sender.close()
     }
@@ -64,8 +63,10 @@ struct ScanService: Service {
             do {
                 let f = try SpoolFile.read(path: layout.path(id, .outgoing))
                 if f.verdict == nil { move(id, .outgoing, .scan, "verdict incomplete, scanning again") }
+            } catch let e as SpoolFormatError {
+                quarantineCorrupt(id, from: .outgoing, e)
             } catch {
-                quarantineCorrupt(id, from: .outgoing, error)
+                logger.warning("cannot read queue file: \(error)", metadata: ["queue-id": "\(id)"])
             }
         }
         enqueueDirectory()
@@ -93,10 +94,10 @@ struct ScanService: Service {
             file = try SpoolFile.read(path: path)
         } catch let e as SpoolError where e.errno == ENOENT {
             return   // done already (a duplicate wake-up)
-        } catch {
-            quarantineCorrupt(id, from: .scan, error)
+        } catch let e as SpoolFormatError {
+            quarantineCorrupt(id, from: .scan, e)
             return
-        }
+        }   // other errors (EMFILE, EIO…) are thrown and logged; the next scan tries again
         if file.verdict == nil {
             let config = self.config
             let resolver = RouteResolver(config: config)

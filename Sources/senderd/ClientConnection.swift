@@ -21,6 +21,8 @@ struct ClientConnection {
     let logger: Logger
     var extensions: [String: String] = [:]
     var sizeLimit: Int?
+    /// The last transaction got as far as sending the message: a retry could duplicate it.
+    private(set) var sentData = false
 
     mutating func read() async throws -> Reply {
         guard let r = try await replies.next() else { throw ClientError(hint: "lost connection") }
@@ -53,69 +55,96 @@ struct ClientConnection {
 
     func offers(_ ext: String) -> Bool { extensions[ext] != nil }
 
-    /// One mail transaction. Never throws for the server's refusals, only for I/O trouble.
-    mutating func deliver(_ job: DeliveryJob) async throws -> [RecipientOutcome] {
+    /// What one transaction gave: an outcome per recipient of the job and, when the
+    /// connection broke, the error (the connection must not be used again).
+    struct TransactionResult {
+        var outcomes: [RecipientOutcome]
+        var broken: (any Error)?
+    }
+
+    /// One mail transaction. The server's refusals become outcomes; when the connection breaks,
+    /// recipients that already have their answer keep it (an LMTP server may have delivered to
+    /// some) and only the others are deferred.
+    mutating func deliver(_ job: DeliveryJob) async -> TransactionResult {
+        var outcomes = [RecipientOutcome?](repeating: nil, count: job.recipients.count)
+        do {
+            try await transaction(job, &outcomes)
+            return TransactionResult(outcomes: outcomes.map { $0 ?? .deferred("no reply from next hop") }, broken: nil)
+        } catch {
+            let why = "lost connection with next hop: \(ErrorText.describe(error))"
+            return TransactionResult(outcomes: outcomes.map { $0 ?? .deferred(why) }, broken: error)
+        }
+    }
+
+    private mutating func transaction(_ job: DeliveryJob, _ outcomes: inout [RecipientOutcome?]) async throws {
+        sentData = false
         let e = job.envelope
         if let limit = sizeLimit, job.message.readableBytes > limit {
             let r = Reply(552, EnhancedStatus(5, 3, 4), "message size \(job.message.readableBytes) exceeds next hop's limit \(limit)")
-            return job.recipients.map { _ in .failed(r) }
+            for k in outcomes.indices { outcomes[k] = .failed(r) }
+            return
         }
-        var commands: [String] = []
-        if offers("XFORWARD") {
-            commands.append(xforwardCommand(e))
-        }
-        commands.append("MAIL FROM:<\(e.mailFrom)>\(mailParameters(e, size: job.message.readableBytes))\r\n")
-        for i in job.recipients {
-            commands.append("RCPT TO:<\(e.recipients[i].address)>\(rcptParameters(e.recipients[i]))\r\n")
-        }
-        commands.append("DATA\r\n")
-
-        var replies: [Reply] = []
+        let xforward = offers("XFORWARD") ? xforwardCommand(e) : nil
+        let mailCommand = "MAIL FROM:<\(e.mailFrom)>\(mailParameters(e, size: job.message.readableBytes))\r\n"
+        let rcptCommands = job.recipients.map { "RCPT TO:<\(e.recipients[$0].address)>\(rcptParameters(e.recipients[$0]))\r\n" }
+        var accepted: [Int] = []
+        let data: Reply
         if offers("PIPELINING") {
-            try await send(commands.joined())
-            for _ in commands { replies.append(try await read()) }
+            // RFC 2920: everything up to DATA in one write, then the replies in order.
+            try await send((xforward ?? "") + mailCommand + rcptCommands.joined() + "DATA\r\n")
+            if xforward != nil { _ = try await read() }   // a refusal only means a poorer log there
+            let mail = try await read()
+            var rcpts: [Reply] = []
+            for _ in rcptCommands { rcpts.append(try await read()) }
+            data = try await read()
+            guard mail.isPositive else {
+                for k in outcomes.indices { outcomes[k] = outcome(mail) }
+                try await abandon(afterData: data)
+                return
+            }
+            for (k, r) in rcpts.enumerated() {
+                if r.isPositive { accepted.append(k) } else { outcomes[k] = outcome(r) }
+            }
         } else {
-            for c in commands {
+            if let xforward {
+                try await send(xforward)
+                _ = try await read()
+            }
+            try await send(mailCommand)
+            let mail = try await read()
+            guard mail.isPositive else {
+                for k in outcomes.indices { outcomes[k] = outcome(mail) }
+                try await reset()
+                return
+            }
+            for (k, c) in rcptCommands.enumerated() {
                 try await send(c)
                 let r = try await read()
-                replies.append(r)
-                if !r.isPositive && (c.hasPrefix("MAIL") || c.hasPrefix("XFORWARD")) { break }
+                if r.isPositive { accepted.append(k) } else { outcomes[k] = outcome(r) }
             }
+            guard !accepted.isEmpty else {
+                try await reset()
+                return
+            }
+            try await send("DATA\r\n")
+            data = try await read()
         }
-        var index = 0
-        if offers("XFORWARD") {
-            index += 1   // an XFORWARD refusal is not fatal: the next hop logs less, that is all
+        guard data.code == 354 else {
+            let r = data.isPermanent ? RecipientOutcome.failed(data) : .deferred(data.description)
+            for k in accepted { outcomes[k] = r }
+            try await abandon(afterData: data)
+            return
         }
-        let mail = replies[index]
-        index += 1
-        guard mail.isPositive else {
-            try await reset()
-            return job.recipients.map { _ in outcome(mail) }
-        }
-        var outcomes: [RecipientOutcome?] = []
-        var accepted: [Int] = []
-        for k in job.recipients.indices {
-            let r = index < replies.count ? replies[index] : Reply(451, EnhancedStatus(4, 3, 0), "no reply to RCPT")
-            index += 1
-            if r.isPositive { accepted.append(k); outcomes.append(nil) } else { outcomes.append(outcome(r)) }
-        }
-        let data = index < replies.count ? replies[index] : nil
-        guard let data, data.code == 354 else {
-            if data != nil { try await reset() }
-            let r = data ?? Reply(554, EnhancedStatus(5, 5, 1), "no valid recipients")
-            return outcomes.map { $0 ?? outcome(r) }
-        }
-        if accepted.isEmpty {
-            // A server that says 354 with no recipient: end the empty data at once.
-            try await send(".\r\n")
-            _ = try await read()
-            return outcomes.map { $0! }
+        guard !accepted.isEmpty else {
+            try await abandon(afterData: data)
+            return
         }
         var stuffer = DotStuffer()
         var payload = ByteBuffer()
         payload.reserveCapacity(job.message.readableBytes + job.message.readableBytes / 64 + 8)
         stuffer.encode(job.message, into: &payload)
         stuffer.finish(into: &payload)
+        sentData = true
         try await outbound.write(payload)
         if lmtp {
             for k in accepted { outcomes[k] = outcome(try await read()) }
@@ -123,7 +152,16 @@ struct ClientConnection {
             let r = try await read()
             for k in accepted { outcomes[k] = outcome(r) }
         }
-        return outcomes.map { $0! }
+    }
+
+    /// Leaves a transaction that will not deliver: a server that said 354 anyway gets an empty
+    /// data section first (SMTP answers it, LMTP owes no reply without recipients), then RSET.
+    private mutating func abandon(afterData data: Reply) async throws {
+        if data.code == 354 {
+            try await send(".\r\n")
+            if !lmtp { _ = try await read() }
+        }
+        try await reset()
     }
 
     private func outcome(_ r: Reply) -> RecipientOutcome {
@@ -163,6 +201,20 @@ struct ClientConnection {
         return out
     }
 
+    /// RFC 3461 §4 xtext: `+`, `=`, controls, space and non-ASCII as `+HH`.
+    static func xtext(_ s: String) -> String {
+        var out = ""
+        for b in s.utf8 {
+            if b > 32 && b < 127 && b != UInt8(ascii: "+") && b != UInt8(ascii: "=") {
+                out.unicodeScalars.append(Unicode.Scalar(b))
+            } else {
+                let hex = Array("0123456789ABCDEF")
+                out += "+\(hex[Int(b >> 4)])\(hex[Int(b & 15)])"
+            }
+        }
+        return out
+    }
+
     /// The original client, as the MTA told us with XFORWARD, or else the MTA itself.
     /// - SeeAlso: Postfix XFORWARD_README
     private func xforwardCommand(_ e: Envelope) -> String {
@@ -172,8 +224,9 @@ struct ClientConnection {
             attrs = ["NAME": e.clientName == "unknown" ? "[UNAVAILABLE]" : e.clientName, "ADDR": e.clientIP,
                      "PORT": String(e.clientPort), "HELO": e.helo, "PROTO": e.receivedWith]
         }
+        let ours = e.xforward.isEmpty   // values from the MTA are xtext already
         let parts = attrs.keys.sorted().filter { offered.contains($0) && !(attrs[$0] ?? "").isEmpty }
-            .map { "\($0)=\(attrs[$0]!)" }
+            .map { "\($0)=\(ours ? ClientConnection.xtext(attrs[$0]!) : attrs[$0]!)" }
         return "XFORWARD " + (parts.isEmpty ? "NAME=[UNAVAILABLE]" : parts.joined(separator: " ")) + "\r\n"
     }
 }

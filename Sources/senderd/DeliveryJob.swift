@@ -23,6 +23,14 @@ struct DeliveryJob: Sendable {
     /// The message as it goes out: Postern's added header fields, then the spooled bytes.
     let message: ByteBuffer
     let finish: @Sendable ([RecipientOutcome]) -> Void
+    /// Already retried once after a dead cached connection.
+    var retried = false
+
+    func retry() -> DeliveryJob {
+        var j = self
+        j.retried = true
+        return j
+    }
 
     func deferAll(_ why: String) { finish(recipients.map { _ in .deferred(why) }) }
 }

@@ -21,6 +21,9 @@ struct DeliveryService: Service {
     let pools = NIOLockedValueBox<[Endpoint: DestinationPool]>([:])
     /// How often `deferred/` is looked at for messages whose time has come.
     static let deferredScanInterval: Duration = .seconds(5)
+    /// How long a stopping senderd lets deliveries in flight finish before it cuts their
+    /// connections (they are deferred, and may be delivered twice if the next hop had them).
+    static let inFlightGrace: Duration = .seconds(8)
     /// Messages delivered at once; each waits on the network, not the CPU.
     static let workers = 128
 
@@ -40,7 +43,9 @@ struct DeliveryService: Service {
                     try ch.pipeline.syncOperations.addHandler(IPCServerHandler { m in
                         switch m {
                         case .deliver(let id): queue.add(id)
-                        case .flush: DeliveryService.releaseDeferred(layout: layout, queue: queue, logger: logger, all: true)
+                        case .flush:
+                            // Directory work does not belong on the event loop.
+                            Task { DeliveryService.releaseDeferred(layout: layout, queue: queue, logger: logger, all: true) }
                         case .scan: break
                         }
                     })
@@ -55,8 +60,10 @@ struct DeliveryService: Service {
                 tasks.addTask { while let id = await queue.next() { await self.deliver(id); queue.done(id) } }
             }
             tasks.addTask {
-                while !Task.isShuttingDownGracefully {
-                    try? await Task.sleep(for: DeliveryService.deferredScanInterval)
+                while !Task.isShuttingDownGracefully && !Task.isCancelled {
+                    // Only this sleep ends at shutdown; cancelling the whole group would also
+                    // cancel deliveries in flight and their status writes.
+                    do { try await cancelWhenGracefulShutdown { try await Task.sleep(for: DeliveryService.deferredScanInterval) } } catch { break }
                     DeliveryService.releaseDeferred(layout: layout, queue: queue, logger: logger, all: false)
                     self.enqueueOutgoing()
                 }
@@ -65,7 +72,11 @@ struct DeliveryService: Service {
             Systemd.notify("STOPPING=1")
             for l in listeners { try? await l.close() }
             queue.close()
-            tasks.cancelAll()   // the deferred-queue timer; deliveries in flight finish
+            let pools = self.pools
+            Task {   // deliveries in flight finish, unless a next hop stalls them: then they are deferred
+                try? await Task.sleep(for: DeliveryService.inFlightGrace)
+                for p in pools.withLockedValue({ Array($0.values) }) { p.abortAll() }
+            }
         }
         for p in pools.withLockedValue({ Array($0.values) }) { p.closeIdle() }
         try? await Task.sleep(for: .milliseconds(100))   // let idle connections say QUIT
@@ -124,9 +135,11 @@ struct DeliveryService: Service {
         }
         let e = file.envelope
         var pending: [Endpoint: [Int]] = [:]   // endpoint → route indices
+        var badRoutes: [Int] = []
         for (k, r) in verdict.routes.enumerated() where r.status == .pending {
-            guard let ep = try? Endpoint.parse(r.endpoint) else {
-                log.error("bad route \(r.endpoint) for <\(e.recipients[r.recipient].address)>")
+            guard let ep = try? Endpoint.parse(r.endpoint), !ep.hasMacros else {
+                // scannerd writes only valid routes; a damaged one must not retry for ever.
+                badRoutes.append(k)
                 continue
             }
             pending[ep, default: []].append(k)
@@ -138,13 +151,16 @@ struct DeliveryService: Service {
         out.writeImmutableBuffer(message)
         let payload = out
 
-        let results = await withCheckedContinuation { (c: CheckedContinuation<[Int: RecipientOutcome], Never>) in
+        var results = await withCheckedContinuation { (c: CheckedContinuation<[Int: RecipientOutcome], Never>) in
             let collector = OutcomeCollector(expected: pending.count, continuation: c)
             for (endpoint, routeIndices) in pending {
                 destination(endpoint).submit(DeliveryJob(
                     envelope: e, recipients: routeIndices.map { verdict.routes[$0].recipient }, message: payload,
                     finish: { collector.add(Array(zip(routeIndices, $0))) }))
             }
+        }
+        for k in badRoutes {
+            results[k] = .failed(Reply(554, EnhancedStatus(5, 3, 5), "bad route \(verdict.routes[k].endpoint) in queue file"))
         }
         await record(file: file, verdict: verdict, results: results, log: log)
     }
@@ -192,17 +208,24 @@ struct DeliveryService: Service {
                 // XXX: no DSN yet for failed recipients; they are logged as bounced.
                 if unlink(path) != 0 { throw SpoolError("unlink", path) }
             } else {
-                try await pool.runIfActive {
+                // The future-based call: a status write must not be cancelled half-way.
+                try await pool.runIfActive(eventLoop: group.next()) {
                     try file.update(statuses: updates, attempts: attempts, sync: true)
                     var times = [timespec(tv_sec: time(nil) + Int(wait.components.seconds), tv_nsec: 0),
                                  timespec(tv_sec: time(nil) + Int(wait.components.seconds), tv_nsec: 0)]
                     if utimensat(AT_FDCWD, path, &times, 0) != 0 { throw SpoolError("utimensat", path) }
                     if rename(path, layout.path(id, .deferred)) != 0 { throw SpoolError("rename", path) }
-                }
+                }.get()
             }
             if stillPending == 0 { log.info("removed") }
         } catch {
-            log.error("cannot update queue file: \(error)")
+            // Without the statuses on disk another attempt could deliver twice: keep the
+            // message in hold/ for the administrator rather than retry it at once.
+            if rename(layout.path(id, .outgoing), layout.path(id, .hold)) == 0 {
+                log.error("cannot record delivery status (\(error)); message moved to hold/")
+            } else {
+                log.error("cannot record delivery status (\(error))")
+            }
         }
     }
 }

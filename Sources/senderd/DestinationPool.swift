@@ -19,6 +19,8 @@ final class DestinationPool: Sendable {
         var idle: [(id: Int, waiter: CheckedContinuation<DeliveryJob?, Never>)] = []
         var workers = 0
         var nextWaiter = 0
+        /// Open connections, so that a stopping senderd can cut stalled ones.
+        var channels: [ObjectIdentifier: any Channel] = [:]
     }
     private let state = NIOLockedValueBox(State())
 
@@ -69,6 +71,12 @@ final class DestinationPool: Sendable {
         }
     }
 
+    /// Closes every connection, busy or not: their jobs are deferred (the end of a graceful
+    /// shutdown that waited long enough for a stalled next hop).
+    func abortAll() {
+        for c in state.withLockedValue({ Array($0.channels.values) }) { c.close(promise: nil) }
+    }
+
     /// Lets idle workers say QUIT now (graceful shutdown), instead of after `idleTime`.
     func closeIdle() {
         let waiters = state.withLockedValue { s -> [CheckedContinuation<DeliveryJob?, Never>] in
@@ -109,6 +117,9 @@ final class DestinationPool: Sendable {
             return
         }
         var current: DeliveryJob? = first
+        let key = ObjectIdentifier(channel.channel)
+        state.withLockedValue { $0.channels[key] = channel.channel }
+        defer { state.withLockedValue { _ = $0.channels.removeValue(forKey: key) } }
         do {
             try await channel.executeThenClose { inbound, outbound in
                 var conn = ClientConnection(replies: inbound.makeAsyncIterator(), outbound: outbound,
@@ -121,10 +132,24 @@ final class DestinationPool: Sendable {
                     failAllPending(why)
                     return
                 }
+                var reused = false
                 while let job = current {
-                    let outcomes = try await conn.deliver(job)
                     current = nil
-                    job.finish(outcomes)
+                    let result = await conn.deliver(job)
+                    if let broken = result.broken {
+                        // A cached connection the next hop had already closed: the job gets
+                        // one more try on a fresh connection before it is deferred.
+                        if reused && !job.retried && !conn.sentData {
+                            logger.debug("cached connection was dead (\(ErrorText.describe(broken))); retrying on a new one")
+                            submit(job.retry())
+                        } else {
+                            logger.warning("lost connection: \(ErrorText.describe(broken))")
+                            job.finish(result.outcomes)
+                        }
+                        return
+                    }
+                    job.finish(result.outcomes)
+                    reused = true
                     current = await nextJob()
                 }
                 try? await conn.send("QUIT\r\n")

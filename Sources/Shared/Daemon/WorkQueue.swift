@@ -29,13 +29,14 @@ public final class WorkQueue: Sendable {
     public func next() async -> String? {
         await withCheckedContinuation { (c: CheckedContinuation<String?, Never>) in
             let ready: String?? = state.withLockedValue { s in
+                // Closed: the spool still holds the rest; a stopping daemon takes no new work.
+                if s.closed { return .some(nil) }
                 if s.head < s.queued.count {
                     let id = s.queued[s.head]
                     s.head += 1
                     if s.head > 1024 && s.head * 2 > s.queued.count { s.queued.removeFirst(s.head); s.head = 0 }
                     return .some(id)
                 }
-                if s.closed { return .some(nil) }
                 s.waiters.append(c)
                 return .none
             }

@@ -117,8 +117,9 @@ extension Command {
             // Bare address without brackets: accepted like Postfix's default (strict_rfc821_envelopes = no).
             let end = arg.firstIndex(of: " ") ?? arg.endIndex
             guard end > arg.startIndex else { throw CommandError(.syntax, "missing address") }
-            guard !arg[..<end].contains(where: { $0 == "<" || $0 == ">" }) else {
-                throw CommandError(.syntax, "unbalanced '<' or '>' around address")
+            // Quoting and brackets need the <…> form; the spool stores every path that way.
+            guard !arg[..<end].contains(where: { $0 == "<" || $0 == ">" || $0 == "\"" || $0 == "\\" }) else {
+                throw CommandError(.syntax, "address with quotes or brackets must be enclosed in <>")
             }
             return (arg[..<end], arg[end...])
         }

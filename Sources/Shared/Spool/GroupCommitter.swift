@@ -80,13 +80,18 @@ public final class GroupCommitter: @unchecked Sendable {
             for r in batch { out[r.id] = ("syncfs", e) }
             return out
         }
-        var renamed = false
+        var renamed: [Request] = []
         for r in batch {
-            if rename(r.from, r.to) != 0 { out[r.id] = ("rename", errno) } else { renamed = true }
+            if rename(r.from, r.to) != 0 { out[r.id] = ("rename", errno) } else { renamed.append(r) }
         }
-        if renamed && postern_fsync_dir(targetDirectory) != 0 {
+        if !renamed.isEmpty && postern_fsync_dir(targetDirectory) != 0 {
+            // The clients get 451 and will send again: take the files back, or the message
+            // would be delivered from scan/ and a second time after the retry.
             let e = errno
-            for r in batch where out[r.id] == nil { out[r.id] = ("fsync", e) }
+            for r in renamed {
+                unlink(r.to)
+                out[r.id] = ("fsync", e)
+            }
         }
         for r in batch where out[r.id] == nil { out[r.id] = ("", 0) }
         return out
