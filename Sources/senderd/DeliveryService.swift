@@ -153,10 +153,26 @@ struct DeliveryService: Service {
 
         var results = await withCheckedContinuation { (c: CheckedContinuation<[Int: RecipientOutcome], Never>) in
             let collector = OutcomeCollector(expected: pending.count, continuation: c)
+            let several = pending.count > 1
             for (endpoint, routeIndices) in pending {
                 destination(endpoint).submit(DeliveryJob(
                     envelope: e, recipients: routeIndices.map { verdict.routes[$0].recipient }, message: payload,
-                    finish: { collector.add(Array(zip(routeIndices, $0))) }))
+                    finish: { outcomes in
+                        if several {
+                            // Record each next hop's final answers as soon as they come, so that
+                            // a senderd killed while another hop is still busy does not deliver
+                            // these again (the page cache survives a killed process).
+                            let final = zip(routeIndices, outcomes).compactMap { (k, o) -> (route: Int, status: RecipientStatus)? in
+                                switch o {
+                                case .delivered: return (k, .delivered)
+                                case .failed: return (k, .failed)
+                                case .deferred: return nil
+                                }
+                            }
+                            try? file.update(statuses: final, attempts: nil, sync: false)
+                        }
+                        collector.add(Array(zip(routeIndices, outcomes)))
+                    }))
             }
         }
         for k in badRoutes {
