@@ -212,3 +212,60 @@ def test_stop_while_a_next_hop_stalls(postern, sink):
         assert len(list((spool / "outgoing").iterdir()) + list((spool / "deferred").iterdir())) == 1
     finally:
         server.close()
+
+
+def test_temporary_refusal_is_retried_later(postern, sink):
+    """Imitates a next hop that answers 451 to the first attempt (greylisting
+    does this): the message is deferred, retried after RetryIntervals, and
+    delivered exactly once."""
+    state = {"attempts": 0, "delivered": 0}
+
+    def respond(line: str):
+        u = line.upper()
+        if u.startswith("EHLO"):
+            return ["250-grey.test", "250 PIPELINING"]
+        if u.startswith(("MAIL", "RSET")):
+            return ["250 2.0.0 Ok"]
+        if u.startswith("RCPT"):
+            state["attempts"] += 1
+            return ["451 4.7.1 Greylisted, try again later"] if state["attempts"] == 1 else ["250 2.1.5 Ok"]
+        if u == "DATA":
+            return ["354 go ahead"] if state["attempts"] > 1 else ["554 5.5.1 no valid recipients"]
+        if line == ".":
+            state["delivered"] += 1
+            return ["250 2.0.0 Ok: queued"]
+        return None
+
+    server = ScriptedServer("220 grey.test ESMTP", respond)
+    try:
+        port = free_port()
+        p = postern(port, sink.port, callback_port=server.port, settings={"Sender": {"RetryIntervals": "1s"}})
+        with smtplib.SMTP("127.0.0.1", port) as c:
+            c.sendmail("a@example.com", ["b@example.org"], b"Subject: grey\r\n\r\nx\r\n")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and state["delivered"] == 0:
+            time.sleep(0.2)
+        assert state["delivered"] == 1, p.log_text()
+        log = p.log_text()
+        assert "status=deferred (451 4.7.1 Greylisted" in log and "status=sent" in log
+        time.sleep(1)
+        assert state["delivered"] == 1
+        assert queued_ids(p) == []
+    finally:
+        server.close()
+
+
+def test_config_errors_are_reported_with_their_position(tmp_path):
+    bad = tmp_path / "bad.conf"
+    bad.write_text("[General]\nSpoolDir = /tmp/x\n[Receiver]\nMaxSesions = 10\nAddress = inet:99999@127.0.0.1\n"
+                   "[Rules]\nfrom:a@b.c cont SenderAddress = inet:10025@\n")
+    r = subprocess.run([str(postern_binary("posternctl")), "config", "check", "--config", str(bad)],
+                       capture_output=True, text=True)
+    assert r.returncode == 78
+    lines = r.stderr.strip().splitlines()
+    assert lines[0].startswith(f"{bad}:4:1: unknown key 'MaxSesions'"), r.stderr
+    assert any(l.startswith(f"{bad}:5:") and "port" in l for l in lines), r.stderr
+    assert any(l.startswith(f"{bad}:7:") for l in lines), r.stderr
+    # A daemon refuses to start on the same file, with the same messages.
+    d = subprocess.run([str(postern_binary("receiverd")), "--config", str(bad)], capture_output=True, text=True, timeout=20)
+    assert d.returncode == 78 and f"{bad}:4:1: unknown key 'MaxSesions'" in d.stderr
