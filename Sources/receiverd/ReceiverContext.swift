@@ -18,6 +18,7 @@ struct ReceiverContext: Sendable {
     let sessions: SessionRegistry
     /// For STARTTLS, when `[Receiver] TLSCertificate` and `TLSKey` are set.
     let tls: NIOSSLContext?
+    let metrics: ReceiverMetrics
     let logger: Logger
 }
 

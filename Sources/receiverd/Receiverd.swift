@@ -48,12 +48,15 @@ struct Receiverd: AsyncParsableCommand {
             store: store, layout: layout, threadPool: pool,
             committer: committer,
             scanner: WakeupLink(path: scannerPath, group: group, logger: logger),
-            loopGuard: LoopGuard(key: key), sessions: SessionRegistry(), tls: tls, logger: logger)
+            loopGuard: LoopGuard(key: key), sessions: SessionRegistry(), tls: tls, metrics: ReceiverMetrics(), logger: logger)
         let services = ServiceGroup(configuration: .init(
             services: [
                 .init(service: ReceiverService(ctx: ctx, group: group)),
                 .init(service: WatchdogService()),
                 .init(service: ReloadService(store: store, logger: logger)),
+                .init(service: MetricsService(endpoint: cfg.metrics.receiver, registry: ctx.metrics.registry, group: group, logger: logger) {
+                    ctx.metrics.sessions.set(Int64(ctx.sessions.count))
+                }),
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))

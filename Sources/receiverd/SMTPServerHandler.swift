@@ -375,6 +375,7 @@ final class SMTPServerHandler: ChannelInboundHandler {
             return nil
         }()
         if let refusal {
+            (refusal.isTransient ? ctx.metrics.tempfailed : ctx.metrics.refused).increment()
             writer.abort()
             log.notice("reject: \(refusal)", metadata: ["from": "<\(session.mailFrom ?? "")>"])
             finishTransaction(with: refusal)
@@ -390,6 +391,7 @@ final class SMTPServerHandler: ChannelInboundHandler {
             try writer.finish(envelope: envelope)
         } catch {
             writer.abort()
+            ctx.metrics.tempfailed.increment()
             log.error("queue file write error: \(error)")
             finishTransaction(with: error.isDiskFull ? Reply(452, EnhancedStatus(4, 3, 1), "Error: insufficient system storage")
                                                       : Reply(451, EnhancedStatus(4, 3, 0), "Error: queue file write error"))
@@ -403,6 +405,7 @@ final class SMTPServerHandler: ChannelInboundHandler {
         let ctxBound = NIOLoopBound(context, eventLoop: context.eventLoop)
         let box = UncheckedBox(writer)
         let committer = ctx.committer
+        let started = ContinuousClock.now
         ctx.threadPool.runIfActive(eventLoop: context.eventLoop) { () throws -> Void in
             try box.value.commit(to: .scan, committer: committer)
         }.whenComplete { result in
@@ -410,6 +413,9 @@ final class SMTPServerHandler: ChannelInboundHandler {
             let context = ctxBound.value
             switch result {
             case .success:
+                me.ctx.metrics.commit.record(ContinuousClock.now - started)
+                me.ctx.metrics.queued.increment()
+                me.ctx.metrics.bytes.increment(by: Int64(queued.size))
                 commitLog.info("queued", metadata: [
                     "from": "<\(queued.mailFrom)>", "nrcpt": "\(queued.recipients.count)", "size": "\(queued.size)",
                 ])
@@ -417,6 +423,7 @@ final class SMTPServerHandler: ChannelInboundHandler {
                 me.finishTransaction(with: Reply(250, EnhancedStatus(2, 0, 0), "Ok: queued as \(id)"))
             case .failure(let error):
                 box.value.abort()
+                me.ctx.metrics.tempfailed.increment()
                 let disk = (error as? SpoolError)?.isDiskFull ?? false
                 commitLog.error("queue file commit failed: \(error)")
                 me.finishTransaction(with: disk ? Reply(452, EnhancedStatus(4, 3, 1), "Error: insufficient system storage")

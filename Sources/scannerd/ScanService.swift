@@ -19,6 +19,7 @@ struct ScanService: Service {
     let pool: NIOThreadPool
     let sender: WakeupLink
     let logger: Logger
+    let metrics: ScannerMetrics
     let queue = WorkQueue()
     /// Directory scans catch wake-ups that were lost while scannerd was down or busy.
     static let rescanInterval: Duration = .seconds(5)
@@ -80,9 +81,12 @@ struct ScanService: Service {
     /// XXX: runs on the cooperative pool: without plug-ins a scan is a few page-cache reads
     /// and writes, cheaper than a hop to the thread pool.
     private func scan(_ id: String) async {
+        let started = ContinuousClock.now
         do {
             try scanBlocking(id)
+            metrics.duration.record(ContinuousClock.now - started)
         } catch {
+            metrics.errors.increment()
             logger.error("scan failed: \(error)", metadata: ["queue-id": "\(id)"])
         }
     }
@@ -107,6 +111,7 @@ struct ScanService: Service {
                 verdict.routes.append(.init(recipient: i, endpoint: resolver.route(for: file.envelope, recipient: i, headers: headers).description))
             }
             try file.writeVerdict(verdict, sync: false)
+            metrics.passed.increment()
             var log = logger
             log[metadataKey: "queue-id"] = "\(id)"
             log.info("scanned", metadata: [
@@ -124,6 +129,7 @@ struct ScanService: Service {
     }
 
     private func quarantineCorrupt(_ id: String, from: SpoolState, _ error: any Error) {
+        metrics.corrupt.increment()
         move(id, from, .corrupt, "unreadable queue file (\(error))")
     }
 }

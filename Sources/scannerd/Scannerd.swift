@@ -20,10 +20,12 @@ struct Scannerd: AsyncParsableCommand {
         let senderPath: String = { if case .unix(let p) = cfg.sender.controlAddress.location { return p }; return "" }()
         let store = ConfigStore(cfg)
         let scan = ScanService(store: store, layout: layout, group: group, pool: pool,
-                               sender: WakeupLink(path: senderPath, group: group, logger: logger), logger: logger)
+                               sender: WakeupLink(path: senderPath, group: group, logger: logger), logger: logger,
+                               metrics: ScannerMetrics())
         let services = ServiceGroup(configuration: .init(
             services: [.init(service: scan), .init(service: WatchdogService()),
-                       .init(service: ReloadService(store: store, logger: logger))],
+                       .init(service: ReloadService(store: store, logger: logger)),
+                       .init(service: MetricsService(endpoint: cfg.metrics.scanner, registry: scan.metrics.registry, group: group, logger: logger))],
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await services.run()
         try await pool.shutdownGracefully()

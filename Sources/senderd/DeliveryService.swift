@@ -17,6 +17,7 @@ struct DeliveryService: Service {
     let pool: NIOThreadPool
     let loopGuard: LoopGuard
     let logger: Logger
+    let metrics: SenderMetrics
     let queue = WorkQueue()
     let pools = NIOLockedValueBox<[Endpoint: DestinationPool]>([:])
     /// How often `deferred/` is looked at for messages whose time has come.
@@ -195,16 +196,21 @@ struct DeliveryService: Service {
             switch results[k] {
             case .delivered(let reply):
                 statuses.append((k, .delivered))
+                metrics.sent.increment()
+                metrics.delay.record(.milliseconds(Int64(max(0, now - e.arrival) * 1000)))
                 log.info("to=<\(rcpt)>, relay=\(r.endpoint), delay=\(delay), status=sent (\(reply))")
             case .failed(let reply):
                 statuses.append((k, .failed))
+                metrics.bounced.increment()
                 log.notice("to=<\(rcpt)>, relay=\(r.endpoint), delay=\(delay), status=bounced (\(reply))")
             case .deferred(let why):
                 if expired {
                     statuses.append((k, .failed))
+                    metrics.expired.increment()
                     log.notice("to=<\(rcpt)>, relay=\(r.endpoint), delay=\(delay), status=expired, returned to sender (\(why))")
                 } else {
                     stillPending += 1
+                    metrics.deferred.increment()
                     log.info("to=<\(rcpt)>, relay=\(r.endpoint), delay=\(delay), status=deferred (\(why))")
                 }
             case nil:

@@ -23,10 +23,14 @@ struct Senderd: AsyncParsableCommand {
         }
         let store = ConfigStore(cfg)
         let delivery = DeliveryService(store: store, layout: layout, group: MultiThreadedEventLoopGroup.singleton,
-                                       pool: pool, loopGuard: LoopGuard(key: key), logger: logger)
+                                       pool: pool, loopGuard: LoopGuard(key: key), logger: logger, metrics: SenderMetrics())
         let services = ServiceGroup(configuration: .init(
             services: [.init(service: delivery), .init(service: WatchdogService()),
-                       .init(service: ReloadService(store: store, logger: logger))],
+                       .init(service: ReloadService(store: store, logger: logger)),
+                       .init(service: MetricsService(endpoint: cfg.metrics.sender, registry: delivery.metrics.registry,
+                                                     group: MultiThreadedEventLoopGroup.singleton, logger: logger) {
+                           delivery.metrics.refreshSpool(layout)
+                       })],
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await services.run()
         try await pool.shutdownGracefully()

@@ -5,7 +5,7 @@ public struct PosternConfig: Sendable {
     /// Where the daemons look unless told otherwise.
     public static let defaultPath = "/etc/postern/postern.conf"
     /// The core sections, whose unknown keys are errors.
-    public static let coreSections = ["General", "Receiver", "Scanner", "Sender", "Notifier", "Quarantine"]
+    public static let coreSections = ["General", "Receiver", "Scanner", "Sender", "Notifier", "Quarantine", "Metrics"]
 
     /// The file this came from.
     public var path: String
@@ -21,6 +21,8 @@ public struct PosternConfig: Sendable {
     public var notifier: NotifierSection
     /// `[Quarantine]`.
     public var quarantine: QuarantineSection
+    /// `[Metrics]`.
+    public var metrics: MetricsSection
     /// `[Rules]` with the `[Rule:NAME]` groups.
     public var rules: RuleSet
     /// Every section as parsed, by lower-cased name (`clamav`, `milter:spamd`, `rule:spam`), for
@@ -47,6 +49,7 @@ public struct PosternConfig: Sendable {
         }
         var general = reader("General"), receiver = reader("Receiver"), scanner = reader("Scanner")
         var sender = reader("Sender"), notifier = reader("Notifier"), quarantine = reader("Quarantine")
+        var metrics = reader("Metrics")
         let generalSection = GeneralSection.read(&general)
         let config = PosternConfig(
             path: path,
@@ -56,9 +59,10 @@ public struct PosternConfig: Sendable {
             sender: SenderSection.read(&sender, runDir: generalSection.runDir),
             notifier: NotifierSection.read(&notifier, hostname: generalSection.hostname),
             quarantine: QuarantineSection.read(&quarantine, spoolDir: generalSection.spoolDir),
+            metrics: MetricsSection.read(&metrics),
             rules: RuleSet.build(from: document.sections, file: path, errors: &errors),
             sections: document.sections)
-        for var each in [general, receiver, scanner, sender, notifier, quarantine] {
+        for var each in [general, receiver, scanner, sender, notifier, quarantine, metrics] {
             each.reportUnknownKeys()
             errors += each.errors
         }
