@@ -146,3 +146,38 @@ def test_watchdog_pings(activated, notify_socket):
     rc = rd.terminate()
     notify_socket.wait_for("STOPPING=1", timeout=5)
     assert rc == 0, f"receiverd exited {rc} on SIGTERM"
+
+
+@pytest.mark.parametrize("daemon,fdname,message", [
+    ("scannerd", "scanner", b"SCAN 00000000000000000000\n"),
+    ("senderd", "sender", b"FLUSH\n"),
+])
+def test_unix_socket_activation(workdir, notify_socket, daemon, fdname, message):
+    """scannerd and senderd adopt their unix sockets from systemd by name,
+    report READY=1 once a wake-up arrives, and STOPPING=1 on SIGTERM."""
+    sock_path = workdir / f"{daemon}.sock"
+    config = postern_config(workdir, receiver_port=free_port(), sender_port=free_port())
+    log_path = workdir / f"{daemon}.log"
+    cmd = [SOCKET_ACTIVATE, "-l", str(sock_path), f"--fdname={fdname}", "-E", f"NOTIFY_SOCKET={notify_socket.path}",
+           str(postern_binary(daemon)), "--config", str(config)]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LISTEN_", "NOTIFY_", "WATCHDOG_"))}
+    with open(log_path, "wb") as out:
+        proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdin=subprocess.DEVNULL, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 10
+        while not sock_path.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(str(sock_path))
+        s.sendall(message)
+        notify_socket.wait_for("READY=1", timeout=30)
+        s.close()
+        assert f"adopting passed socket fd=3 name={fdname}" in log_path.read_text()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0, tail(log_path)
+        notify_socket.wait_for("STOPPING=1", timeout=5)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        kill_session(proc.pid, grace=1)
