@@ -28,6 +28,15 @@ def start(postern, sink, **kw):
     return postern(port, sink.port, callback_port=kw.pop("callback_port", sink.port), **kw), port
 
 
+def begin(s: RawSession, greeting: bool = True) -> None:
+    """Greeting (unless read already), EHLO, MAIL FROM and one RCPT, all accepted."""
+    if greeting:
+        assert s.reply()[0] == 220
+        assert s.code("EHLO c") == 250
+    assert s.code("MAIL FROM:<a@example.com>") == 250
+    assert s.code("RCPT TO:<b@example.org>") == 250
+
+
 def send_data(s: RawSession, body: bytes) -> tuple[int, list[str]]:
     assert s.code("DATA") == 354
     s.send(body)
@@ -93,10 +102,7 @@ def test_smuggling_is_refused(postern, sink, smuggled):
     following honest message in the same session is."""
     _, port = start(postern, sink)
     with RawSession(port) as s:
-        s.reply()
-        s.cmd("EHLO c")
-        s.cmd("MAIL FROM:<a@example.com>")
-        s.cmd("RCPT TO:<b@example.org>")
+        begin(s)
         payload = (b"Subject: smuggle\r\n\r\nbefore" + smuggled +
                    b"MAIL FROM:<evil@example.com>\r\nRCPT TO:<victim@example.org>\r\nDATA\r\n"
                    b"Subject: smuggled\r\n\r\nevil\r\n.\r\n")
@@ -123,8 +129,7 @@ def test_bare_lf_command_and_overlong_lines(postern, sink):
         code, text = s.reply()
         assert code == 500 and "too long" in text[0]
         assert s.code("EHLO c") == 250                                 # still usable
-        s.cmd("MAIL FROM:<a@example.com>")
-        s.cmd("RCPT TO:<b@example.org>")
+        begin(s, greeting=False)
         code, _ = send_data(s, b"Subject: long\r\n\r\n" + b"y" * 1200 + b"\r\n.\r\n")
         assert code == 550
 
@@ -181,10 +186,7 @@ def test_slow_client_inside_data_times_out(postern, sink):
     DataTimeout, but falls below the minimum data rate: 421, nothing kept."""
     p, port = start(postern, sink, settings={"Receiver": {"DataTimeout": "2s"}})
     with RawSession(port, timeout=20) as s:
-        s.reply()
-        s.cmd("EHLO c")
-        s.cmd("MAIL FROM:<a@example.com>")
-        s.cmd("RCPT TO:<b@example.org>")
+        begin(s)
         assert s.code("DATA") == 354
         t0 = time.monotonic()
         s.sock.settimeout(0.5)
@@ -207,10 +209,7 @@ def test_slow_client_inside_data_times_out(postern, sink):
 def test_mail_loop_is_refused(postern, sink):
     _, port = start(postern, sink)
     with RawSession(port) as s:
-        s.reply()
-        s.cmd("EHLO c")
-        s.cmd("MAIL FROM:<a@example.com>")
-        s.cmd("RCPT TO:<b@example.org>")
+        begin(s)
         hops = b"".join(b"Received: from hop%d by hop%d\r\n" % (i, i + 1) for i in range(60))
         code, text = send_data(s, hops + b"Subject: loop\r\n\r\nx\r\n.\r\n")
         assert code == 554 and text[0].startswith("5.4.6")
@@ -222,8 +221,7 @@ def test_lmtp_replies_per_recipient(postern, sink):
         assert "LMTP" in s.reply()[1][0]
         assert s.code("EHLO c") == 500                                 # LMTP wants LHLO
         assert s.code("LHLO c") == 250
-        s.cmd("MAIL FROM:<a@example.com>")
-        s.cmd("RCPT TO:<b@example.org>")
+        begin(s, greeting=False)
         s.cmd("RCPT TO:<c@example.org>")
         assert s.code("DATA") == 354
         s.send("Subject: lmtp\r\n\r\nx\r\n.\r\n")
@@ -355,15 +353,11 @@ def test_full_disk_gets_452_never_250(postern, sink, tmp_path):
         postern(port, sink.port, callback_port=sink.port, settings={"General": {"SpoolDir": str(mnt / "spool")}})
         big = b"Subject: big\r\n\r\n" + (b"b" * 76 + b"\r\n") * 5000      # ~390 KB
         with RawSession(port) as s:
-            s.reply()
-            s.cmd("EHLO c")
-            s.cmd("MAIL FROM:<a@example.com>")
-            s.cmd("RCPT TO:<b@example.org>")
+            begin(s)
             code, text = send_data(s, big + b".\r\n")
             assert code == 452 and text[0].startswith("4.3.1"), text
             assert list((mnt / "spool" / "incoming").iterdir()) == []
-            s.cmd("MAIL FROM:<a@example.com>")
-            s.cmd("RCPT TO:<b@example.org>")
+            begin(s, greeting=False)
             assert send_data(s, b"Subject: small\r\n\r\nfits\r\n.\r\n")[0] == 250
         got = sink.wait_for(1)
         assert b"Subject: small" in got[0].data
