@@ -7,7 +7,7 @@ struct Posternctl: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "posternctl",
         abstract: "Administer Postern: run it, inspect and manage the queue, check the configuration.",
-        subcommands: [RunCommand.self, QueueCommand.self, ConfigCommand.self])
+        subcommands: [RunCommand.self, QueueCommand.self, ConfigCommand.self, RulesCommand.self])
 }
 
 struct ConfigOption: ParsableArguments {
