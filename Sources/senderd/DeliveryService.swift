@@ -18,6 +18,8 @@ struct DeliveryService: Service {
     let loopGuard: LoopGuard
     let logger: Logger
     let metrics: SenderMetrics
+    /// Wakes scannerd for the delivery reports senderd writes into `scan/`.
+    let scanner: WakeupLink
     let queue = WorkQueue()
     let pools = NIOLockedValueBox<[Endpoint: DestinationPool]>([:])
     /// How often `deferred/` is looked at for messages whose time has come.
@@ -179,17 +181,24 @@ struct DeliveryService: Service {
         for k in badRoutes {
             results[k] = .failed(Reply(554, EnhancedStatus(5, 3, 5), "bad route \(verdict.routes[k].endpoint) in queue file"))
         }
-        await record(file: file, verdict: verdict, results: results, log: log)
+        await record(file: file, verdict: verdict, results: results, message: message, log: log)
     }
 
     /// Writes the outcomes to the spool file and moves it on: removed when every recipient is
     /// final, otherwise to `deferred/` with the time of the next attempt as its mtime.
-    private func record(file: SpoolFile, verdict: Verdict, results: [Int: RecipientOutcome], log: Logger) async {
+    private func record(file: SpoolFile, verdict: Verdict, results: [Int: RecipientOutcome], message: ByteBuffer, log: Logger) async {
         let e = file.envelope
         let now = timespec.now.seconds
         let delay = String(format2(now - e.arrival))
         var statuses: [(route: Int, status: RecipientStatus)] = []
         var stillPending = 0
+        var failures: [(route: Int, failure: DeliveryReport.Failure)] = []
+        func reportFailure(_ k: Int, _ status: String, _ diagnostic: String) {
+            let rcpt = e.recipients[verdict.routes[k].recipient]
+            guard DeliveryReport.wanted(for: rcpt, sender: e.mailFrom) else { return }
+            failures.append((k, DeliveryReport.Failure(recipient: rcpt, status: status, diagnostic: diagnostic,
+                                                       remote: verdict.routes[k].endpoint)))
+        }
         let expired = now - e.arrival > Double(config.sender.maxQueueLifetime.components.seconds)
         for (k, r) in verdict.routes.enumerated() where r.status == .pending {
             let rcpt = e.recipients[r.recipient].address
@@ -201,11 +210,13 @@ struct DeliveryService: Service {
                 log.info("to=<\(rcpt)>, relay=\(r.endpoint), delay=\(delay), status=sent (\(reply))")
             case .failed(let reply):
                 statuses.append((k, .failed))
+                reportFailure(k, reply.status.map { "\($0)" } ?? "5.0.0", reply.description)
                 metrics.bounced.increment()
                 log.notice("to=<\(rcpt)>, relay=\(r.endpoint), delay=\(delay), status=bounced (\(reply))")
             case .deferred(let why):
                 if expired {
                     statuses.append((k, .failed))
+                    reportFailure(k, "4.4.7", "delivery time expired: \(why)")
                     metrics.expired.increment()
                     log.notice("to=<\(rcpt)>, relay=\(r.endpoint), delay=\(delay), status=expired, returned to sender (\(why))")
                 } else {
@@ -215,6 +226,25 @@ struct DeliveryService: Service {
                 }
             case nil:
                 stillPending += 1
+            }
+        }
+        if !failures.isEmpty {
+            // The report must be durable before the recipients are recorded as failed; if it
+            // cannot be written they stay pending and are tried (and reported) again later.
+            let layout = self.layout
+            let hostname = config.general.hostname
+            let list = failures.map(\.failure)
+            do {
+                let reportID = try await pool.runIfActive(eventLoop: group.next()) {
+                    try DeliveryService.writeReport(original: e, failures: list, message: message, hostname: hostname, layout: layout)
+                }.get()
+                scanner.send(.scan(id: reportID))
+                log.info("sender non-delivery notification: \(reportID)")
+            } catch {
+                log.error("cannot write the delivery status notification: \(error); recipients stay queued")
+                let undo = Set(failures.map(\.route))
+                statuses.removeAll { undo.contains($0.route) }
+                stillPending += undo.count
             }
         }
         let layout = self.layout
@@ -227,7 +257,6 @@ struct DeliveryService: Service {
         do {
             let path = layout.path(id, .outgoing)
             if remaining == 0 {
-                // XXX: no DSN yet for failed recipients; they are logged as bounced.
                 if unlink(path) != 0 { throw SpoolError("unlink", path) }
             } else {
                 // The future-based call: a status write must not be cancelled half-way.
@@ -249,6 +278,34 @@ struct DeliveryService: Service {
                 log.error("cannot record delivery status (\(error))")
             }
         }
+    }
+}
+
+extension DeliveryService {
+    /// Writes a delivery status notification into `scan/` as a new message from the null
+    /// sender (it is routed by the rules like any other: `from:""` takes `[Sender] Address`).
+    static func writeReport(original e: Envelope, failures: [DeliveryReport.Failure], message: ByteBuffer,
+                            hostname: String, layout: SpoolLayout) throws -> String {
+        let now = timespec.now
+        let id = QueueID.make(now: now)
+        var body = DeliveryReport.message(original: e, failures: failures, originalMessage: message,
+                                          hostname: hostname, reportID: id)
+        var inspector = HeaderInspector()
+        inspector.feed(body)
+        let writer = try SpoolWriter(layout: layout, id: id)
+        do {
+            try writer.append(&body)
+            let envelope = Envelope(
+                id: id, arrival: now.seconds, mailProtocol: "smtp", receivedWith: "local", clientIP: "",
+                clientName: "localhost", helo: hostname, mailFrom: "", recipients: [Recipient(address: e.mailFrom)],
+                size: writer.messageBytes, bodyHash: inspector.bodyHash())
+            try writer.finish(envelope: envelope)
+            try writer.commit(to: .scan)
+        } catch {
+            writer.abort()
+            throw error
+        }
+        return id
     }
 }
 

@@ -22,8 +22,10 @@ struct Senderd: AsyncParsableCommand {
             throw ExitCode(1)
         }
         let store = ConfigStore(cfg)
+        let scannerPath: String = { if case .unix(let p) = cfg.scanner.address.location { return p }; return "" }()
         let delivery = DeliveryService(store: store, layout: layout, group: MultiThreadedEventLoopGroup.singleton,
-                                       pool: pool, loopGuard: LoopGuard(key: key), logger: logger, metrics: SenderMetrics())
+                                       pool: pool, loopGuard: LoopGuard(key: key), logger: logger, metrics: SenderMetrics(),
+                                       scanner: WakeupLink(path: scannerPath, group: MultiThreadedEventLoopGroup.singleton, logger: logger))
         let services = ServiceGroup(configuration: .init(
             services: [.init(service: delivery), .init(service: WatchdogService()),
                        .init(service: ReloadService(store: store, logger: logger)),
