@@ -53,7 +53,7 @@ struct Receiverd: AsyncParsableCommand {
             services: [
                 .init(service: ReceiverService(ctx: ctx, group: group)),
                 .init(service: WatchdogService()),
-                .init(service: ReloadService(store: store, logger: logger)),
+                .init(service: await ReloadService(store: store, logger: logger)),
                 .init(service: MetricsService(endpoint: cfg.metrics.receiver, registry: ctx.metrics.registry, group: group, logger: logger) {
                     ctx.metrics.sessions.set(Int64(ctx.sessions.count))
                 }),

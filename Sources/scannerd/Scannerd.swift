@@ -24,7 +24,7 @@ struct Scannerd: AsyncParsableCommand {
                                metrics: ScannerMetrics())
         let services = ServiceGroup(configuration: .init(
             services: [.init(service: scan), .init(service: WatchdogService()),
-                       .init(service: ReloadService(store: store, logger: logger)),
+                       .init(service: await ReloadService(store: store, logger: logger)),
                        .init(service: MetricsService(endpoint: cfg.metrics.scanner, registry: scan.metrics.registry, group: group, logger: logger))],
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await services.run()

@@ -28,7 +28,7 @@ struct Senderd: AsyncParsableCommand {
                                        scanner: WakeupLink(path: scannerPath, group: MultiThreadedEventLoopGroup.singleton, logger: logger))
         let services = ServiceGroup(configuration: .init(
             services: [.init(service: delivery), .init(service: WatchdogService()),
-                       .init(service: ReloadService(store: store, logger: logger)),
+                       .init(service: await ReloadService(store: store, logger: logger)),
                        .init(service: MetricsService(endpoint: cfg.metrics.sender, registry: delivery.metrics.registry,
                                                      group: MultiThreadedEventLoopGroup.singleton, logger: logger) {
                            delivery.metrics.refreshSpool(layout)

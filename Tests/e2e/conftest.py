@@ -663,6 +663,12 @@ def postern():
             banner = read_banner(receiver_port, timeout=60)
             # Any greeting means it is up: a test may configure a refusal (554).
             assert re.match(r"^(220|554) ", banner), f"unexpected greeting {banner!r}"
+            # All three daemons up (scannerd and senderd start in parallel with receiverd).
+            deadline = time.monotonic() + 60
+            while len(re.findall(r"(receiverd|scannerd|senderd)\[\d+\]: ready\b",
+                                 log_path.read_text(errors="replace"))) < 3:
+                assert time.monotonic() < deadline, "not all daemons reported ready"
+                time.sleep(0.05)
         except (AssertionError, OSError) as e:
             raise AssertionError(f"Postern did not come up: {e}\n---- posternctl log:\n"
                                  f"{tail(log_path)}") from None

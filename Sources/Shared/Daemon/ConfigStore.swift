@@ -42,14 +42,18 @@ public final class ConfigStore: Sendable {
 public struct ReloadService: Service {
     let store: ConfigStore
     let logger: Logger
+    let signals: UnixSignalsSequence
 
-    public init(store: ConfigStore, logger: Logger) {
+    /// Traps SIGHUP at once (before the daemon reports READY), so that a reload sent right
+    /// after start-up is never lost nor, with SIGHUP's default action, fatal.
+    public init(store: ConfigStore, logger: Logger) async {
         self.store = store
         self.logger = logger
+        self.signals = await UnixSignalsSequence(trapping: .sighup)
     }
 
     public func run() async throws {
-        let signals = await UnixSignalsSequence(trapping: .sighup)
+        let signals = self.signals
         await withGracefulShutdownHandler {
             for await _ in signals.cancelOnGracefulShutdown() {
                 Systemd.notify("RELOADING=1")

@@ -8,6 +8,9 @@ public enum DaemonBootstrap {
     public static let exitConfig: Int32 = 78
 
     public static func start(label: String, configPath: String) -> (PosternConfig, SpoolLayout, Logger) {
+        // Until ReloadService traps it, a SIGHUP (an early `systemctl reload`, or posternctl
+        // passing one on) must not end the daemon.
+        signal(SIGHUP, SIG_IGN)
         let config: PosternConfig
         do {
             config = try PosternConfig.load(path: configPath)
