@@ -90,3 +90,27 @@ def test_no_report_when_not_wanted(postern):
         assert "non-delivery notification" not in p.log_text()
     finally:
         ctl.stop()
+
+
+def test_utf8_address_to_a_next_hop_without_smtputf8(postern, sink):
+    """RFC 6531 §3.4: a non-ASCII address cannot go to a next hop that lacks
+    SMTPUTF8 (aiosmtpd with SMTPUTF8 switched off): the recipient fails with
+    5.6.7 and the sender gets a report; an ASCII recipient of the same message
+    is delivered."""
+    from aiosmtpd.controller import Controller
+    hop = Sink()
+    hop.port = free_port()
+    ctl = Controller(hop, hostname="127.0.0.1", port=hop.port, decode_data=False, enable_SMTPUTF8=False)
+    ctl.start()
+    try:
+        port = free_port()
+        p = postern(port, sink.port, callback_port=hop.port)
+        with smtplib.SMTP("127.0.0.1", port) as c:
+            c.sendmail("alice@example.com", ["grüße@example.org"], "Subject: ü\r\n\r\nx\r\n".encode(),
+                       mail_options=["SMTPUTF8", "BODY=8BITMIME"])
+        report = sink.wait_for(1)[0]
+        assert b"Status: 5.6.7" in report.data and "grüße@example.org".encode() in report.data
+        assert hop.messages == []
+        assert "status=bounced (553 5.6.7" in p.log_text()
+    finally:
+        ctl.stop()
