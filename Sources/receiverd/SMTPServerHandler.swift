@@ -20,30 +20,30 @@ final class SMTPServerHandler: ChannelInboundHandler {
     /// The configuration as it was when the session began (SIGHUP affects new sessions).
     let config: PosternConfig
     let lmtp: Bool
-    private var input = ByteBuffer()
-    private var framer = LineFramer(limit: SMTPDefaults.maxBufferedLine)
-    private var out = ByteBuffer()
-    private var mode = Mode.command
-    private var session: SMTPSession
-    private var logger: Logger
-    private var context: ChannelHandlerContext?
-    private var shutdownRequested = false
-    private var lastRead = NIODeadline.now()
-    private var dataStart: NIODeadline?
-    private var timer: RepeatedTask?
+    var input = ByteBuffer()
+    var framer = LineFramer(limit: SMTPDefaults.maxBufferedLine)
+    var out = ByteBuffer()
+    var mode = Mode.command
+    var session: SMTPSession
+    var logger: Logger
+    var context: ChannelHandlerContext?
+    var shutdownRequested = false
+    var lastRead = NIODeadline.now()
+    var dataStart: NIODeadline?
+    var timer: RepeatedTask?
 
     // DATA phase
-    private var decoder = DataDecoder()
-    private var inspector = HeaderInspector()
-    private var writer: SpoolWriter?
-    private var writeError: SpoolError?
-    private var decoded = ByteBuffer()
+    var decoder = DataDecoder()
+    var inspector = HeaderInspector()
+    var writer: SpoolWriter?
+    var writeError: SpoolError?
+    var decoded = ByteBuffer()
     // BDAT
-    private var chunkRemaining = 0
-    private var chunkSize = 0
-    private var chunkLast = false
+    var chunkRemaining = 0
+    var chunkSize = 0
+    var chunkLast = false
     /// Why the current BDAT transaction is refused; answered to each chunk, kept until LAST.
-    private var chunkFailure: Reply?
+    var chunkFailure: Reply?
 
     init(ctx: ReceiverContext, lmtp: Bool) {
         self.ctx = ctx
@@ -124,7 +124,7 @@ final class SMTPServerHandler: ChannelInboundHandler {
     /// Timeouts, checked once a second: `CommandTimeout` of silence between commands,
     /// `DataTimeout` of silence inside DATA/BDAT, and a minimum data rate so that a client
     /// trickling bytes cannot hold a session for ever (Postfix's `smtpd_min_data_rate`).
-    private func checkTimeouts(_ context: ChannelHandlerContext) {
+    func checkTimeouts(_ context: ChannelHandlerContext) {
         guard mode != .waiting, mode != .closing else { return }
         let now = NIODeadline.now()
         let inData = mode == .data || mode == .chunk
@@ -157,7 +157,7 @@ final class SMTPServerHandler: ChannelInboundHandler {
 
     // MARK: - input loop
 
-    private func process(_ context: ChannelHandlerContext) {
+    func process(_ context: ChannelHandlerContext) {
         loop: while true {
             switch mode {
             case .command:
@@ -198,7 +198,7 @@ final class SMTPServerHandler: ChannelInboundHandler {
         flush(context)
     }
 
-    private func handle(_ framed: FramedLine, _ context: ChannelHandlerContext) {
+    func handle(_ framed: FramedLine, _ context: ChannelHandlerContext) {
         let line: ByteBuffer
         switch framed {
         case .line(let l): line = l
@@ -241,7 +241,7 @@ final class SMTPServerHandler: ChannelInboundHandler {
         }
     }
 
-    private func error(_ r: Reply, _ context: ChannelHandlerContext) {
+    func error(_ r: Reply, _ context: ChannelHandlerContext) {
         session.errors += 1
         reply(r)
         if session.errors >= SMTPSession.hardErrorLimit {
@@ -253,7 +253,7 @@ final class SMTPServerHandler: ChannelInboundHandler {
     /// 220, then the handshake. Bytes the client pipelined after STARTTLS are thrown away
     /// unread: they were sent in clear and must not count as commands inside TLS (Postfix
     /// `vstream_fpurge`, CVE-2011-0411).
-    private func startTLS(_ context: ChannelHandlerContext) {
+    func startTLS(_ context: ChannelHandlerContext) {
         guard let tls = ctx.tls else { return }
         reply(Reply(220, EnhancedStatus(2, 0, 0), "Ready to start TLS"))
         flush(context)
@@ -268,200 +268,19 @@ final class SMTPServerHandler: ChannelInboundHandler {
         }
     }
 
-    // MARK: - DATA
-
-    /// Creates the queue file with Postern's Received: field; the refusal if it cannot.
-    private func openWriter() -> Reply? {
-        let id = session.queueID
-        do {
-            let w = try SpoolWriter(layout: ctx.layout, id: id)
-            if config.receiver.addReceivedHeader {
-                try w.append(ReceivedHeader.make(envelope: session.envelope(size: 0), hostname: config.general.hostname))
-            }
-            writer = w
-        } catch {
-            logger.error("cannot create queue file: \(error)", metadata: ["queue-id": "\(id)"])
-            return error.isDiskFull
-                ? Reply(452, EnhancedStatus(4, 3, 1), "Error: insufficient system storage")
-                : Reply(451, EnhancedStatus(4, 3, 0), "Error: queue file write error")
-        }
-        decoder = DataDecoder()
-        inspector = HeaderInspector()
-        writeError = nil
-        decoded.clear()
-        return nil
-    }
-
-    private func startData(_ context: ChannelHandlerContext) {
-        if let refusal = openWriter() {
-            reply(refusal)
-            return
-        }
-        mode = .data
-        dataStart = .now()
-        reply(Reply(354, nil, "End data with <CR><LF>.<CR><LF>"))
-        flush(context)
-    }
-
-    private func startChunk(size: Int, last: Bool, _ context: ChannelHandlerContext) {
-        chunkRemaining = size
-        chunkSize = size
-        chunkLast = last
-        mode = .chunk
-        guard session.chunking else { return }   // refused when the chunk is complete
-        guard writer == nil, chunkFailure == nil else { return }
-        dataStart = .now()
-        chunkFailure = openWriter()
-    }
-
-    private func endOfChunk(_ context: ChannelHandlerContext) {
-        mode = .command
-        guard session.chunking else {
-            reply(Reply(503, EnhancedStatus(5, 5, 1), "Error: need MAIL and RCPT before BDAT"))
-            return
-        }
-        if let failure = chunkFailure {
-            if chunkLast {
-                chunkFailure = nil
-                writer?.abort()
-                writer = nil
-                finishTransaction(with: failure)
-            } else {
-                reply(failure)
-            }
-            return
-        }
-        if chunkLast {
-            decoder.finishChunks()
-            endOfData(context)
-        } else {
-            reply(Reply(250, EnhancedStatus(2, 0, 0), "Ok: \(chunkSize) octets received"))
-        }
-    }
-
-    /// Moves decoded bytes to the spool file (page cache; the fsync happens off the loop).
-    private func spill() {
-        guard decoded.readableBytes > 0 else { return }
-        inspector.feed(decoded)
-        if let writer, writeError == nil, decoder.size <= config.receiver.maxMessageSize {
-            do { try writer.append(&decoded) } catch { writeError = error }
-        }
-        decoded.clear()
-    }
-
-    private func endOfData(_ context: ChannelHandlerContext) {
-        guard let writer else { mode = .command; return }
-        self.writer = nil
-        let id = writer.id
-        var log = logger
-        log[metadataKey: "queue-id"] = "\(id)"
-        let refusal: Reply? = {
-            if decoder.sawBareNewline {
-                return Reply(550, EnhancedStatus(5, 5, 2), "Error: message contains bare <CR> or <LF> (RFC 5321 section 2.3.8)")
-            }
-            if decoder.longestLine > SMTPDefaults.maxTextLine {
-                return Reply(550, EnhancedStatus(5, 5, 2), "Error: message has a line longer than \(SMTPDefaults.maxTextLine) octets")
-            }
-            if decoder.size > config.receiver.maxMessageSize {
-                return Reply(552, EnhancedStatus(5, 3, 4), "Error: message file too big")
-            }
-            if inspector.receivedCount >= config.receiver.maxReceivedHeaders {
-                return Reply(554, EnhancedStatus(5, 4, 6), "Error: too many hops (mail forwarding loop)")
-            }
-            if let e = writeError {
-                return e.isDiskFull ? Reply(452, EnhancedStatus(4, 3, 1), "Error: insufficient system storage")
-                                    : Reply(451, EnhancedStatus(4, 3, 0), "Error: queue file write error")
-            }
-            return nil
-        }()
-        if let refusal {
-            (refusal.isTransient ? ctx.metrics.tempfailed : ctx.metrics.refused).increment()
-            writer.abort()
-            log.notice("reject: \(refusal)", metadata: ["from": "<\(session.mailFrom ?? "")>"])
-            finishTransaction(with: refusal)
-            mode = .command
-            return
-        }
-        let bodyHash = inspector.bodyHash()
-        var envelope = session.envelope(size: writer.messageBytes)
-        envelope.bodyHash = bodyHash
-        envelope.receivedHeaders = inspector.receivedCount
-        if let g = inspector.guardValue { envelope.guardValid = ctx.loopGuard.isValid(value: g, bodyHash: bodyHash) }
-        do {
-            try writer.finish(envelope: envelope)
-        } catch {
-            writer.abort()
-            ctx.metrics.tempfailed.increment()
-            log.error("queue file write error: \(error)")
-            finishTransaction(with: error.isDiskFull ? Reply(452, EnhancedStatus(4, 3, 1), "Error: insufficient system storage")
-                                                      : Reply(451, EnhancedStatus(4, 3, 0), "Error: queue file write error"))
-            mode = .command
-            return
-        }
-        mode = .waiting
-        let queued = envelope
-        let commitLog = log
-        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        let ctxBound = NIOLoopBound(context, eventLoop: context.eventLoop)
-        let box = UncheckedBox(writer)
-        let committer = ctx.committer
-        let started = ContinuousClock.now
-        ctx.threadPool.runIfActive(eventLoop: context.eventLoop) { () throws -> Void in
-            try box.value.commit(to: .scan, committer: committer)
-        }.whenComplete { result in
-            let me = loopBound.value
-            let context = ctxBound.value
-            switch result {
-            case .success:
-                me.ctx.metrics.commit.record(ContinuousClock.now - started)
-                me.ctx.metrics.queued.increment()
-                me.ctx.metrics.bytes.increment(by: Int64(queued.size))
-                commitLog.info("queued", metadata: [
-                    "from": "<\(queued.mailFrom)>", "nrcpt": "\(queued.recipients.count)", "size": "\(queued.size)",
-                ])
-                me.ctx.scanner.send(.scan(id: id))
-                me.finishTransaction(with: Reply(250, EnhancedStatus(2, 0, 0), "Ok: queued as \(id)"))
-            case .failure(let error):
-                box.value.abort()
-                me.ctx.metrics.tempfailed.increment()
-                let disk = (error as? SpoolError)?.isDiskFull ?? false
-                commitLog.error("queue file commit failed: \(error)")
-                me.finishTransaction(with: disk ? Reply(452, EnhancedStatus(4, 3, 1), "Error: insufficient system storage")
-                                               : Reply(451, EnhancedStatus(4, 3, 0), "Error: queue file write error"))
-            }
-            guard me.mode == .waiting else { return }   // connection went away meanwhile
-            me.mode = .command
-            me.process(context)
-        }
-    }
-
-    /// The end-of-data reply: one for SMTP, one per accepted recipient for LMTP (RFC 2033 §4.2).
-    private func finishTransaction(with r: Reply) {
-        if lmtp {
-            for rcpt in session.recipients {
-                var each = r
-                each.lines = ["<\(rcpt.address)> " + r.text]
-                reply(each)
-            }
-        } else {
-            reply(r)
-        }
-        session.resetTransaction()
-    }
-
     // MARK: - output
 
-    private func reply(_ r: Reply) {
+    func reply(_ r: Reply) {
         r.write(into: &out)
     }
 
-    private func flush(_ context: ChannelHandlerContext) {
+    func flush(_ context: ChannelHandlerContext) {
         guard out.readableBytes > 0, context.channel.isActive else { return }
         context.writeAndFlush(wrapOutboundOut(out), promise: nil)
         out = ByteBuffer()
     }
 
-    private func closeAfterFlush(_ context: ChannelHandlerContext) {
+    func closeAfterFlush(_ context: ChannelHandlerContext) {
         mode = .closing
         if let writer {   // QUIT or an error limit in the middle of BDAT
             writer.abort()

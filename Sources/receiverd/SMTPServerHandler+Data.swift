@@ -1,0 +1,187 @@
+import Logging
+import NIOCore
+import NIOPosix
+import Shared
+
+/// The DATA and BDAT phases of a session: the queue file is opened, fed as the message
+/// streams in, checked at the end (smuggling, line length, size, loops) and committed.
+extension SMTPServerHandler {
+    /// Creates the queue file with Postern's Received: field; the refusal if it cannot.
+    func openWriter() -> Reply? {
+        let id = session.queueID
+        do {
+            let w = try SpoolWriter(layout: ctx.layout, id: id)
+            if config.receiver.addReceivedHeader {
+                try w.append(ReceivedHeader.make(envelope: session.envelope(size: 0), hostname: config.general.hostname))
+            }
+            writer = w
+        } catch {
+            logger.error("cannot create queue file: \(error)", metadata: ["queue-id": "\(id)"])
+            return error.isDiskFull
+                ? Reply(452, EnhancedStatus(4, 3, 1), "Error: insufficient system storage")
+                : Reply(451, EnhancedStatus(4, 3, 0), "Error: queue file write error")
+        }
+        decoder = DataDecoder()
+        inspector = HeaderInspector()
+        writeError = nil
+        decoded.clear()
+        return nil
+    }
+
+    func startData(_ context: ChannelHandlerContext) {
+        if let refusal = openWriter() {
+            reply(refusal)
+            return
+        }
+        mode = .data
+        dataStart = .now()
+        reply(Reply(354, nil, "End data with <CR><LF>.<CR><LF>"))
+        flush(context)
+    }
+
+    func startChunk(size: Int, last: Bool, _ context: ChannelHandlerContext) {
+        chunkRemaining = size
+        chunkSize = size
+        chunkLast = last
+        mode = .chunk
+        guard session.chunking else { return }   // refused when the chunk is complete
+        guard writer == nil, chunkFailure == nil else { return }
+        dataStart = .now()
+        chunkFailure = openWriter()
+    }
+
+    func endOfChunk(_ context: ChannelHandlerContext) {
+        mode = .command
+        guard session.chunking else {
+            reply(Reply(503, EnhancedStatus(5, 5, 1), "Error: need MAIL and RCPT before BDAT"))
+            return
+        }
+        if let failure = chunkFailure {
+            if chunkLast {
+                chunkFailure = nil
+                writer?.abort()
+                writer = nil
+                finishTransaction(with: failure)
+            } else {
+                reply(failure)
+            }
+            return
+        }
+        if chunkLast {
+            decoder.finishChunks()
+            endOfData(context)
+        } else {
+            reply(Reply(250, EnhancedStatus(2, 0, 0), "Ok: \(chunkSize) octets received"))
+        }
+    }
+
+    /// Moves decoded bytes to the spool file (page cache; the fsync happens off the loop).
+    func spill() {
+        guard decoded.readableBytes > 0 else { return }
+        inspector.feed(decoded)
+        if let writer, writeError == nil, decoder.size <= config.receiver.maxMessageSize {
+            do { try writer.append(&decoded) } catch { writeError = error }
+        }
+        decoded.clear()
+    }
+
+    func endOfData(_ context: ChannelHandlerContext) {
+        guard let writer else { mode = .command; return }
+        self.writer = nil
+        let id = writer.id
+        var log = logger
+        log[metadataKey: "queue-id"] = "\(id)"
+        let refusal: Reply? = {
+            if decoder.sawBareNewline {
+                return Reply(550, EnhancedStatus(5, 5, 2), "Error: message contains bare <CR> or <LF> (RFC 5321 section 2.3.8)")
+            }
+            if decoder.longestLine > SMTPDefaults.maxTextLine {
+                return Reply(550, EnhancedStatus(5, 5, 2), "Error: message has a line longer than \(SMTPDefaults.maxTextLine) octets")
+            }
+            if decoder.size > config.receiver.maxMessageSize {
+                return Reply(552, EnhancedStatus(5, 3, 4), "Error: message file too big")
+            }
+            if inspector.receivedCount >= config.receiver.maxReceivedHeaders {
+                return Reply(554, EnhancedStatus(5, 4, 6), "Error: too many hops (mail forwarding loop)")
+            }
+            if let e = writeError {
+                return e.isDiskFull ? Reply(452, EnhancedStatus(4, 3, 1), "Error: insufficient system storage")
+                                    : Reply(451, EnhancedStatus(4, 3, 0), "Error: queue file write error")
+            }
+            return nil
+        }()
+        if let refusal {
+            (refusal.isTransient ? ctx.metrics.tempfailed : ctx.metrics.refused).increment()
+            writer.abort()
+            log.notice("reject: \(refusal)", metadata: ["from": "<\(session.mailFrom ?? "")>"])
+            finishTransaction(with: refusal)
+            mode = .command
+            return
+        }
+        let bodyHash = inspector.bodyHash()
+        var envelope = session.envelope(size: writer.messageBytes)
+        envelope.bodyHash = bodyHash
+        envelope.receivedHeaders = inspector.receivedCount
+        if let g = inspector.guardValue { envelope.guardValid = ctx.loopGuard.isValid(value: g, bodyHash: bodyHash) }
+        do {
+            try writer.finish(envelope: envelope)
+        } catch {
+            writer.abort()
+            ctx.metrics.tempfailed.increment()
+            log.error("queue file write error: \(error)")
+            finishTransaction(with: error.isDiskFull ? Reply(452, EnhancedStatus(4, 3, 1), "Error: insufficient system storage")
+                                                      : Reply(451, EnhancedStatus(4, 3, 0), "Error: queue file write error"))
+            mode = .command
+            return
+        }
+        mode = .waiting
+        let queued = envelope
+        let commitLog = log
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let ctxBound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        let box = UncheckedBox(writer)
+        let committer = ctx.committer
+        let started = ContinuousClock.now
+        ctx.threadPool.runIfActive(eventLoop: context.eventLoop) { () throws -> Void in
+            try box.value.commit(to: .scan, committer: committer)
+        }.whenComplete { result in
+            let me = loopBound.value
+            let context = ctxBound.value
+            switch result {
+            case .success:
+                me.ctx.metrics.commit.record(ContinuousClock.now - started)
+                me.ctx.metrics.queued.increment()
+                me.ctx.metrics.bytes.increment(by: Int64(queued.size))
+                commitLog.info("queued", metadata: [
+                    "from": "<\(queued.mailFrom)>", "nrcpt": "\(queued.recipients.count)", "size": "\(queued.size)",
+                ])
+                me.ctx.scanner.send(.scan(id: id))
+                me.finishTransaction(with: Reply(250, EnhancedStatus(2, 0, 0), "Ok: queued as \(id)"))
+            case .failure(let error):
+                box.value.abort()
+                me.ctx.metrics.tempfailed.increment()
+                let disk = (error as? SpoolError)?.isDiskFull ?? false
+                commitLog.error("queue file commit failed: \(error)")
+                me.finishTransaction(with: disk ? Reply(452, EnhancedStatus(4, 3, 1), "Error: insufficient system storage")
+                                               : Reply(451, EnhancedStatus(4, 3, 0), "Error: queue file write error"))
+            }
+            guard me.mode == .waiting else { return }   // connection went away meanwhile
+            me.mode = .command
+            me.process(context)
+        }
+    }
+
+    /// The end-of-data reply: one for SMTP, one per accepted recipient for LMTP (RFC 2033 §4.2).
+    func finishTransaction(with r: Reply) {
+        if lmtp {
+            for rcpt in session.recipients {
+                var each = r
+                each.lines = ["<\(rcpt.address)> " + r.text]
+                reply(each)
+            }
+        } else {
+            reply(r)
+        }
+        session.resetTransaction()
+    }
+}
