@@ -27,7 +27,13 @@ final class SessionRegistry: Sendable {
     private let box = NIOLockedValueBox<[ObjectIdentifier: SMTPServerHandler.Handle]>([:])
     private let shuttingDown = NIOLockedValueBox(false)
 
+    private let receiving = NIOLockedValueBox(0)
+
     var count: Int { box.withLockedValue { $0.count } }
+    /// Sessions reading a message now: their commits will follow within moments.
+    var inData: Int { receiving.withLockedValue { $0 } }
+    func dataStarted() { receiving.withLockedValue { $0 += 1 } }
+    func dataEnded() { receiving.withLockedValue { $0 -= 1 } }
     var isShuttingDown: Bool { shuttingDown.withLockedValue { $0 } }
 
     func add(_ h: SMTPServerHandler.Handle) { box.withLockedValue { $0[h.id] = h } }

@@ -25,6 +25,7 @@ extension SMTPServerHandler {
         inspector = HeaderInspector()
         writeError = nil
         decoded.clear()
+        enterData()
         return nil
     }
 
@@ -85,7 +86,16 @@ extension SMTPServerHandler {
         decoded.clear()
     }
 
+    func enterData() {
+        if !countedInData { countedInData = true; ctx.sessions.dataStarted() }
+    }
+
+    func leaveData() {
+        if countedInData { countedInData = false; ctx.sessions.dataEnded() }
+    }
+
     func endOfData(_ context: ChannelHandlerContext) {
+        leaveData()
         guard let writer else { mode = .command; return }
         self.writer = nil
         let id = writer.id

@@ -31,6 +31,8 @@ final class SMTPServerHandler: ChannelInboundHandler {
     var lastRead = NIODeadline.now()
     var dataStart: NIODeadline?
     var timer: RepeatedTask?
+    /// Counted in `SessionRegistry.inData` (for the group commit's patience).
+    var countedInData = false
 
     // DATA phase
     var decoder = DataDecoder()
@@ -101,6 +103,7 @@ final class SMTPServerHandler: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        leaveData()
         timer?.cancel()
         timer = nil
         ctx.sessions.remove(ObjectIdentifier(self))
@@ -235,6 +238,7 @@ final class SMTPServerHandler: ChannelInboundHandler {
         }
         // RSET, MAIL, HELO… end a BDAT transaction that did not reach LAST.
         if mode == .command, !session.chunking {
+            leaveData()
             writer?.abort()
             writer = nil
             chunkFailure = nil
@@ -282,6 +286,7 @@ final class SMTPServerHandler: ChannelInboundHandler {
 
     func closeAfterFlush(_ context: ChannelHandlerContext) {
         mode = .closing
+        leaveData()
         if let writer {   // QUIT or an error limit in the middle of BDAT
             writer.abort()
             self.writer = nil

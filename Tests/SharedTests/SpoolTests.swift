@@ -160,12 +160,14 @@ extension String {
 }
 
 @Suite struct GroupCommitterTests {
-    /// Many sessions committing at once: every file ends up in scan/, complete, and nothing
-    /// is left in incoming/.
-    @Test func concurrentCommitsAllLand() async throws {
+    /// Many sessions committing at once (with and without a leader waiting for companions):
+    /// every file ends up in scan/, complete, and nothing is left in incoming/.
+    @Test(arguments: [false, true])
+    func concurrentCommitsAllLand(gather: Bool) async throws {
         let spool = try TempSpool()
         let layout = spool.layout
-        let committer = try GroupCommitter(layout: layout, target: .scan)
+        let always: @Sendable () -> Bool = { true }
+        let committer = try GroupCommitter(layout: layout, target: .scan, companionsExpected: gather ? always : nil)
         let ids = (0..<64).map { _ in QueueID.make() }
         try await withThrowingTaskGroup(of: Void.self) { group in
             for id in ids {
