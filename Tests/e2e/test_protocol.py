@@ -431,3 +431,19 @@ def test_smtputf8_passes_through(postern, sink):
     assert got.mail_from == "jöran@exämple.com"
     assert got.rcpt_tos == ["grüße@example.org"]
     assert "SMTPUTF8" in got.mail_options
+
+
+def test_quoted_local_parts_survive_the_spool(postern, sink):
+    """Quoted local parts (RFC 5321 §4.1.2) are kept exactly through the spool
+    file and delivered; nothing lands in corrupt/."""
+    p, port = start(postern, sink)
+    with RawSession(port) as s:
+        s.reply()
+        s.cmd("EHLO c")
+        assert s.code('MAIL FROM:<"john doe"@example.com>') == 250
+        assert s.code('RCPT TO:<"a\\\\b"@example.org>') == 250
+        assert send_data(s, b"Subject: quoted\r\n\r\nx\r\n.\r\n")[0] == 250
+    got = sink.wait_for(1)[0]
+    assert got.mail_from == '"john doe"@example.com'
+    assert got.rcpt_tos == ['"a\\\\b"@example.org']
+    assert list((p.dir / "spool" / "corrupt").iterdir()) == []
