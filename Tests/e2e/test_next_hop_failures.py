@@ -269,3 +269,41 @@ def test_config_errors_are_reported_with_their_position(tmp_path):
     # A daemon refuses to start on the same file, with the same messages.
     d = subprocess.run([str(postern_binary("receiverd")), "--config", str(bad)], capture_output=True, text=True, timeout=20)
     assert d.returncode == 78 and f"{bad}:4:1: unknown key 'MaxSesions'" in d.stderr
+
+
+def test_dead_cached_connection_is_retried_on_a_new_one(postern, sink):
+    """Imitates a next hop that drops idle connections without a word (a
+    restart, a NAT timeout): the next message goes out on a fresh connection
+    at once instead of being deferred."""
+    delivered = []
+
+    def respond(line: str):
+        u = line.upper()
+        if u.startswith("EHLO"):
+            return ["250-drop.test", "250 PIPELINING"]
+        if u.startswith(("MAIL", "RCPT", "RSET")):
+            return ["250 2.0.0 Ok"]
+        if u == "DATA":
+            return ["354 go ahead"]
+        if line == ".":
+            delivered.append(1)
+            return ["250 2.0.0 Ok: queued", "__HANGUP__"]   # then the connection silently goes
+        return None
+
+    server = ScriptedServer("220 drop.test ESMTP", respond)
+    try:
+        port = free_port()
+        p = postern(port, sink.port, callback_port=server.port,
+                    settings={"Sender": {"RetryIntervals": "1h"}, "General": {"LogLevel": "debug"}})
+        for n in range(2):
+            with smtplib.SMTP("127.0.0.1", port) as c:
+                c.sendmail("a@example.com", [f"r{n}@example.org"], b"Subject: drop\r\n\r\nx\r\n")
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and len(delivered) < n + 1:
+                time.sleep(0.05)
+        assert len(delivered) == 2, p.log_text()
+        assert "status=deferred" not in p.log_text()
+        assert "cached connection was dead" in p.log_text()
+        assert server.connections == 2
+    finally:
+        server.close()
