@@ -11,14 +11,8 @@ struct ConfigCommand: ParsableCommand {
         @OptionGroup var options: ConfigOption
 
         func run() throws {
-            do {
-                _ = try PosternConfig.load(path: options.config)
-                print("\(options.config): configuration OK")
-            } catch {
-                var text = "\(error)\n"
-                text.withUTF8 { p in _ = write(2, p.baseAddress, p.count) }
-                throw ExitCode(DaemonBootstrap.exitConfig)
-            }
+            _ = try options.load()
+            print("\(options.config): configuration OK")
         }
     }
 }

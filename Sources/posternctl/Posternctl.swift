@@ -13,4 +13,14 @@ struct Posternctl: ParsableCommand {
 struct ConfigOption: ParsableArguments {
     @Option(name: .long, help: "Configuration file.")
     var config: String = PosternConfig.defaultPath
+
+    /// The configuration, or its errors on stderr (`file:line:column: message`) and exit 78.
+    func load() throws -> PosternConfig {
+        do {
+            return try PosternConfig.load(path: config)
+        } catch {
+            Stderr.write("\(error)\n")
+            throw ExitCode(DaemonBootstrap.exitConfig)
+        }
+    }
 }

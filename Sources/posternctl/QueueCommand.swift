@@ -13,11 +13,7 @@ struct QueueCommand: ParsableCommand {
     static let states: [SpoolState] = [.scan, .outgoing, .deferred, .hold, .corrupt]
 
     static func layout(_ o: ConfigOption) throws -> (PosternConfig, SpoolLayout) {
-        let c: PosternConfig
-        do { c = try PosternConfig.load(path: o.config) } catch {
-            print("\(error)")
-            throw ExitCode(DaemonBootstrap.exitConfig)
-        }
+        let c = try o.load()
         return (c, SpoolLayout(root: c.general.spoolDir))
     }
 
@@ -33,7 +29,7 @@ struct QueueCommand: ParsableCommand {
             let (_, layout) = try QueueCommand.layout(options)
             var count = 0
             for state in QueueCommand.states {
-                for id in ((try? SysCall.listDirectory(layout.directory(state))) ?? []).sorted() where QueueID.isValid(id) {
+                for id in layout.ids(in: state) {
                     count += 1
                     guard let f = try? SpoolFile.read(path: layout.path(id, state)) else {
                         print("\(id)  \(state.rawValue)  (unreadable)")
@@ -134,24 +130,11 @@ struct QueueCommand: ParsableCommand {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { return false }
         defer { close(fd) }
-        var addr = sockaddr_un()
-        addr.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else { return false }
-        withUnsafeMutableBytes(of: &addr.sun_path) { p in p.copyBytes(from: bytes); p[bytes.count] = 0 }
-        let rc = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        guard rc == 0 else { return false }
+        guard SocketBinder.withUnixAddress(path, { connect(fd, $0, $1) }) == 0 else { return false }
         return write(fd, "FLUSH\n", 6) == 6
     }
 }
 
 func isoTime(_ t: Double) -> String {
-    var secs = time_t(t)
-    var tmv = tm()
-    gmtime_r(&secs, &tmv)
-    var buf = [CChar](repeating: 0, count: 32)
-    let n = strftime(&buf, buf.count, "%Y-%m-%dT%H:%M:%SZ", &tmv)
-    return String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    Timestamp.format(time_t(t), "%Y-%m-%dT%H:%M:%SZ", utc: true)
 }

@@ -24,12 +24,7 @@ struct RulesCommand: ParsableCommand {
         @Argument(help: "A message file (its header fields and size are used).") var message: String?
 
         func run() throws {
-            let config: PosternConfig
-            do { config = try PosternConfig.load(path: options.config) } catch {
-                var text = "\(error)\n"
-                text.withUTF8 { p in _ = write(2, p.baseAddress, p.count) }
-                throw ExitCode(DaemonBootstrap.exitConfig)
-            }
+            let config = try options.load()
             guard !rcpt.isEmpty else { throw ValidationError("give at least one --rcpt") }
             var headers = header.compactMap { h -> HeaderField? in
                 guard let colon = h.firstIndex(of: ":") else { return nil }
@@ -51,6 +46,7 @@ struct RulesCommand: ParsableCommand {
             let resolver = RouteResolver(config: config)
             var names = config.rules.parameterNames
             if !names.contains(where: { $0.lowercased() == "senderaddress" }) { names.insert("SenderAddress", at: 0) }
+            let ruleText = Dictionary(config.rules.rules.map { ($0.line, $0.text) }, uniquingKeysWith: { first, _ in first })
             for i in envelope.recipients.indices {
                 print("recipient <\(envelope.recipients[i].address)>")
                 let context = resolver.context(for: envelope, recipient: i, headers: knownHeaders)
@@ -59,7 +55,7 @@ struct RulesCommand: ParsableCommand {
                     let value = r.value.map { "\($0)" + (r.setting?.group.map { " (from [Rule:\($0)])" } ?? "") } ?? "(default)"
                     print("  \(name) = \(value)")
                     for t in r.trace {
-                        let rule = config.rules.rules.first { $0.line == t.line }?.text ?? ""
+                        let rule = ruleText[t.line] ?? ""
                         print("      line \(t.line) \(t.result.rawValue)\(t.setParameter ? " sets it" : "")\(t.stopped ? " stop" : ""): \(rule)")
                     }
                 }

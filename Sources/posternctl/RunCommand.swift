@@ -30,11 +30,7 @@ struct RunCommand: ParsableCommand {
     }
 
     func run() throws {
-        let config: PosternConfig
-        do { config = try PosternConfig.load(path: options.config) } catch {
-            print("\(error)")
-            throw ExitCode(DaemonBootstrap.exitConfig)
-        }
+        let config = try options.load()
         let layout = SpoolLayout(root: config.general.spoolDir)
         try layout.createDirectories()
         try SysCall.mkdirs(config.general.runDir, mode: 0o755)
@@ -162,8 +158,7 @@ struct RunCommand: ParsableCommand {
 }
 
 func say(_ s: String) {
-    var line = "posternctl[\(getpid())]: \(s)\n"
-    line.withUTF8 { p in _ = write(2, p.baseAddress, p.count) }
+    Stderr.write("posternctl[\(getpid())]: \(s)\n")
 }
 
 /// Calls `body` with a NULL-terminated C array of the strings.

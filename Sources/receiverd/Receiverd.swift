@@ -26,7 +26,6 @@ struct Receiverd: AsyncParsableCommand {
             logger.critical("cannot read or create the loop-guard key: \(error)")
             throw ExitCode(1)
         }
-        let scannerPath: String = { if case .unix(let p) = cfg.scanner.address.location { return p }; return "" }()
         let committer: GroupCommitter
         let sessions = SessionRegistry()
         do {
@@ -51,7 +50,7 @@ struct Receiverd: AsyncParsableCommand {
         let ctx = ReceiverContext(
             store: store, layout: layout, threadPool: pool,
             committer: committer,
-            scanner: WakeupLink(path: scannerPath, group: group, logger: logger),
+            scanner: WakeupLink(endpoint: cfg.scanner.address, group: group, logger: logger),
             loopGuard: LoopGuard(key: key), sessions: sessions, tls: tls, metrics: ReceiverMetrics(), logger: logger)
         let services = ServiceGroup(configuration: .init(
             services: [

@@ -82,7 +82,8 @@ final class SMTPServerHandler: ChannelInboundHandler {
             closeAfterFlush(context)
             return
         }
-        guard config.receiver.protectedNetworks.contains(where: { $0.contains(session.clientIP) }) else {
+        let client = IPAddress(session.clientIP)   // parsed once, not once per network
+        guard let client, config.receiver.protectedNetworks.contains(where: { $0.contains(client) }) else {
             logger.notice("reject: client not in ProtectedNetworks")
             reply(Reply(554, EnhancedStatus(5, 7, 1), "Access denied: \(session.clientIP) is not in ProtectedNetworks"))
             closeAfterFlush(context)
@@ -218,11 +219,10 @@ final class SMTPServerHandler: ChannelInboundHandler {
         switch session.handle(line: Substring(text)) {
         case .reply(let r):
             // A client over MaxRecipients is not misbehaving (RFC 5321 §4.5.3.1.10).
-            if (r.isPermanent || r.isTransient) && r.status != EnhancedStatus(4, 5, 3) { session.errors += 1 }
-            reply(r)
-            if session.errors >= SMTPSession.hardErrorLimit {
-                reply(Reply(421, EnhancedStatus(4, 7, 0), "\(config.general.hostname) Error: too many errors"))
-                closeAfterFlush(context)
+            if (r.isPermanent || r.isTransient) && r.status != EnhancedStatus(4, 5, 3) {
+                error(r, context)
+            } else {
+                reply(r)
             }
         case .quit(let r):
             reply(r)
@@ -245,6 +245,7 @@ final class SMTPServerHandler: ChannelInboundHandler {
         }
     }
 
+    /// An error reply; Postfix's smtpd_hard_error_limit cuts off a client that keeps erring.
     func error(_ r: Reply, _ context: ChannelHandlerContext) {
         session.errors += 1
         reply(r)

@@ -60,7 +60,7 @@ struct ScanService: Service {
     /// On start: an `outgoing/` file without a complete verdict goes back to `scan/`; then every
     /// file in `scan/` is queued.
     private func recover() throws {
-        for id in try SysCall.listDirectory(layout.directory(.outgoing)) where QueueID.isValid(id) {
+        for id in layout.ids(in: .outgoing) {
             do {
                 let f = try SpoolFile.read(path: layout.path(id, .outgoing))
                 if f.verdict == nil { move(id, .outgoing, .scan, "verdict incomplete, scanning again") }
@@ -74,8 +74,7 @@ struct ScanService: Service {
     }
 
     private func enqueueDirectory() {
-        guard let ids = try? SysCall.listDirectory(layout.directory(.scan)) else { return }
-        for id in ids.sorted() where QueueID.isValid(id) { queue.add(id) }
+        for id in layout.ids(in: .scan) { queue.add(id) }
     }
 
     /// XXX: runs on the cooperative pool: without plug-ins a scan is a few page-cache reads

@@ -17,10 +17,9 @@ struct Scannerd: AsyncParsableCommand {
         let group = MultiThreadedEventLoopGroup.singleton
         let pool = NIOThreadPool(numberOfThreads: 8)
         pool.start()
-        let senderPath: String = { if case .unix(let p) = cfg.sender.controlAddress.location { return p }; return "" }()
         let store = ConfigStore(cfg)
         let scan = ScanService(store: store, layout: layout, group: group, pool: pool,
-                               sender: WakeupLink(path: senderPath, group: group, logger: logger), logger: logger,
+                               sender: WakeupLink(endpoint: cfg.sender.controlAddress, group: group, logger: logger), logger: logger,
                                metrics: ScannerMetrics())
         let services = ServiceGroup(configuration: .init(
             services: [.init(service: scan), .init(service: WatchdogService()),

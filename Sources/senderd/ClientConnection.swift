@@ -209,20 +209,6 @@ struct ClientConnection {
         return out
     }
 
-    /// RFC 3461 §4 xtext: `+`, `=`, controls, space and non-ASCII as `+HH`.
-    static func xtext(_ s: String) -> String {
-        var out = ""
-        for b in s.utf8 {
-            if b > 32 && b < 127 && b != UInt8(ascii: "+") && b != UInt8(ascii: "=") {
-                out.unicodeScalars.append(Unicode.Scalar(b))
-            } else {
-                let hex = Array("0123456789ABCDEF")
-                out += "+\(hex[Int(b >> 4)])\(hex[Int(b & 15)])"
-            }
-        }
-        return out
-    }
-
     /// The original client, as the MTA told us with XFORWARD, or else the MTA itself.
     /// - SeeAlso: Postfix XFORWARD_README
     private func xforwardCommand(_ e: Envelope) -> String {
@@ -234,7 +220,7 @@ struct ClientConnection {
         }
         let ours = e.xforward.isEmpty   // values from the MTA are xtext already
         let parts = attrs.keys.sorted().filter { offered.contains($0) && !(attrs[$0] ?? "").isEmpty }
-            .map { "\($0)=\(ours ? ClientConnection.xtext(attrs[$0]!) : attrs[$0]!)" }
+            .map { "\($0)=\(ours ? XText.encode(attrs[$0]!) : attrs[$0]!)" }
         return "XFORWARD " + (parts.isEmpty ? "NAME=[UNAVAILABLE]" : parts.joined(separator: " ")) + "\r\n"
     }
 }

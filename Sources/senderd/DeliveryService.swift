@@ -31,7 +31,8 @@ struct DeliveryService: Service {
     static let workers = 128
 
     var settings: SenderSettings {
-        SenderSettings(hostname: config.general.hostname, maxConnections: config.sender.maxConnections,
+        let config = self.config
+        return SenderSettings(hostname: config.general.hostname, maxConnections: config.sender.maxConnections,
                        connectTimeout: config.sender.connectTimeout,
                        readTimeout: max(config.sender.commandTimeout, config.sender.dataTimeout))
     }
@@ -86,16 +87,14 @@ struct DeliveryService: Service {
     }
 
     private func enqueueOutgoing() {
-        guard let ids = try? SysCall.listDirectory(layout.directory(.outgoing)) else { return }
-        for id in ids.sorted() where QueueID.isValid(id) { queue.add(id) }
+        for id in layout.ids(in: .outgoing) { queue.add(id) }
     }
 
     /// Moves deferred messages whose next-attempt time (the file's mtime) has come back to
     /// `outgoing/`; `all` for `posternctl queue flush`.
     static func releaseDeferred(layout: SpoolLayout, queue: WorkQueue, logger: Logger, all: Bool) {
-        guard let ids = try? SysCall.listDirectory(layout.directory(.deferred)) else { return }
         let now = time(nil)
-        for id in ids where QueueID.isValid(id) {
+        for id in layout.ids(in: .deferred) {
             let path = layout.path(id, .deferred)
             var st = stat()
             guard stat(path, &st) == 0, all || st.st_mtim.tv_sec <= now else { continue }
@@ -113,15 +112,16 @@ struct DeliveryService: Service {
     }
 
     private func deliver(_ id: String) async {
+        let config = self.config   // one snapshot per message (SIGHUP may replace it)
         var log = logger
         log[metadataKey: "queue-id"] = "\(id)"
         let path = layout.path(id, .outgoing)
         // XXX: reads from the page cache run on the cooperative pool: a thread-pool hop per
         // message cost more than the read itself. Only fsyncs go to the thread pool.
-        let loaded: (SpoolFile, ByteBuffer)?
+        let file: SpoolFile
+        let message: ByteBuffer
         do {
-            let f = try SpoolFile.read(path: path)
-            loaded = (f, try f.readMessage())
+            (file, message) = try SpoolFile.readWithMessage(path: path)
         } catch let e as SpoolError where e.errno == ENOENT {
             return   // delivered already (a duplicate wake-up)
         } catch let e as SpoolFormatError {
@@ -131,7 +131,6 @@ struct DeliveryService: Service {
             log.error("cannot read queue file: \(error)")
             return
         }
-        guard let (file, message) = loaded else { return }
         guard let verdict = file.verdict else {
             if rename(path, layout.path(id, .scan)) == 0 { log.warning("no verdict; moved back to scan/") }
             return
@@ -181,12 +180,13 @@ struct DeliveryService: Service {
         for k in badRoutes {
             results[k] = .failed(Reply(554, EnhancedStatus(5, 3, 5), "bad route \(verdict.routes[k].endpoint) in queue file"))
         }
-        await record(file: file, verdict: verdict, results: results, message: message, log: log)
+        await record(file: file, verdict: verdict, results: results, message: message, config: config, log: log)
     }
 
     /// Writes the outcomes to the spool file and moves it on: removed when every recipient is
     /// final, otherwise to `deferred/` with the time of the next attempt as its mtime.
-    private func record(file: SpoolFile, verdict: Verdict, results: [Int: RecipientOutcome], message: ByteBuffer, log: Logger) async {
+    private func record(file: SpoolFile, verdict: Verdict, results: [Int: RecipientOutcome], message: ByteBuffer,
+                        config: PosternConfig, log: Logger) async {
         let e = file.envelope
         let now = timespec.now.seconds
         let delay = String(format2(now - e.arrival))

@@ -22,10 +22,9 @@ struct Senderd: AsyncParsableCommand {
             throw ExitCode(1)
         }
         let store = ConfigStore(cfg)
-        let scannerPath: String = { if case .unix(let p) = cfg.scanner.address.location { return p }; return "" }()
         let delivery = DeliveryService(store: store, layout: layout, group: MultiThreadedEventLoopGroup.singleton,
                                        pool: pool, loopGuard: LoopGuard(key: key), logger: logger, metrics: SenderMetrics(),
-                                       scanner: WakeupLink(path: scannerPath, group: MultiThreadedEventLoopGroup.singleton, logger: logger))
+                                       scanner: WakeupLink(endpoint: cfg.scanner.address, group: MultiThreadedEventLoopGroup.singleton, logger: logger))
         let services = ServiceGroup(configuration: .init(
             services: [.init(service: delivery), .init(service: WatchdogService()),
                        .init(service: await ReloadService(store: store, logger: logger)),

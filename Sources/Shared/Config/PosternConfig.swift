@@ -4,8 +4,6 @@
 public struct PosternConfig: Sendable {
     /// Where the daemons look unless told otherwise.
     public static let defaultPath = "/etc/postern/postern.conf"
-    /// The core sections, whose unknown keys are errors.
-    public static let coreSections = ["General", "Receiver", "Scanner", "Sender", "Notifier", "Quarantine", "Metrics"]
 
     /// The file this came from.
     public var path: String

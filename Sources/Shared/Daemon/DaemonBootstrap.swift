@@ -15,8 +15,7 @@ public enum DaemonBootstrap {
         do {
             config = try PosternConfig.load(path: configPath)
         } catch {
-            var text = "\(label): \(error)\n"
-            text.withUTF8 { p in _ = write(2, p.baseAddress, p.count) }
+            Stderr.write("\(label): \(error)\n")
             exit(exitConfig)
         }
         PosternLogHandler.bootstrap(label: label, level: Logger.Level(rawValue: "\(config.general.logLevel)") ?? .info)

@@ -47,7 +47,6 @@ public final class WorkQueue: Sendable {
     /// Marks an id finished, so a later wake-up for it is accepted again.
     public func done(_ id: String) { state.withLockedValue { _ = $0.known.remove(id) } }
 
-    public func contains(_ id: String) -> Bool { state.withLockedValue { $0.known.contains(id) } }
 
     public func close() {
         let waiters = state.withLockedValue { s -> [CheckedContinuation<String?, Never>] in

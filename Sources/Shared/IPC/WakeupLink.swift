@@ -7,13 +7,13 @@ import NIOPosix
 /// nor fails the caller: if the peer is down, the message is dropped and the peer finds the
 /// work by scanning its spool directory when it comes back.
 public final class WakeupLink: Sendable {
-    private let path: String
+    private let endpoint: Endpoint
     private let group: any EventLoopGroup
     private let logger: Logger
     private let channel = NIOLockedValueBox<EventLoopFuture<any Channel>?>(nil)
 
-    public init(path: String, group: any EventLoopGroup, logger: Logger) {
-        self.path = path
+    public init(endpoint: Endpoint, group: any EventLoopGroup, logger: Logger) {
+        self.endpoint = endpoint
         self.group = group
         self.logger = logger
     }
@@ -23,9 +23,13 @@ public final class WakeupLink: Sendable {
         message.write(into: &buffer)
         let future = channel.withLockedValue { current -> EventLoopFuture<any Channel> in
             if let current { return current }
-            let f = ClientBootstrap(group: group)
+            let bootstrap = ClientBootstrap(group: group)
                 .channelInitializer { ch in ch.pipeline.addHandler(DiscardInbound()) }
-                .connect(unixDomainSocketPath: path)
+            let f: EventLoopFuture<any Channel>
+            switch endpoint.location {
+            case .unix(let path): f = bootstrap.connect(unixDomainSocketPath: path)
+            case .inet(let host, let port): f = bootstrap.connect(host: host, port: port)
+            }
             current = f
             return f
         }
@@ -36,10 +40,10 @@ public final class WakeupLink: Sendable {
                 ch.writeAndFlush(payload).whenFailure { [self] _ in reset(future) }
             case .success:
                 reset(future)
-                logger.debug("peer link closed; message left for the directory scan", metadata: ["socket": "\(path)"])
+                logger.debug("peer link closed; message left for the directory scan", metadata: ["socket": "\(endpoint)"])
             case .failure(let error):
                 reset(future)
-                logger.debug("peer not reachable; message left for the directory scan", metadata: ["socket": "\(path)", "error": "\(error)"])
+                logger.debug("peer not reachable; message left for the directory scan", metadata: ["socket": "\(endpoint)", "error": "\(error)"])
             }
         }
     }

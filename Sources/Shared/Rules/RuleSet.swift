@@ -7,7 +7,7 @@
 /// - SeeAlso: `docs/rules.md`, DESIGN.md §4
 public struct RuleSet: Sendable {
     /// The rules in file order.
-    public var rules: [Rule]
+    public let rules: [Rule]
     /// `[Rule:NAME]` groups by lower-cased name, already checked.
     public var groups: [String: [Setting]]
 
@@ -15,12 +15,12 @@ public struct RuleSet: Sendable {
     public init(rules: [Rule] = [], groups: [String: [Setting]] = [:]) {
         self.rules = rules
         self.groups = groups
+        usesHeaders = rules.contains { $0.condition.usesHeaders }
     }
 
-    /// Whether any rule has a `header:` term, so callers parse headers only when needed.
-    public var usesHeaders: Bool {
-        rules.contains { $0.condition.usesHeaders }
-    }
+    /// Whether any rule has a `header:` term, so callers parse headers only when needed
+    /// (computed once: scannerd asks for every message).
+    public let usesHeaders: Bool
 
     /// Every parameter some rule can set, in order of first appearance (for `rules test`).
     public var parameterNames: [String] {

@@ -47,7 +47,7 @@ public struct HeaderInspector: Sendable {
     private static func hasName(_ line: [UInt8], _ lowerName: String) -> Bool {
         let n = Array(lowerName.utf8)
         guard line.count > n.count, line[n.count] == UInt8(ascii: ":") else { return false }
-        for j in 0..<n.count where (line[j] | 0x20) != n[j] && !(line[j] == n[j]) { return false }
+        for j in 0..<n.count where (line[j] | 0x20) != n[j] { return false }   // n is lower case
         return true
     }
 

@@ -18,6 +18,4 @@ public enum SMTPDefaults {
     /// Octets per second a client must keep up inside DATA/BDAT beyond `DataTimeout`
     /// (Postfix's smtpd_min_data_rate): a slow trickle cannot hold a session for ever.
     public static let minDataRate = 500
-    /// RFC 5321 §4.5.3.1.8: at least 100 recipients must be accepted; more is our choice.
-    public static let maxRecipients = 1000
 }

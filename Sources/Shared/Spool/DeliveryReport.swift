@@ -38,7 +38,7 @@ public struct DeliveryReport: Sendable {
     public static func message(original e: Envelope, failures: [Failure], originalMessage: ByteBuffer,
                                hostname: String, reportID: String, now: time_t = time(nil)) -> ByteBuffer {
         let boundary = "\(reportID)/\(hostname)"
-        let date = rfc5322Date(now)
+        let date = Timestamp.format(now, Timestamp.rfc5322)
         var s = ""
         s += "Date: \(date)\r\n"
         s += "From: Mail Delivery System <MAILER-DAEMON@\(hostname)>\r\n"
@@ -61,7 +61,7 @@ public struct DeliveryReport: Sendable {
         s += "Reporting-MTA: dns; \(hostname)\r\n"
         s += "X-Postern-Queue-ID: \(e.id)\r\n"
         if let envid = e.mailParameters["ENVID"] { s += "Original-Envelope-Id: \(envid)\r\n" }
-        s += "Arrival-Date: \(rfc5322Date(time_t(e.arrival)))\r\n"
+        s += "Arrival-Date: \(Timestamp.format(time_t(e.arrival), Timestamp.rfc5322))\r\n"
         for f in failures {
             s += "\r\nFinal-Recipient: rfc822; \(f.recipient.address)\r\n"
             if let orcpt = f.recipient.parameters["ORCPT"] {
@@ -113,33 +113,12 @@ public struct DeliveryReport: Sendable {
     static func clean(_ s: String) -> String {
         String(decoding: s.utf8.map { $0 < 32 ? UInt8(ascii: " ") : $0 }, as: UTF8.self)
     }
-
-    static func rfc5322Date(_ t: time_t) -> String {
-        var t = t
-        var tmv = tm()
-        localtime_r(&t, &tmv)
-        var buf = [CChar](repeating: 0, count: 64)
-        let n = strftime(&buf, buf.count, "%a, %d %b %Y %H:%M:%S %z", &tmv)
-        return String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    }
 }
 
 extension String {
-    /// ORCPT is `addr-type;xtext`; the report field is `addr-type; address` (xtext decoded).
+    /// ORCPT is `addr-type;xtext`; the report field is `addr-type; address`.
     fileprivate func replacingFirstSemicolon() -> String {
         guard let i = firstIndex(of: ";") else { return self }
-        var decoded: [UInt8] = []
-        let x = Array(self[index(after: i)...].utf8)
-        var k = 0
-        while k < x.count {
-            if x[k] == UInt8(ascii: "+"), k + 2 < x.count, let v = UInt8(String(decoding: x[(k + 1)...(k + 2)], as: UTF8.self), radix: 16) {
-                decoded.append(v)
-                k += 3
-            } else {
-                decoded.append(x[k])
-                k += 1
-            }
-        }
-        return String(self[..<i]) + "; " + String(decoding: decoded, as: UTF8.self)
+        return String(self[..<i]) + "; " + XText.decode(self[index(after: i)...])
     }
 }

@@ -33,6 +33,19 @@ public struct SpoolFile: Sendable {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         if fd < 0 { throw SpoolError("open", path) }
         defer { close(fd) }
+        return try read(fd: fd, path: path)
+    }
+
+    /// Envelope, verdict and message, through one open of the file.
+    public static func readWithMessage(path: String) throws -> (SpoolFile, ByteBuffer) {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 { throw SpoolError("open", path) }
+        defer { close(fd) }
+        let file = try read(fd: fd, path: path)
+        return (file, try file.readMessage(fd: fd))
+    }
+
+    private static func read(fd: Int32, path: String) throws -> SpoolFile {
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw SpoolError("fstat", path) }
         let fileSize = Int(st.st_size)
@@ -104,6 +117,10 @@ public struct SpoolFile: Sendable {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         if fd < 0 { throw SpoolError("open", path) }
         defer { close(fd) }
+        return try readMessage(fd: fd)
+    }
+
+    private func readMessage(fd: Int32) throws -> ByteBuffer {
         var buffer = ByteBuffer()
         buffer.reserveCapacity(messageLength)
         let n = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: messageLength) { p in

@@ -28,6 +28,12 @@ public struct SpoolLayout: Sendable {
     public func directory(_ state: SpoolState) -> String { "\(root)/\(state.rawValue)" }
     public func path(_ id: String, _ state: SpoolState) -> String { "\(root)/\(state.rawValue)/\(id)" }
 
+    /// The queue ids in a state, oldest first; other names (editor files, leftovers) are not ours.
+    /// An unreadable directory reads as empty: the next scan tries again.
+    public func ids(in state: SpoolState) -> [String] {
+        ((try? SysCall.listDirectory(directory(state))) ?? []).filter(QueueID.isValid).sorted()
+    }
+
     /// Creates the root and every state directory (mode 0750), as each daemon does on start.
     public func createDirectories() throws(SpoolError) {
         try SysCall.mkdirs(root, mode: 0o750)

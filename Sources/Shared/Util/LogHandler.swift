@@ -31,9 +31,7 @@ public struct PosternLogHandler: LogHandler {
         line += event.message.description
         for key in all.keys.sorted() { line += " \(key)=\(all[key]!)" }
         line += "\n"
-        // One write(2) per line: lines from several threads never interleave.
-        var bytes = line
-        bytes.withUTF8 { p in _ = Glibc.write(2, p.baseAddress, p.count) }
+        Stderr.write(line)
     }
 
     static func priority(_ level: Logger.Level) -> Int {

@@ -8,22 +8,11 @@ public enum TextFile {
 
     /// Returns the file's bytes decoded as UTF-8 (invalid sequences become U+FFFD).
     public static func read(_ path: String) throws(FileReadError) -> String {
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else { throw FileReadError(path: path, code: errno) }
-        defer { close(descriptor) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let count = chunk.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress, $0.count) }
-            if count < 0 {
-                if errno == EINTR { continue }
-                throw FileReadError(path: path, code: errno)
-            }
-            if count == 0 { break }
-            bytes.append(contentsOf: chunk[0..<count])
-            if bytes.count > maximumSize { throw FileReadError(path: path, code: EFBIG) }
+        do throws(SpoolError) {
+            return String(decoding: try SysCall.readFile(path, limit: maximumSize), as: UTF8.self)
+        } catch {
+            throw FileReadError(path: path, code: error.errno)
         }
-        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// The directory part of `path` (`.` when there is none), for resolving relative names.

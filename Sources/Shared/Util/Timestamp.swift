@@ -1,0 +1,16 @@
+import Glibc
+
+/// strftime(3) in the C locale, for header dates and listings.
+public enum Timestamp {
+    /// `Thu, 26 Nov 2026 10:00:00 +0000` (RFC 5322 §3.3).
+    public static let rfc5322 = "%a, %d %b %Y %H:%M:%S %z"
+
+    public static func format(_ t: time_t, _ pattern: String, utc: Bool = false) -> String {
+        var t = t
+        var tmv = tm()
+        if utc { gmtime_r(&t, &tmv) } else { localtime_r(&t, &tmv) }
+        var buf = [CChar](repeating: 0, count: 128)
+        let n = strftime(&buf, buf.count, pattern, &tmv)
+        return String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+}
