@@ -32,6 +32,7 @@ import Testing
     @Test(arguments: [
         ("tcp:25@host", EndpointError(.unknownScheme, offset: 0)),
         ("lmtp:tcp:25@host", EndpointError(.unknownScheme, offset: 5)),
+        ("smtp:lmtp:inet:25@host", EndpointError(.unknownScheme, offset: 5)),   // one prefix at most
         ("inet:25", EndpointError(.missingAt, offset: 5)),
         ("inet:0@host", EndpointError(.invalidPort, offset: 5)),
         ("inet:65536@host", EndpointError(.invalidPort, offset: 5)),

@@ -14,7 +14,8 @@ extension Endpoint {
         var rest = Substring(text)
         var offset = 0
         var mailProtocol = MailProtocol.smtp
-        for candidate in MailProtocol.allCases where hasPrefix(rest, candidate.rawValue + ":") {
+        // One protocol prefix at most: "smtp:lmtp:…" is refused, not read as LMTP.
+        if let candidate = MailProtocol.allCases.first(where: { hasPrefix(rest, $0.rawValue + ":") }) {
             mailProtocol = candidate
             rest = rest.dropFirst(5)
             offset = 5
