@@ -1,0 +1,88 @@
+/// What one plug-in found in one message.
+///
+/// `verdict` names the per-verdict action parameter: a finding of plug-in `clamav` with verdict
+/// `infected` is handled by `clamav/InfectedActions` (rules first, then the section's
+/// `InfectedActions`). `clean` and `skipped` findings have no actions.
+public struct Finding: Sendable, Hashable {
+    /// Lower-cased plug-in (section) name, e.g. `clamav`.
+    public var plugin: String
+    /// `clean`, `skipped`, `error`, or a plug-in verdict such as `infected`, `spam`, `banned`.
+    public var verdict: String
+    /// Threat or banned-object names, for `block:` terms, logs and DSNs.
+    public var names: [String]
+    /// What the plug-in adds to the message's unified score.
+    public var score: Double?
+    /// Header fields the plug-in adds whatever the action (`X-Spam-Status: …`), `Name: value`.
+    public var headers: [String]
+    /// One line for logs and `rules test`.
+    public var detail: String
+
+    public init(plugin: String, verdict: String, names: [String] = [], score: Double? = nil,
+                headers: [String] = [], detail: String = "") {
+        self.plugin = plugin
+        self.verdict = verdict
+        self.names = names
+        self.score = score
+        self.headers = headers
+        self.detail = detail
+    }
+
+    public static let clean = "clean"
+    public static let skipped = "skipped"
+    public static let error = "error"
+
+    /// One line for replies, DSNs and the quarantine: the detail, or the names when the detail
+    /// does not give them (`attachments: banned: docs.zip/setup.exe`).
+    public var reason: String {
+        if names.allSatisfy({ detail.contains($0) }) { return "\(plugin): \(detail)" }
+        return "\(plugin): \(verdict): \(names.joined(separator: ", "))"
+    }
+
+    /// Whether the finding asks for actions.
+    public var isBlocking: Bool { verdict != Finding.clean && verdict != Finding.skipped }
+}
+
+/// A plug-in failed: down, timed out, or answered something it should not. The message then
+/// gets `ProcessingErrors`, never a silent pass.
+public struct PluginError: Error, Sendable, Hashable, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// The message and what scanners may want to know about its envelope.
+public struct ScanRequest: Sendable {
+    /// Queue id, for the scanner's own logs.
+    public var queueID: String
+    /// The message as received: header and body, CRLF line ends, dot-stuffing removed.
+    public var message: [UInt8]
+    /// Envelope sender without `<>`; `""` is the null sender.
+    public var mailFrom: String
+    /// Envelope recipients without `<>`.
+    public var recipients: [String]
+    /// The SMTP client's address ("" when unknown), or XFORWARD's ADDR when given.
+    public var clientIP: String
+    /// The HELO/EHLO argument ("" when unknown).
+    public var helo: String
+
+    public init(queueID: String, message: [UInt8], mailFrom: String = "", recipients: [String] = [],
+                clientIP: String = "", helo: String = "") {
+        self.queueID = queueID
+        self.message = message
+        self.mailFrom = mailFrom
+        self.recipients = recipients
+        self.clientIP = clientIP
+        self.helo = helo
+    }
+}
+
+/// One scanner. Plug-ins are blocking (they run on a thread pool) and must give up by
+/// `deadline`, throwing ``PluginError``.
+public protocol ScanPlugin: Sendable {
+    /// Lower-cased section name: `clamav`, `spamassassin`, `rspamd`, `headersfilter`, `attachments`.
+    var name: String { get }
+    /// Messages larger than this skip the plug-in (the finding says so and a header is added).
+    var maxSize: Int { get }
+    /// Scans one message.
+    func scan(_ request: ScanRequest, deadline: ContinuousClock.Instant) throws(PluginError) -> Finding
+}
