@@ -1,0 +1,2 @@
+// zlib's raw inflate, for looking into zip archives (Attachments plug-in).
+#include <zlib.h>

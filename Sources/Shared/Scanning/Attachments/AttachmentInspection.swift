@@ -1,0 +1,92 @@
+/// What the plug-in learns about one message: banned names, bombs, notes, and what it looked at.
+struct AttachmentInspection {
+    let settings: AttachmentsSettings
+    let bans: BanList
+    let deadline: ContinuousClock.Instant
+    var parts = 0
+    var archives = 0
+    var members = 0
+    /// Bytes inflated or unstored so far, against `maxExpandedSize`.
+    var expanded = 0
+    var banned: [String] = []
+    var bombs: [String] = []
+    var notes: [String] = []
+    /// Set by the first bomb: nothing more is extracted, but names are still checked.
+    var exhausted = false
+
+    static let zipMagic: [UInt8] = [0x50, 0x4B, 0x03, 0x04]
+    static let zipTypes: Set = ["application/zip", "application/x-zip-compressed", "application/x-zip"]
+
+    init(settings: AttachmentsSettings, bans: BanList, deadline: ContinuousClock.Instant) {
+        self.settings = settings
+        self.bans = bans
+        self.deadline = deadline
+    }
+
+    func checkDeadline() throws(PluginError) {
+        if ContinuousClock.now >= deadline { throw PluginError("attachments: deadline passed") }
+    }
+
+    /// Name and type checks, then the archive if the part is one. The body is decoded only for
+    /// archives, and only four bytes of it to tell a zip by content.
+    mutating func inspect(_ part: MIMEPart) throws(PluginError) {
+        try checkDeadline()
+        parts += 1
+        let label = part.fileName ?? "part \(parts)"
+        if part.nestingExceeded { bomb("\(label) (MIME nesting over \(AttachmentsDefaults.maxMIMEDepth))") }
+        for name in part.fileNames where bans.isBanned(name: name) { banned.append(name) }
+        if bans.isBanned(contentType: part.contentType) { banned.append(part.fileName ?? part.contentType) }
+        if part.contentType.hasPrefix("message/"), part.transferEncoding != .identity {
+            try inspectEncodedMessage(part)
+        }
+        guard settings.scanArchives, settings.maxArchiveDepth > 0 else { return }
+        let named = part.fileNames.contains(where: Self.isZipName) || Self.zipTypes.contains(part.contentType)
+        guard named || part.decodedBody(limit: 4) == Self.zipMagic else { return }
+        try inspectArchive(part.decodedBody(), path: label, depth: 1)
+    }
+
+    /// An encoded message/rfc822 is decoded and walked like the rest; the nesting left to it
+    /// shrinks with its depth, so the MIME limit holds across such messages too.
+    private mutating func inspectEncodedMessage(_ part: MIMEPart) throws(PluginError) {
+        let parser = MIMEParser(maxDepth: max(0, AttachmentsDefaults.maxMIMEDepth - part.depth - 1))
+        try parser.walk(part.decodedBody()) { (inner: MIMEPart) throws(PluginError) in try inspect(inner) }
+    }
+
+    static func isZipName(_ name: String) -> Bool {
+        name.utf8.count >= 4 && name.lowercased().hasSuffix(".zip")
+    }
+
+    mutating func bomb(_ name: String) {
+        bombs.append(name)
+        exhausted = true
+    }
+
+    mutating func note(_ text: String) {
+        notes.append(text)
+    }
+
+    /// Banned wins over archive-bomb: it is certain, while a bomb is a limit reached.
+    func finding(plugin: String) -> Finding {
+        var detail = ["\(Self.count(parts, "part")), \(Self.count(archives, "archive")), \(Self.count(members, "member"))"]
+        var verdict = Finding.clean
+        var names: [String] = []
+        if !banned.isEmpty {
+            (verdict, names) = (AttachmentsPlugin.banned, Self.unique(banned))
+            if !bombs.isEmpty { detail.append("also archive-bomb: " + Self.unique(bombs).prefix(3).joined(separator: ", ")) }
+        } else if !bombs.isEmpty {
+            (verdict, names) = (AttachmentsPlugin.archiveBomb, Self.unique(bombs))
+        }
+        let limit = AttachmentsDefaults.maxReportedNames
+        if names.count > limit { detail.append("\(names.count - limit) more names") }
+        detail += notes.prefix(limit)
+        if notes.count > limit { detail.append("\(notes.count - limit) more notes") }
+        return Finding(plugin: plugin, verdict: verdict, names: Array(names.prefix(limit)), detail: detail.joined(separator: "; "))
+    }
+
+    static func count(_ n: Int, _ noun: String) -> String { n == 1 ? "1 \(noun)" : "\(n) \(noun)s" }
+
+    static func unique(_ names: [String]) -> [String] {
+        var seen = Set<String>()
+        return names.filter { seen.insert($0).inserted }
+    }
+}
