@@ -12,7 +12,7 @@ PYTHON      ?= python3
 CONFIG      ?= config/postern.conf
 PEERS       ?= $(CURDIR)/../shared/bench/peers.sh
 PATHS       ?= direct amavis clamsmtp postfix
-APT_PACKAGES := libsystemd-dev postfix swaks python3-pip
+APT_PACKAGES := libsystemd-dev zlib1g-dev postfix swaks python3-pip clamav-daemon spamassassin spamd rspamd
 PIP_PACKAGES := aiosmtpd pytest
 
 .PHONY: all deps build release run test bench clean

@@ -6,8 +6,8 @@ import Shared
 struct Posternctl: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "posternctl",
-        abstract: "Administer Postern: run it, inspect and manage the queue, check the configuration.",
-        subcommands: [RunCommand.self, QueueCommand.self, ConfigCommand.self, RulesCommand.self])
+        abstract: "Administer Postern: run it, inspect and manage the queue and the quarantine, check the configuration and the rules.",
+        subcommands: [RunCommand.self, QueueCommand.self, QuarantineCommand.self, ConfigCommand.self, RulesCommand.self])
 }
 
 struct ConfigOption: ParsableArguments {

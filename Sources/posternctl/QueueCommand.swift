@@ -123,15 +123,18 @@ struct QueueCommand: ParsableCommand {
         print("\(id): \(s.rawValue)/ -> \(to.rawValue)/")
     }
 
-    /// Sends FLUSH to senderd's control socket (plain blocking socket: a one-line message).
+    /// Sends FLUSH (or `messages`) to senderd's control socket (plain blocking socket).
     @discardableResult
-    static func wakeSender(_ config: PosternConfig) -> Bool {
+    static func wakeSender(_ config: PosternConfig, _ messages: [IPCMessage] = [.flush]) -> Bool {
         guard case .unix(let path) = config.sender.controlAddress.location else { return false }
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { return false }
         defer { close(fd) }
         guard SocketBinder.withUnixAddress(path, { connect(fd, $0, $1) }) == 0 else { return false }
-        return write(fd, "FLUSH\n", 6) == 6
+        var buffer = ByteBuffer()
+        for m in messages { m.write(into: &buffer) }
+        let bytes = Array(buffer.readableBytesView)
+        return write(fd, bytes, bytes.count) == bytes.count
     }
 }
 

@@ -4,7 +4,9 @@ import NIOCore
 import Shared
 
 /// `posternctl rules test`: how the rules resolve for an envelope (and optionally a message),
-/// per recipient — every parameter some rule sets, the rules visited, and the route.
+/// per recipient — every parameter some rule sets, the rules visited, and the route. With a
+/// message, the configured plug-ins scan it (as scannerd would, both filter lists) and each
+/// recipient's actions are shown with where they came from.
 struct RulesCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "rules", abstract: "Rules tools.", subcommands: [Test.self])
 
@@ -21,7 +23,8 @@ struct RulesCommand: ParsableCommand {
         @Option(name: .customLong("xforward-addr"), help: "Original client from XFORWARD.") var xforwardAddr: String?
         @Option(help: "smtp or lmtp.") var `protocol` = "smtp"
         @Option(help: "A header field \"Name: value\" (repeat for several).") var header: [String] = []
-        @Argument(help: "A message file (its header fields and size are used).") var message: String?
+        @Flag(name: .customLong("no-scan"), help: "Do not run the plug-ins on the message.") var noScan = false
+        @Argument(help: "A message file (its header fields and size are used; the plug-ins scan it).") var message: String?
 
         func run() throws {
             let config = try options.load()
@@ -31,10 +34,11 @@ struct RulesCommand: ParsableCommand {
                 return HeaderField(name: String(h[..<colon]), value: String(h[h.index(after: colon)...].drop(while: { $0 == " " })))
             }
             var size = 0
+            var bytes: [UInt8] = []
             if let message {
-                let bytes = try SysCall.readFile(message)
+                bytes = try SysCall.readFile(message)
                 size = bytes.count
-                headers = HeaderField.parseSection(ByteBuffer(bytes: bytes)) + headers
+                headers = HeaderField.parseSection(bytes) + headers
             }
             let envelope = Envelope(
                 id: "TEST", arrival: 0, mailProtocol: self.protocol, clientIP: clientIP, clientPort: clientPort, helo: helo,
@@ -44,12 +48,37 @@ struct RulesCommand: ParsableCommand {
             // rules then do not apply (rather than evaluate to false).
             let knownHeaders: [HeaderField]? = message == nil && header.isEmpty ? nil : headers
             let resolver = RouteResolver(config: config)
+            let engine = ScanEngine(config: config)
+            let lists = envelope.recipients.indices.map { i -> [String] in
+                let before = engine.filters(.beforeQueue, for: envelope, recipient: i, headers: knownHeaders)
+                let after = engine.filters(.afterQueue, for: envelope, recipient: i, headers: knownHeaders)
+                return before + after.filter { !before.contains($0) }
+            }
+            var findings: [Finding] = []
+            if message != nil && !noScan {
+                var names: [String] = []
+                for name in lists.joined() where !names.contains(name) { names.append(name) }
+                let request = ScanRequest(queueID: "TEST", message: bytes, mailFrom: from, recipients: rcpt,
+                                          clientIP: xforwardAddr ?? clientIP, helo: helo)
+                findings = engine.run(names, on: request, deadline: .now + config.scanner.scanTimeout)
+                print("findings")
+                for f in findings {
+                    let score = f.score.map { " score=\($0)" } ?? ""
+                    let names = f.names.isEmpty ? "" : " [\(f.names.joined(separator: ", "))]"
+                    print("  \(f.plugin): \(f.verdict)\(score)\(names) \(f.detail)")
+                    for h in f.headers { print("      adds \(h)") }
+                }
+            }
             var names = config.rules.parameterNames
             if !names.contains(where: { $0.lowercased() == "senderaddress" }) { names.insert("SenderAddress", at: 0) }
             let ruleText = Dictionary(config.rules.rules.map { ($0.line, $0.text) }, uniquingKeysWith: { first, _ in first })
             for i in envelope.recipients.indices {
                 print("recipient <\(envelope.recipients[i].address)>")
-                let context = resolver.context(for: envelope, recipient: i, headers: knownHeaders)
+                var context = resolver.context(for: envelope, recipient: i, headers: knownHeaders)
+                if !findings.isEmpty {   // block: and score: terms are known after the scan
+                    context.blocks = findings.flatMap(\.names)
+                    context.score = findings.reduce(0) { $0 + ($1.score ?? 0) }
+                }
                 for name in names {
                     let r = config.rules.resolve(name, in: context)
                     let value = r.value.map { "\($0)" + (r.setting?.group.map { " (from [Rule:\($0)])" } ?? "") } ?? "(default)"
@@ -59,7 +88,17 @@ struct RulesCommand: ParsableCommand {
                         print("      line \(t.line) \(t.result.rawValue)\(t.setParameter ? " sets it" : "")\(t.stopped ? " stop" : ""): \(rule)")
                     }
                 }
-                print("  route: \(resolver.route(for: envelope, recipient: i, headers: knownHeaders))")
+                var score: Double? = nil
+                if !findings.isEmpty {
+                    let d = engine.decide(findings, filters: lists[i], envelope: envelope, recipient: i, headers: knownHeaders)
+                    print("  filters: \(lists[i].joined(separator: ", "))")
+                    for step in d.steps { print("  \(step.parameter) = \(step.actions)  (\(step.source))") }
+                    let extras = d.extras.isEmpty ? "" : ", " + d.extras.map(\.description).joined(separator: ", ")
+                    print("  actions: \(d.main.rawValue)\(extras)  score \(d.score)")
+                    score = d.score
+                }
+                let blocks = findings.isEmpty ? nil : findings.flatMap(\.names)
+                print("  route: \(resolver.route(for: envelope, recipient: i, headers: knownHeaders, blocks: blocks, score: score))")
             }
         }
     }

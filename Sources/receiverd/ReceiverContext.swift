@@ -14,6 +14,8 @@ struct ReceiverContext: Sendable {
     /// Shares the fsyncs of new queue files among concurrent sessions.
     let committer: GroupCommitter
     let scanner: WakeupLink
+    /// Synchronous mode: asks scannerd for the before-queue verdict.
+    let prescan: PrescanClient
     let loopGuard: LoopGuard
     let sessions: SessionRegistry
     /// For STARTTLS, when `[Receiver] TLSCertificate` and `TLSKey` are set.

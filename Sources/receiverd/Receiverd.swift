@@ -51,6 +51,7 @@ struct Receiverd: AsyncParsableCommand {
             store: store, layout: layout, threadPool: pool,
             committer: committer,
             scanner: WakeupLink(endpoint: cfg.scanner.address, group: group, logger: logger),
+            prescan: PrescanClient(endpoint: cfg.scanner.address),
             loopGuard: LoopGuard(key: key), sessions: sessions, tls: tls, metrics: ReceiverMetrics(), logger: logger)
         let services = ServiceGroup(configuration: .init(
             services: [

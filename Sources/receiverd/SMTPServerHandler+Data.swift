@@ -145,8 +145,18 @@ extension SMTPServerHandler {
             return
         }
         mode = .waiting
-        let queued = envelope
-        let commitLog = log
+        if config.synchronous {
+            prescan(writer, envelope: envelope, log: log, context: context)
+        } else {
+            commit(writer, envelope: envelope, log: log, context: context, codes: nil, text: "")
+        }
+    }
+
+    /// Makes the message durable, wakes scannerd and answers: 250 to all, or, after a
+    /// before-queue scan, each recipient's code.
+    func commit(_ writer: SpoolWriter, envelope queued: Envelope, log commitLog: Logger, context: ChannelHandlerContext,
+                codes: [Int]?, text: String) {
+        let id = writer.id
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
         let ctxBound = NIOLoopBound(context, eventLoop: context.eventLoop)
         let box = UncheckedBox(writer)
@@ -166,7 +176,7 @@ extension SMTPServerHandler {
                     "from": "<\(queued.mailFrom)>", "nrcpt": "\(queued.recipients.count)", "size": "\(queued.size)",
                 ])
                 me.ctx.scanner.send(.scan(id: id))
-                me.finishTransaction(with: Reply(250, EnhancedStatus(2, 0, 0), "Ok: queued as \(id)"))
+                me.finishTransaction(replies: me.replies(codes ?? [250], id: id, text: text))
             case .failure(let error):
                 box.value.abort()
                 me.ctx.metrics.tempfailed.increment()
@@ -179,6 +189,86 @@ extension SMTPServerHandler {
             me.mode = .command
             me.process(context)
         }
+    }
+
+    /// Synchronous mode: the before-queue scan decides the reply; the file is committed only
+    /// when some recipient is accepted, and thrown away otherwise (the client keeps the mail).
+    func prescan(_ writer: SpoolWriter, envelope: Envelope, log: Logger, context: ChannelHandlerContext) {
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let ctxBound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        let box = UncheckedBox(writer)
+        ctx.prescan.verdict(id: writer.id, timeout: config.scanner.scanTimeout, on: context.eventLoop).whenComplete { result in
+            let me = loopBound.value
+            let context = ctxBound.value
+            let writer = box.value
+            guard me.mode == .waiting else {   // the client left without a reply: it keeps the mail
+                writer.abort()
+                return
+            }
+            var codes: [Int]
+            var text: String
+            if case .success(let answer?) = result, answer.codes.count == envelope.recipients.count {
+                (codes, text) = answer
+            } else {
+                (codes, text) = me.processingErrorCodes(envelope)
+                log.warning("no before-queue verdict in time: ProcessingErrors applied", metadata: ["codes": "\(codes)"])
+                if codes.contains(250) {
+                    do { try writer.discardVerdict() } catch { codes = codes.map { _ in 451 } }
+                }
+            }
+            if codes.contains(250) {
+                me.commit(writer, envelope: envelope, log: log, context: context, codes: codes, text: text)
+                return
+            }
+            writer.abort()
+            (codes.contains(451) ? me.ctx.metrics.tempfailed : me.ctx.metrics.refused).increment()
+            log.notice("refused after scan", metadata: ["from": "<\(envelope.mailFrom)>", "codes": "\(codes)", "reason": "\(text)"])
+            me.finishTransaction(replies: me.replies(codes, id: writer.id, text: text))
+            me.mode = .command
+            me.process(context)
+        }
+    }
+
+    /// scannerd did not answer: `ProcessingErrors` for each recipient. Over one SMTP reply,
+    /// anything but a common answer is a tempfail.
+    func processingErrorCodes(_ e: Envelope) -> ([Int], String) {
+        let engine = ScanEngine(config: config)
+        var codes = e.recipients.indices.map { i -> Int in
+            switch engine.processingErrors(for: e, recipient: i).main {
+            case .reject: 550
+            case .tempfail: 451
+            case .pass, .continue, .discard: 250
+            }
+        }
+        if Set(codes).count > 1 { codes = codes.map { _ in 451 } }
+        return (codes, "content scanner not available")
+    }
+
+    /// The replies for end-of-data codes: one for SMTP, one per recipient for LMTP.
+    func replies(_ codes: [Int], id: String, text: String) -> [Reply] {
+        let reason = text.isEmpty ? "" : ": " + String(text.prefix(400))
+        return codes.map { code in
+            switch code {
+            case 550: Reply(550, EnhancedStatus(5, 7, 1), "Message rejected\(reason)")
+            case 451: Reply(451, EnhancedStatus(4, 7, 1), "Try again later\(reason)")
+            default: Reply(250, EnhancedStatus(2, 0, 0), "Ok: queued as \(id)")
+            }
+        }
+    }
+
+    /// Per-recipient replies (LMTP), or the one SMTP reply: all recipients share one code
+    /// there (scannerd makes it so), the first reply stands for all.
+    func finishTransaction(replies: [Reply]) {
+        guard lmtp, replies.count == session.recipients.count else {
+            finishTransaction(with: replies.first { $0.code != 250 } ?? replies[0])
+            return
+        }
+        for (rcpt, r) in zip(session.recipients, replies) {
+            var each = r
+            each.lines = ["<\(rcpt.address)> " + r.text]
+            reply(each)
+        }
+        session.resetTransaction()
     }
 
     /// The end-of-data reply: one for SMTP, one per accepted recipient for LMTP (RFC 2033 §4.2).

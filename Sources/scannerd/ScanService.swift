@@ -1,12 +1,15 @@
 import Glibc
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
 import Shared
 
-/// Takes messages from `scan/`, decides their verdict and per-recipient routes, appends that
-/// to the spool file and moves it to `outgoing/`, then wakes senderd.
+/// Takes messages from `scan/`, runs the after-queue plug-ins, decides their verdict and
+/// per-recipient routes, appends that to the spool file and moves it to `outgoing/`, then
+/// wakes senderd. Answers receiverd's PRESCAN requests (synchronous mode) with the verdict of
+/// the before-queue plug-ins.
 ///
 /// The verdict is appended without fsync: receiverd's fsync already made the message durable,
 /// and a verdict lost in a power failure shows up as a file in `scan/` or an `outgoing/` file
@@ -21,6 +24,12 @@ struct ScanService: Service {
     let logger: Logger
     let metrics: ScannerMetrics
     let queue = WorkQueue()
+    /// After-queue tempfails (a scanner down): not scanned again before this time.
+    let retryAt = NIOLockedValueBox<[String: ContinuousClock.Instant]>([:])
+    /// How long an after-queue tempfail waits before the next try.
+    static let retryDelay: Duration = .seconds(60)
+    /// How often the quarantine is pruned.
+    static let pruneInterval: Duration = .seconds(300)
     /// Directory scans catch wake-ups that were lost while scannerd was down or busy.
     static let rescanInterval: Duration = .seconds(5)
     static let workers = 8
@@ -31,8 +40,12 @@ struct ScanService: Service {
         let bootstrap = ServerBootstrap(group: group)
             .childChannelInitializer { ch in
                 ch.eventLoop.makeCompletedFuture {
-                    try ch.pipeline.syncOperations.addHandler(IPCServerHandler { m in
-                        if case .scan(let id) = m { queue.add(id) }
+                    try ch.pipeline.syncOperations.addHandler(IPCServerHandler { m, reply in
+                        switch m {
+                        case .scan(let id): queue.add(id)
+                        case .prescan(let id): self.prescan(id, reply: reply)
+                        default: break
+                        }
                     })
                 }
             }
@@ -44,7 +57,12 @@ struct ScanService: Service {
                 tasks.addTask { while let id = await queue.next() { await self.scan(id); queue.done(id) } }
             }
             tasks.addTask {
+                var lastPrune = ContinuousClock.now - ScanService.pruneInterval
                 while !Task.isShuttingDownGracefully && !Task.isCancelled {
+                    if ContinuousClock.now - lastPrune >= ScanService.pruneInterval {
+                        lastPrune = .now
+                        self.pruneQuarantine()
+                    }
                     do { try await cancelWhenGracefulShutdown { try await Task.sleep(for: ScanService.rescanInterval) } } catch { break }
                     self.enqueueDirectory()
                 }
@@ -74,15 +92,31 @@ struct ScanService: Service {
     }
 
     private func enqueueDirectory() {
-        for id in layout.ids(in: .scan) { queue.add(id) }
+        let now = ContinuousClock.now
+        let waiting = retryAt.withLockedValue { r in
+            r = r.filter { $0.value > now }
+            return r
+        }
+        for id in layout.ids(in: .scan) where waiting[id] == nil { queue.add(id) }
     }
 
-    /// XXX: runs on the cooperative pool: without plug-ins a scan is a few page-cache reads
-    /// and writes, cheaper than a hop to the thread pool.
+    private func pruneQuarantine() {
+        let q = config.quarantine
+        for id in Quarantine(directory: q.path).prune(storedTime: q.storedTime, maxSize: q.maxSize) {
+            logger.info("removed from quarantine (StoredTime/MaxSize)", metadata: ["queue-id": "\(id)"])
+        }
+    }
+
+    /// Without plug-ins a scan is a few page-cache reads and writes, cheaper than a hop to the
+    /// thread pool; with plug-ins it waits on scanners, which must not hold a cooperative thread.
     private func scan(_ id: String) async {
         let started = ContinuousClock.now
         do {
-            try scanBlocking(id)
+            if !config.scansWithPlugins {
+                try scanBlocking(id)
+            } else {
+                try await pool.runIfActive { try self.scanBlocking(id) }
+            }
             metrics.duration.record(ContinuousClock.now - started)
         } catch {
             metrics.errors.increment()
@@ -90,32 +124,95 @@ struct ScanService: Service {
         }
     }
 
+    /// Synchronous mode: the before-queue scan of a message receiverd holds in `incoming/`.
+    /// The verdict goes into the file (receiverd's commit makes it durable with the message);
+    /// the reply codes go back on the connection.
+    private func prescan(_ id: String, reply: @escaping IPCServerHandler.Reply) {
+        pool.submit { state in
+            guard state == .active else { return }
+            let started = ContinuousClock.now
+            var log = logger
+            log[metadataKey: "queue-id"] = "\(id)"
+            do {
+                let (file, buffer) = try SpoolFile.readWithMessage(path: layout.path(id, .incoming))
+                let message = Array(buffer.readableBytesView)
+                let config = self.config
+                let deadline = started + config.scanner.scanTimeout * 0.9
+                let outcome = StageScan(config: config, stage: .beforeQueue).run(file: file, message: message, deadline: deadline)
+                // receiverd stops waiting at ScanTimeout and applies ProcessingErrors itself; a
+                // verdict written after that would contradict its reply.
+                guard ContinuousClock.now < started + config.scanner.scanTimeout * 0.95 else {
+                    log.warning("before-queue scan finished too late; receiverd applies ProcessingErrors")
+                    return
+                }
+                try file.writeVerdict(outcome.verdict, sync: false)
+                record(outcome, log: log, started: started)
+                quarantine(outcome, envelope: file.envelope, message: message, log: log)
+                notify(outcome, envelope: file.envelope, message: message, log: log)
+                reply(.verdict(id: id, codes: outcome.codes, text: outcome.text))
+            } catch {
+                metrics.errors.increment()
+                log.error("before-queue scan failed: \(error)")
+                reply(.verdict(id: id, codes: [451], text: "internal error"))
+            }
+        }
+    }
+
+    /// Logs and counts a verdict.
+    func record(_ outcome: StageScan.Outcome, log: Logger, started: ContinuousClock.Instant) {
+        metrics.count(outcome.verdict.action)
+        for f in outcome.findings where f.verdict == Finding.error { metrics.pluginErrors(f.plugin) }
+        var meta: Logger.Metadata = [
+            "verdict": "\(outcome.verdict.action)",
+            "routes": "\(Set(outcome.verdict.routes.filter { $0.status == .pending }.map(\.endpoint)).sorted().joined(separator: ","))",
+        ]
+        if !outcome.findings.isEmpty {
+            meta["findings"] = "\(outcome.findings.map { "\($0.plugin)=\($0.verdict)" }.joined(separator: ","))"
+            meta["score"] = "\(outcome.verdict.score)"
+            meta["delay"] = "\(ContinuousClock.now - started)"
+        }
+        if !outcome.text.isEmpty { meta["reason"] = "\(outcome.text)" }
+        log.info("scanned", metadata: meta)
+    }
+
     private func scanBlocking(_ id: String) throws {
         let path = layout.path(id, .scan)
-        let file: SpoolFile
+        var file: SpoolFile
+        var buffer: ByteBuffer
         do {
-            file = try SpoolFile.read(path: path)
+            (file, buffer) = try SpoolFile.readWithMessage(path: path)
         } catch let e as SpoolError where e.errno == ENOENT {
             return   // done already (a duplicate wake-up)
         } catch let e as SpoolFormatError {
             quarantineCorrupt(id, from: .scan, e)
             return
         }   // other errors (EMFILE, EIO…) are thrown and logged; the next scan tries again
-        if file.verdict == nil {
+        var log = logger
+        log[metadataKey: "queue-id"] = "\(id)"
+        if file.verdict == nil || file.verdict!.afterQueuePending {
+            let started = ContinuousClock.now
             let config = self.config
-            let resolver = RouteResolver(config: config)
-            let headers = config.rules.usesHeaders ? HeaderField.parseSection(try file.readMessage()) : nil
-            var verdict = Verdict(scanned: timespec.now.seconds, action: "pass")
-            for i in file.envelope.recipients.indices {
-                verdict.routes.append(.init(recipient: i, endpoint: resolver.route(for: file.envelope, recipient: i, headers: headers).description))
+            let message = Array(buffer.readableBytesView)
+            let outcome = StageScan(config: config, stage: .afterQueue)
+                .run(file: file, message: message, deadline: started + config.scanner.scanTimeout)
+            if outcome.retry {
+                retryAt.withLockedValue { $0[id] = .now + ScanService.retryDelay }
+                metrics.count("tempfail")
+                log.warning("scan failed, trying again in \(ScanService.retryDelay)", metadata: ["reason": "\(outcome.text)"])
+                return
             }
-            try file.writeVerdict(verdict, sync: false)
-            metrics.passed.increment()
-            var log = logger
-            log[metadataKey: "queue-id"] = "\(id)"
-            log.info("scanned", metadata: [
-                "verdict": "pass", "routes": "\(Set(verdict.routes.map(\.endpoint)).sorted().joined(separator: ","))",
-            ])
+            try file.writeVerdict(outcome.verdict, sync: false)
+            record(outcome, log: log, started: started)
+            quarantine(outcome, envelope: file.envelope, message: message, log: log)
+            notify(outcome, envelope: file.envelope, message: message, log: log)
+            file = try SpoolFile.read(path: path)
+        }
+        try settleBlocked(file, message: buffer, log: log)
+        if let verdict = file.verdict, !verdict.routes.contains(where: { $0.status == .pending }) {
+            // Nothing left to deliver: every recipient was refused, discarded or reported.
+            if unlink(path) != 0 { throw SpoolError("unlink", path) }
+            log.info("removed", metadata: ["verdict": "\(verdict.action)"])
+            return
         }
         guard rename(path, layout.path(id, .outgoing)) == 0 else { throw SpoolError("rename", path) }
         sender.send(.deliver(id: id))

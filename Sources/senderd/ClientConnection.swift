@@ -87,14 +87,14 @@ struct ClientConnection {
         // RFC 6531 §3.4: internationalised addresses need a next hop that offers SMTPUTF8;
         // without it the message cannot be delivered there as it is.
         if !offers("SMTPUTF8") && (!e.mailFrom.utf8.allSatisfy({ $0 < 128 })
-            || job.recipients.contains(where: { !e.recipients[$0].address.utf8.allSatisfy({ $0 < 128 }) })) {
+            || job.addresses.contains(where: { !$0.utf8.allSatisfy({ $0 < 128 }) })) {
             let r = Reply(553, EnhancedStatus(5, 6, 7), "next hop does not offer SMTPUTF8, needed for a non-ASCII address")
             for k in outcomes.indices { outcomes[k] = .failed(r) }
             return
         }
         let xforward = offers("XFORWARD") ? xforwardCommand(e) : nil
         let mailCommand = "MAIL FROM:<\(e.mailFrom)>\(mailParameters(e, size: job.message.readableBytes))\r\n"
-        let rcptCommands = job.recipients.map { "RCPT TO:<\(e.recipients[$0].address)>\(rcptParameters(e.recipients[$0]))\r\n" }
+        let rcptCommands = zip(job.recipients, job.addresses).map { "RCPT TO:<\($1)>\(rcptParameters(e.recipients[$0]))\r\n" }
         var accepted: [Int] = []
         let data: Reply
         if offers("PIPELINING") {

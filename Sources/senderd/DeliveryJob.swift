@@ -18,8 +18,10 @@ enum RecipientOutcome: Sendable, Equatable {
 /// One transaction to one destination: the recipients of a message that share a route.
 struct DeliveryJob: Sendable {
     let envelope: Envelope
-    /// Indices into `envelope.recipients`.
+    /// Indices into `envelope.recipients` (for NOTIFY and ORCPT).
     let recipients: [Int]
+    /// The address each of them is delivered to: its own, or a `redirect(…)` target.
+    let addresses: [String]
     /// The message as it goes out: Postern's added header fields, then the spooled bytes.
     let message: ByteBuffer
     let finish: @Sendable ([RecipientOutcome]) -> Void

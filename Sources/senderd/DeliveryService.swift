@@ -50,7 +50,7 @@ struct DeliveryService: Service {
                         case .flush:
                             // Directory work does not belong on the event loop.
                             Task { DeliveryService.releaseDeferred(layout: layout, queue: queue, logger: logger, all: true) }
-                        case .scan: break
+                        case .scan, .prescan, .verdict: break
                         }
                     })
                 }
@@ -158,7 +158,9 @@ struct DeliveryService: Service {
             let several = pending.count > 1
             for (endpoint, routeIndices) in pending {
                 destination(endpoint).submit(DeliveryJob(
-                    envelope: e, recipients: routeIndices.map { verdict.routes[$0].recipient }, message: payload,
+                    envelope: e, recipients: routeIndices.map { verdict.routes[$0].recipient },
+                    addresses: routeIndices.map { verdict.routes[$0].address ?? e.recipients[verdict.routes[$0].recipient].address },
+                    message: payload,
                     finish: { outcomes in
                         if several {
                             // Record each next hop's final answers as soon as they come, so that
@@ -201,7 +203,7 @@ struct DeliveryService: Service {
         }
         let expired = now - e.arrival > Double(config.sender.maxQueueLifetime.components.seconds)
         for (k, r) in verdict.routes.enumerated() where r.status == .pending {
-            let rcpt = e.recipients[r.recipient].address
+            let rcpt = r.address.map { "\($0)>, orig_to=<\(e.recipients[r.recipient].address)" } ?? e.recipients[r.recipient].address
             switch results[k] {
             case .delivered(let reply):
                 statuses.append((k, .delivered))
@@ -236,7 +238,7 @@ struct DeliveryService: Service {
             let list = failures.map(\.failure)
             do {
                 let reportID = try await pool.runIfActive(eventLoop: group.next()) {
-                    try DeliveryService.writeReport(original: e, failures: list, message: message, hostname: hostname, layout: layout)
+                    try LocalMessage.writeReport(original: e, failures: list, message: message, hostname: hostname, layout: layout)
                 }.get()
                 scanner.send(.scan(id: reportID))
                 log.info("sender non-delivery notification: \(reportID)")
@@ -278,34 +280,6 @@ struct DeliveryService: Service {
                 log.error("cannot record delivery status (\(error))")
             }
         }
-    }
-}
-
-extension DeliveryService {
-    /// Writes a delivery status notification into `scan/` as a new message from the null
-    /// sender (it is routed by the rules like any other: `from:""` takes `[Sender] Address`).
-    static func writeReport(original e: Envelope, failures: [DeliveryReport.Failure], message: ByteBuffer,
-                            hostname: String, layout: SpoolLayout) throws -> String {
-        let now = timespec.now
-        let id = QueueID.make(now: now)
-        var body = DeliveryReport.message(original: e, failures: failures, originalMessage: message,
-                                          hostname: hostname, reportID: id)
-        var inspector = HeaderInspector()
-        inspector.feed(body)
-        let writer = try SpoolWriter(layout: layout, id: id)
-        do {
-            try writer.append(&body)
-            let envelope = Envelope(
-                id: id, arrival: now.seconds, mailProtocol: "smtp", receivedWith: "local", clientIP: "",
-                clientName: "localhost", helo: hostname, mailFrom: "", recipients: [Recipient(address: e.mailFrom)],
-                size: writer.messageBytes, bodyHash: inspector.bodyHash())
-            try writer.finish(envelope: envelope)
-            try writer.commit(to: .scan)
-        } catch {
-            writer.abort()
-            throw error
-        }
-        return id
     }
 }
 

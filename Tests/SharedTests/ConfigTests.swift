@@ -67,7 +67,7 @@ import Testing
             Address = local:/tmp/scan.sock
             BeforeQueueFilters = ClamAV
             BeforeQueueFilters = rspamd
-            AfterQueueFilters = "milter:spamd"
+            AfterQueueFilters = "headersfilter"
             ScanTimeout = 90s
             [Sender]
             Address = inet:10026@mx.example.com
@@ -90,8 +90,8 @@ import Testing
             StoredTime = 7d
             MaxSize = 2g
             [ClamAV]
-            Socket = local:/run/clamd.sock
-            Whatever = 1
+            Address = local:/run/clamd.sock
+            Timeout = 20s
             """
         let config = try PosternConfig.parse(text, path: "t.conf")
         #expect(config.general.hostname == "filter.example.com")
@@ -108,7 +108,7 @@ import Testing
         #expect(config.receiver.tlsCertificate == "/etc/ssl/cert.pem" && config.receiver.tlsKey == "/etc/ssl/key.pem")
         #expect(config.scanner.address.description == "local:/tmp/scan.sock")
         #expect(config.scanner.beforeQueueFilters == ["clamav", "rspamd"])
-        #expect(config.scanner.afterQueueFilters == ["milter:spamd"])
+        #expect(config.scanner.afterQueueFilters == ["headersfilter"])
         #expect(config.scanner.scanTimeout == .seconds(90))
         #expect(config.sender.address.description == "lmtp:inet:10026@mx.example.com")
         #expect(config.sender.controlAddress.description == "local:/tmp/send.sock")
@@ -121,7 +121,8 @@ import Testing
         #expect(config.notifier.templatesDir == "/etc/postern/templates")
         #expect(config.quarantine.path == "./var/quarantine" && config.quarantine.storedTime == .seconds(7 * 86400))
         #expect(config.quarantine.maxSize == 2 << 30)
-        #expect(config.sections["clamav"]?.keys["whatever"]?.values.first?.text == "1")
+        #expect(config.plugins["clamav"]?.timeout == .seconds(20))
+        #expect(Set(config.plugins.keys) == ["clamav", "rspamd", "headersfilter"])
     }
 
     @Test func derivedDefaultsFollowGeneral() throws {
@@ -139,8 +140,8 @@ import Testing
     }
 
     @Test func pluginSectionsWithSectionReader() throws {
-        let config = try PosternConfig.parse("[ClamAV]\nSocket = local:/run/clamd.sock\nTimeout = 30s\nTypo = 1", path: "t.conf")
-        var reader = SectionReader(config.sections["clamav"], name: "ClamAV", file: config.path)
+        let config = try PosternConfig.parse("[Milter:spamd]\nSocket = local:/run/clamd.sock\nTimeout = 30s\nTypo = 1", path: "t.conf")
+        var reader = SectionReader(config.sections["milter:spamd"], name: "ClamAV", file: config.path)
         #expect(reader.endpoint("Socket")?.description == "local:/run/clamd.sock")
         #expect(reader.duration("timeout") == .seconds(30))
         #expect(reader.bool("Absent") == nil)

@@ -23,9 +23,23 @@ public struct PosternConfig: Sendable {
     public var metrics: MetricsSection
     /// `[Rules]` with the `[Rule:NAME]` groups.
     public var rules: RuleSet
+    /// Every plug-in that has a section or is listed in a filter list, by lower-cased name.
+    public var plugins: [String: PluginSection]
     /// Every section as parsed, by lower-cased name (`clamav`, `milter:spamd`, `rule:spam`), for
     /// plug-ins to read with ``SectionReader``.
     public var sections: [String: RawSection]
+
+    /// Whether receiverd waits for a before-queue scan: some plug-in is listed in
+    /// `BeforeQueueFilters`, in `[Scanner]` or by a rule.
+    public var synchronous: Bool {
+        !scanner.beforeQueueFilters.isEmpty || rules.parameterNames.contains { ASCII.lowercased($0) == "beforequeuefilters" }
+    }
+
+    /// Whether any plug-in can run at all (a list in `[Scanner]` or set by a rule).
+    public var scansWithPlugins: Bool {
+        synchronous || !scanner.afterQueueFilters.isEmpty
+            || rules.parameterNames.contains { ASCII.lowercased($0) == "afterqueuefilters" }
+    }
 
     /// Reads and parses a file; a file that cannot be read is one error at line 0.
     public static func load(path: String = defaultPath) throws(ConfigErrors) -> PosternConfig {
@@ -49,18 +63,28 @@ public struct PosternConfig: Sendable {
         var sender = reader("Sender"), notifier = reader("Notifier"), quarantine = reader("Quarantine")
         var metrics = reader("Metrics")
         let generalSection = GeneralSection.read(&general)
+        let scannerSection = ScannerSection.read(&scanner, runDir: generalSection.runDir)
+        var pluginReaders: [SectionReader] = []
+        var plugins: [String: PluginSection] = [:]
+        let listed = Set(scannerSection.beforeQueueFilters + scannerSection.afterQueueFilters)
+        for (name, display) in PluginCatalog.displayNames where listed.contains(name) || document.sections[name] != nil {
+            var each = reader(display)
+            plugins[name] = PluginCatalog.read(name, &each)
+            pluginReaders.append(each)
+        }
         let config = PosternConfig(
             path: path,
             general: generalSection,
             receiver: ReceiverSection.read(&receiver),
-            scanner: ScannerSection.read(&scanner, runDir: generalSection.runDir),
+            scanner: scannerSection,
             sender: SenderSection.read(&sender, runDir: generalSection.runDir),
             notifier: NotifierSection.read(&notifier, hostname: generalSection.hostname),
             quarantine: QuarantineSection.read(&quarantine, spoolDir: generalSection.spoolDir),
             metrics: MetricsSection.read(&metrics),
             rules: RuleSet.build(from: document.sections, file: path, errors: &errors),
+            plugins: plugins,
             sections: document.sections)
-        for var each in [general, receiver, scanner, sender, notifier, quarantine, metrics] {
+        for var each in [general, receiver, scanner, sender, notifier, quarantine, metrics] + pluginReaders {
             each.reportUnknownKeys()
             errors += each.errors
         }

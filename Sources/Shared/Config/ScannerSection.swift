@@ -17,14 +17,35 @@ public struct ScannerSection: Sendable {
     static func read(_ reader: inout SectionReader, runDir: String) -> ScannerSection {
         var section = ScannerSection(runDir: runDir)
         section.address = reader.localEndpoint("Address") ?? section.address
-        section.beforeQueueFilters = reader.list("BeforeQueueFilters")?.map(ASCII.lowercased) ?? []
-        section.afterQueueFilters = reader.list("AfterQueueFilters")?.map(ASCII.lowercased) ?? []
+        section.beforeQueueFilters = reader.pluginNames("BeforeQueueFilters")
+        section.afterQueueFilters = reader.pluginNames("AfterQueueFilters")
+        for name in Set(section.beforeQueueFilters).intersection(section.afterQueueFilters).sorted() {
+            let raw = reader.section.keys["afterqueuefilters"]!.values[0]
+            reader.report(line: raw.line, column: raw.column, "plug-in '\(name)' is listed in both BeforeQueueFilters and AfterQueueFilters")
+        }
         section.scanTimeout = reader.duration("ScanTimeout") ?? section.scanTimeout
         return section
     }
 }
 
 extension SectionReader {
+    /// A list of known plug-in names, lower-cased, each at most once.
+    mutating func pluginNames(_ key: String) -> [String] {
+        var names: [String] = []
+        for item in items(key) ?? [] {
+            let name = ASCII.lowercased(item.text)
+            if PluginCatalog.displayName(name) == nil {
+                let known = PluginCatalog.displayNames.map(\.1).joined(separator: ", ")
+                report(line: item.line, column: item.column, "unknown plug-in '\(item.text)' in \(key): expected one of \(known)")
+            } else if names.contains(name) {
+                report(line: item.line, column: item.column, "plug-in '\(item.text)' is listed twice in \(key)")
+            } else {
+                names.append(name)
+            }
+        }
+        return names
+    }
+
     /// An address the daemons listen on or talk among themselves: no CLIENT-IP/SERVER-IP.
     mutating func localEndpoint(_ key: String) -> Endpoint? {
         guard let endpoint = endpoint(key) else { return nil }

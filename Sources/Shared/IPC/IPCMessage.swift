@@ -11,23 +11,40 @@ public enum IPCMessage: Sendable, Hashable {
     case deliver(id: String)
     /// posternctl → senderd: try every deferred message now.
     case flush
+    /// receiverd → scannerd: run the before-queue filters on `incoming/ID` and answer with a
+    /// ``verdict`` on the same connection (synchronous mode).
+    case prescan(id: String)
+    /// scannerd → receiverd: the end-of-data reply code for each recipient, in envelope order
+    /// (250, 550 or 451), and the reason shown to the client for a refusal.
+    case verdict(id: String, codes: [Int], text: String)
 
-    public static let maxLine = 256
+    /// Room for a reply code per recipient (MaxRecipients is at most a few thousand) and a reason.
+    public static let maxLine = 16_384
 
     public func write(into buffer: inout ByteBuffer) {
         switch self {
         case .scan(let id): buffer.writeString("SCAN \(id)\n")
         case .deliver(let id): buffer.writeString("DELIVER \(id)\n")
         case .flush: buffer.writeString("FLUSH\n")
+        case .prescan(let id): buffer.writeString("PRESCAN \(id)\n")
+        case .verdict(let id, let codes, let text):
+            let clean = String(decoding: text.utf8.map { $0 < 32 ? UInt8(ascii: " ") : $0 }, as: UTF8.self)
+            buffer.writeString("VERDICT \(id) \(codes.map(String.init).joined(separator: ",")) \(clean)\n")
         }
     }
 
     public static func parse(_ line: Substring) -> IPCMessage? {
-        let words = line.split(separator: " ")
+        let words = line.split(separator: " ", maxSplits: 3, omittingEmptySubsequences: false)
+        if words.first == "VERDICT", words.count >= 3, QueueID.isValid(String(words[1])) {
+            let codes = words[2].split(separator: ",").compactMap { Int($0) }
+            guard !codes.isEmpty, codes.allSatisfy({ [250, 451, 550].contains($0) }) else { return nil }
+            return .verdict(id: String(words[1]), codes: codes, text: words.count == 4 ? String(words[3]) : "")
+        }
         switch (words.first, words.count) {
         case ("SCAN", 2) where QueueID.isValid(String(words[1])): return .scan(id: String(words[1]))
         case ("DELIVER", 2) where QueueID.isValid(String(words[1])): return .deliver(id: String(words[1]))
         case ("FLUSH", 1): return .flush
+        case ("PRESCAN", 2) where QueueID.isValid(String(words[1])): return .prescan(id: String(words[1]))
         default: return nil
         }
     }

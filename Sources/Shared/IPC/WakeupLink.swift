@@ -65,14 +65,18 @@ final class DiscardInbound: ChannelInboundHandler, Sendable {
 }
 
 /// Serves an IPC socket: every well-formed line is handed to `onMessage`; garbage closes the
-/// connection.
+/// connection. Requests that want an answer (PRESCAN) get a `reply` function, callable from
+/// any thread.
 public final class IPCServerHandler: ChannelInboundHandler, @unchecked Sendable {
     public typealias InboundIn = ByteBuffer
+    public typealias Reply = @Sendable (IPCMessage) -> Void
     private var buffer = ByteBuffer()
     private var framer = LineFramer(limit: IPCMessage.maxLine)
-    private let onMessage: @Sendable (IPCMessage) -> Void
+    private let onMessage: @Sendable (IPCMessage, @escaping Reply) -> Void
 
-    public init(onMessage: @escaping @Sendable (IPCMessage) -> Void) { self.onMessage = onMessage }
+    public init(onMessage: @escaping @Sendable (IPCMessage) -> Void) { self.onMessage = { m, _ in onMessage(m) } }
+
+    public init(onRequest: @escaping @Sendable (IPCMessage, @escaping Reply) -> Void) { self.onMessage = onRequest }
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var chunk = unwrapInboundIn(data)
@@ -84,7 +88,12 @@ public final class IPCServerHandler: ChannelInboundHandler, @unchecked Sendable 
                     context.close(promise: nil)
                     return
                 }
-                onMessage(m)
+                let channel = context.channel
+                onMessage(m) { answer in
+                    var out = channel.allocator.buffer(capacity: 64)
+                    answer.write(into: &out)
+                    channel.writeAndFlush(out, promise: nil)
+                }
             case .overlong:
                 context.close(promise: nil)
                 return

@@ -12,9 +12,15 @@ public struct RouteResolver: Sendable {
             xforwardAddr: e.xforward["ADDR"], mailProtocol: e.mailProtocol, size: e.size, headers: headers)
     }
 
-    public func route(for e: Envelope, recipient: Int, headers: [HeaderField]?) -> Endpoint {
+    /// The route of one recipient; after a scan, `blocks` and `score` let `block:` and `score:`
+    /// terms choose it.
+    public func route(for e: Envelope, recipient: Int, headers: [HeaderField]?,
+                      blocks: [String]? = nil, score: Double? = nil) -> Endpoint {
         var endpoint = config.sender.address
-        if let setting = config.rules.setting(for: "SenderAddress", in: context(for: e, recipient: recipient, headers: headers)),
+        var context = context(for: e, recipient: recipient, headers: headers)
+        context.blocks = blocks
+        context.score = score
+        if let setting = config.rules.setting(for: "SenderAddress", in: context),
            case .endpoint(let chosen) = setting.typed {
             endpoint = chosen
         }

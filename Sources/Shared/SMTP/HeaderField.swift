@@ -13,8 +13,16 @@ public struct HeaderField: Sendable, Hashable {
 
     /// Parses the header section at the start of `message` (up to the first empty line).
     public static func parseSection(_ message: ByteBuffer, limit: Int = 1 << 20) -> [HeaderField] {
+        parseSection(bytes: message.readableBytesView.prefix(limit))
+    }
+
+    /// The same for a message held as an array.
+    public static func parseSection(_ message: [UInt8], limit: Int = 1 << 20) -> [HeaderField] {
+        parseSection(bytes: message.prefix(limit))
+    }
+
+    private static func parseSection<Bytes: Collection<UInt8>>(bytes: Bytes) -> [HeaderField] where Bytes.Index == Int {
         var fields: [HeaderField] = []
-        let bytes = message.readableBytesView.prefix(limit)
         var lineStart = bytes.startIndex
         var current: (String, String)?
         var i = bytes.startIndex

@@ -35,8 +35,10 @@ public struct DeliveryReport: Sendable {
     }
 
     /// The report message (header and body, CRLF line ends) for `original`.
+    /// `headersOnly` forces RET=HDRS: a message blocked for its content is never sent back whole.
     public static func message(original e: Envelope, failures: [Failure], originalMessage: ByteBuffer,
-                               hostname: String, reportID: String, now: time_t = time(nil)) -> ByteBuffer {
+                               hostname: String, reportID: String, headersOnly forced: Bool = false,
+                               now: time_t = time(nil)) -> ByteBuffer {
         let boundary = "\(reportID)/\(hostname)"
         let date = Timestamp.format(now, Timestamp.rfc5322)
         var s = ""
@@ -74,7 +76,7 @@ public struct DeliveryReport: Sendable {
         }
         var out = ByteBuffer()
         out.writeString(s)
-        let headersOnly = e.mailParameters["RET"]?.uppercased() == "HDRS" || originalMessage.readableBytes > fullMessageLimit
+        let headersOnly = forced || e.mailParameters["RET"]?.uppercased() == "HDRS" || originalMessage.readableBytes > fullMessageLimit
         out.writeString("\r\n--\(boundary)\r\n")
         if headersOnly {
             out.writeString("Content-Description: Undelivered Message Headers\r\nContent-Type: text/rfc822-headers\r\n\r\n")

@@ -96,12 +96,19 @@ public struct SpoolFile: Sendable {
             case "scanned": v.scanned = Double(rest) ?? 0
             case "verdict": v.action = rest
             case "add-header": v.addHeaders.append(rest)
+            case "pending": v.afterQueuePending = rest == "after-queue"
+            case "score": v.score = Double(rest) ?? 0
+            case "finding": v.findings.append(rest)
+            case "reason":
+                let f = rest.split(separator: " ", maxSplits: 1)
+                if f.count == 2, let idx = Int(f[0]) { v.reasons[idx] = String(f[1]) }
             case "route":
-                let f = rest.split(separator: " ", maxSplits: 2)
-                guard f.count == 3, f[0].utf8.count == 1, let st = RecipientStatus(rawValue: f[0].utf8.first!),
-                      let idx = Int(f[1]), idx >= 0, idx < envelope.recipients.count
+                let f = rest.split(separator: " ", maxSplits: 3)
+                guard f.count >= 3, f[0].utf8.count == 1, let st = RecipientStatus(rawValue: f[0].utf8.first!),
+                      let idx = Int(f[1]), idx >= 0, idx < envelope.recipients.count,
+                      f.count == 3 || f[3].hasPrefix("to=")
                 else { throw SpoolFormatError(hint: "bad route line") }
-                v.routes.append(.init(recipient: idx, status: st, endpoint: String(f[2])))
+                v.routes.append(.init(recipient: idx, status: st, endpoint: String(f[2]), address: f.count == 4 ? String(f[3].dropFirst(3)) : nil))
                 routeStatusOffsets.append(start + "route ".utf8.count)
             case "attempts":
                 v.attempts = Int(rest) ?? 0

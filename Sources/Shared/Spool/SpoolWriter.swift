@@ -11,6 +11,8 @@ public final class SpoolWriter {
     private var fd: Int32
     private var pending = ByteBuffer()
     public private(set) var messageBytes = 0
+    /// File length after ``finish(envelope:)``: where a verdict begins.
+    private var envelopeEnd = 0
 
     public init(layout: SpoolLayout, id: String) throws(SpoolError) {
         self.id = id
@@ -44,10 +46,23 @@ public final class SpoolWriter {
 
     /// Writes the envelope and fixes the header; the file is complete but not yet durable.
     public func finish(envelope: Envelope) throws(SpoolError) {
-        pending.writeString(envelope.write())
+        let text = envelope.write()
+        pending.writeString(text)
         try flush()
         let envelopeAt = SpoolFile.headerLength + messageBytes
+        envelopeEnd = envelopeAt + text.utf8.count
         try SysCall.pwriteAll(fd, Array(SpoolFile.header(envelopeAt: envelopeAt).utf8), at: 0, path: layout.path(id, .incoming))
+    }
+
+    /// Appends a verdict after ``finish(envelope:)``, for files that skip scanning.
+    public func appendVerdict(_ verdict: Verdict) throws(SpoolError) {
+        pending.writeString(verdict.write())
+        try flush()
+    }
+
+    /// Drops whatever verdict scannerd appended (it answered too late to count).
+    public func discardVerdict() throws(SpoolError) {
+        if ftruncate(fd, off_t(envelopeEnd)) != 0 { throw SpoolError("ftruncate", layout.path(id, .incoming)) }
     }
 
     /// Makes the file durable and moves it to `state`. Blocking: run it off the event loop.

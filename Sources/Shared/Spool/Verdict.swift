@@ -3,7 +3,8 @@ public enum RecipientStatus: UInt8, Sendable {
     case pending = 0x50    // "P"
     case delivered = 0x44  // "D"
     case failed = 0x46     // "F": refused by the next hop (5xx) or expired
-    case dropped = 0x58    // "X": not to be delivered (discard, reject after queue)
+    case dropped = 0x58    // "X": not to be delivered (discarded, refused to the client, or reported)
+    case blocked = 0x42    // "B": blocked by a scan and accepted: a DSN is owed, then "X"
 }
 
 /// What scannerd decided, appended after the envelope: the verdict and one route per recipient.
@@ -13,10 +14,13 @@ public struct Verdict: Sendable, Hashable {
         public var status: RecipientStatus
         /// The resolved `SenderAddress`, macros substituted.
         public var endpoint: String
-        public init(recipient: Int, status: RecipientStatus = .pending, endpoint: String) {
+        /// `redirect(…)`: deliver to this address instead of the recipient's own.
+        public var address: String?
+        public init(recipient: Int, status: RecipientStatus = .pending, endpoint: String, address: String? = nil) {
             self.recipient = recipient
             self.status = status
             self.endpoint = endpoint
+            self.address = address
         }
     }
 
@@ -27,6 +31,14 @@ public struct Verdict: Sendable, Hashable {
     public var addHeaders: [String]
     /// Delivery attempts so far; fixed width so senderd updates it in place.
     public var attempts: Int
+    /// Written after the before-queue scan when after-queue filters still have to run.
+    public var afterQueuePending: Bool = false
+    /// The unified score so far.
+    public var score: Double = 0
+    /// One line per plug-in finding (`clamav infected: Eicar-Test-Signature`), for admins.
+    public var findings: [String] = []
+    /// Why a recipient was blocked, by recipient index: the text of its DSN and quarantine entry.
+    public var reasons: [Int: String] = [:]
 
     public init(scanned: Double, action: String = "pass", routes: [Route] = [], addHeaders: [String] = [], attempts: Int = 0) {
         self.scanned = scanned
@@ -41,9 +53,14 @@ public struct Verdict: Sendable, Hashable {
 
     public func write() -> String {
         var s = "scanned \(scanned)\nverdict \(SpoolText.clean(action))\n"
+        if afterQueuePending { s += "pending after-queue\n" }
+        if score != 0 { s += "score \(score)\n" }
+        for f in findings { s += "finding \(SpoolText.clean(f))\n" }
+        for (i, r) in reasons.sorted(by: { $0.key < $1.key }) { s += "reason \(i) \(SpoolText.clean(r))\n" }
         for h in addHeaders { s += "add-header \(SpoolText.clean(h))\n" }
         for r in routes {
-            s += "route \(Character(Unicode.Scalar(r.status.rawValue))) \(r.recipient) \(SpoolText.clean(r.endpoint))\n"
+            let to = r.address.map { " to=" + SpoolText.clean($0) } ?? ""
+            s += "route \(Character(Unicode.Scalar(r.status.rawValue))) \(r.recipient) \(SpoolText.clean(r.endpoint))\(to)\n"
         }
         let a = String(min(max(attempts, 0), 999_999))
         s += "attempts " + String(repeating: "0", count: Verdict.attemptsWidth - a.count) + a + "\n"

@@ -1,0 +1,160 @@
+/// A plug-in as configured: the scanner, how long it may take, and the default action list of
+/// each of its verdicts (its section's `…Actions` keys; rules may override them per recipient
+/// as `plugin/…Actions`).
+/// - SeeAlso: `docs/plugins.md`
+public struct PluginSection: Sendable {
+    /// The scanner, ready to use.
+    public var plugin: any ScanPlugin
+    /// The section name as documented, e.g. `ClamAV`.
+    public var displayName: String
+    /// Longest time one scan may take; never longer than `[Scanner] ScanTimeout` in effect.
+    public var timeout: Duration
+    /// Default action list by lower-cased verdict.
+    public var actions: [String: ActionList]
+
+    /// The parameter that holds the actions of `verdict`: `unconditional-spam` of
+    /// `spamassassin` is `spamassassin/UnconditionalSpamActions`.
+    public func parameter(for verdict: String) -> String {
+        PluginSection.parameter(plugin: plugin.name, verdict: verdict)
+    }
+
+    public static func parameter(plugin: String, verdict: String) -> String {
+        let words = verdict.split(separator: "-").map { $0.prefix(1).uppercased() + $0.dropFirst() }
+        return plugin + "/" + words.joined() + "Actions"
+    }
+}
+
+/// The plug-ins Postern knows, and how each reads its section.
+public enum PluginCatalog {
+    /// Section names by lower-cased plug-in name, in documentation order.
+    public static let displayNames: [(String, String)] = [
+        ("clamav", "ClamAV"), ("spamassassin", "SpamAssassin"), ("rspamd", "Rspamd"),
+        ("headersfilter", "HeadersFilter"), ("attachments", "Attachments"),
+    ]
+
+    public static func displayName(_ name: String) -> String? {
+        displayNames.first { $0.0 == name }?.1
+    }
+
+    /// Reads the section of plug-in `name` (known); errors go into `reader`.
+    static func read(_ name: String, _ reader: inout SectionReader) -> PluginSection {
+        let display = displayName(name) ?? name
+        var actions: [String: ActionList] = [:]
+        func verdict(_ verdict: String, default value: ActionList) {
+            let key = String(PluginSection.parameter(plugin: name, verdict: verdict).split(separator: "/")[1])
+            actions[verdict] = reader.actions(key) ?? value
+        }
+        let timeout = reader.duration("Timeout") ?? PluginDefaults.timeout
+        let plugin: any ScanPlugin
+        switch name {
+        case "clamav":
+            plugin = ClamAVPlugin(addresses: reader.scannerAddresses("Address") ?? [PluginDefaults.clamd],
+                                  maxSize: reader.size("MaxSize") ?? PluginDefaults.clamavMaxSize)
+            verdict("infected", default: ActionList(main: .reject))
+        case "spamassassin", "rspamd":
+            let spamd = name == "spamassassin"
+            let addresses = reader.scannerAddresses("Address") ?? [spamd ? PluginDefaults.spamd : PluginDefaults.rspamd]
+            let maxSize = reader.size("MaxSize") ?? (spamd ? PluginDefaults.spamdMaxSize : PluginDefaults.rspamdMaxSize)
+            let threshold = reader.number("SpamThreshold")
+            let unconditional = reader.number("UnconditionalSpamThreshold")
+            if spamd {
+                plugin = SpamAssassinPlugin(addresses: addresses, maxSize: maxSize, spamThreshold: threshold,
+                                            unconditionalThreshold: unconditional, user: reader.optionalString("User"))
+            } else {
+                plugin = RspamdPlugin(addresses: addresses, maxSize: maxSize, spamThreshold: threshold,
+                                      unconditionalThreshold: unconditional)
+            }
+            verdict("spam", default: ActionList(main: .continue))
+            verdict("unconditional-spam", default: ActionList(main: .reject))
+        case "headersfilter":
+            plugin = HeadersFilterPlugin(rules: reader.headerRules("Rule"), maxSize: reader.size("MaxSize") ?? Int.max)
+            for keyword in HeadersFilterPlugin.Keyword.allCases {
+                verdict(keyword.rawValue, default: keyword.defaultActions)
+            }
+        default:   // attachments
+            var settings = AttachmentsSettings()
+            settings.maxSize = reader.size("MaxSize") ?? settings.maxSize
+            settings.bannedNames = reader.list("BannedNames") ?? settings.bannedNames
+            settings.bannedContentTypes = (reader.list("BannedContentTypes") ?? settings.bannedContentTypes).map(ASCII.lowercased)
+            settings.scanArchives = reader.bool("ScanArchives") ?? settings.scanArchives
+            settings.maxArchiveDepth = reader.integer("MaxArchiveDepth", in: 0...64) ?? settings.maxArchiveDepth
+            settings.maxArchiveFiles = reader.integer("MaxArchiveFiles", in: 1...1_000_000) ?? settings.maxArchiveFiles
+            settings.maxExpansionRatio = reader.integer("MaxExpansionRatio", in: 1...1_000_000) ?? settings.maxExpansionRatio
+            settings.maxExpandedSize = reader.size("MaxExpandedSize") ?? settings.maxExpandedSize
+            plugin = AttachmentsPlugin(settings: settings)
+            verdict("banned", default: ActionList(main: .reject))
+            verdict("archive-bomb", default: ActionList(main: .reject))
+        }
+        return PluginSection(plugin: plugin, displayName: display, timeout: timeout, actions: actions)
+    }
+}
+
+/// Defaults of the plug-in sections, each with why.
+public enum PluginDefaults {
+    /// Long enough for clamd on a large archive, short enough to stay well inside ScanTimeout.
+    public static let timeout = Duration.seconds(60)
+    /// Debian's clamav-daemon socket.
+    public static let clamd = ScannerAddress(location: .unix(path: "/var/run/clamav/clamd.ctl"), weight: 1)
+    /// spamd's and rspamd's standard ports.
+    public static let spamd = ScannerAddress(location: .inet(host: "127.0.0.1", port: 783), weight: 1)
+    public static let rspamd = ScannerAddress(location: .inet(host: "127.0.0.1", port: 11333), weight: 1)
+    /// clamd's default StreamMaxLength.
+    public static let clamavMaxSize = 25 << 20
+    /// spamc's default: spam is small, and SpamAssassin's cost grows with the size.
+    public static let spamdMaxSize = 500 << 10
+    /// rspamd copes with larger mail than spamd.
+    public static let rspamdMaxSize = 2 << 20
+}
+
+extension SectionReader {
+    /// A decimal number such as `5` or `12.5`.
+    mutating func number(_ key: String) -> Double? {
+        guard let raw = value(key) else { return nil }
+        if let n = Double(raw.text), n.isFinite { return n }
+        report(line: raw.line, column: raw.column, "invalid value '\(raw.text)' for \(raw.key): expected a number such as 5 or 12.5")
+        return nil
+    }
+
+    /// A list of scanner addresses, each `ADDRESS` or `ADDRESS weight=N`.
+    mutating func scannerAddresses(_ key: String) -> [ScannerAddress]? {
+        guard let items = items(key) else { return nil }
+        var result: [ScannerAddress] = []
+        for item in items {
+            let words = item.text.split(separator: " ", omittingEmptySubsequences: true)
+            var weight = 1
+            if words.count == 2, words[1].hasPrefix("weight="), let w = Int(words[1].dropFirst(7)), (1...1000).contains(w) {
+                weight = w
+            } else if words.count != 1 {
+                report(line: item.line, column: item.column, "invalid scanner address '\(item.text)': expected ADDRESS or ADDRESS weight=N (1-1000)")
+                continue
+            }
+            do throws(EndpointError) {
+                let endpoint = try Endpoint.parse(String(words[0]))
+                guard endpoint.mailProtocol == .smtp, !endpoint.hasMacros else {
+                    report(line: item.line, column: item.column, "a scanner address takes no protocol prefix and no CLIENT-IP/SERVER-IP")
+                    continue
+                }
+                switch endpoint.location {
+                case .unix(let path): result.append(ScannerAddress(location: .unix(path: path), weight: weight))
+                case .inet(let host, let port): result.append(ScannerAddress(location: .inet(host: host, port: port), weight: weight))
+                }
+            } catch {
+                report(line: item.line, column: item.column + error.offset, error.description)
+            }
+        }
+        return result
+    }
+
+    /// Every `Key = KEYWORD HEADER REGEX` line of `[HeadersFilter]`.
+    mutating func headerRules(_ key: String) -> [HeadersFilterPlugin.Rule] {
+        guard let raw = use(key) else { return [] }
+        var rules: [HeadersFilterPlugin.Rule] = []
+        for value in raw.values {
+            switch HeadersFilterPlugin.parseRule(value.text) {
+            case .success(let rule): rules.append(rule)
+            case .failure(let error): report(line: value.line, column: value.column + error.offset, error.message)
+            }
+        }
+        return rules
+    }
+}

@@ -1,0 +1,150 @@
+import Dispatch
+import NIOConcurrencyHelpers
+
+/// Which filter list a scan runs: `BeforeQueueFilters` while the MTA waits, or
+/// `AfterQueueFilters` once the message is queued.
+public enum ScanStage: String, Sendable {
+    case beforeQueue = "before-queue"
+    case afterQueue = "after-queue"
+
+    /// The rule parameter (and `[Scanner]` key) that lists the stage's plug-ins.
+    public var parameter: String { self == .beforeQueue ? "BeforeQueueFilters" : "AfterQueueFilters" }
+}
+
+/// What was decided for one recipient.
+public struct RecipientDecision: Sendable, Hashable {
+    /// Index into the envelope's recipients.
+    public var recipient: Int
+    /// `pass`, `reject`, `tempfail` or `discard` (a list ending in `continue` everywhere is `pass`).
+    public var main: MainAction
+    /// Every extra action of the lists that applied, in order, without repeats.
+    public var extras: [ExtraAction]
+    /// The findings that decided, for logs, DSNs and the quarantine (`clamav: infected: Eicar`).
+    public var reasons: [String]
+    /// The unified score: the plug-ins' scores plus every `score(N)`.
+    public var score: Double
+    /// For `rules test`: each action parameter looked up, its value and where it came from.
+    public var steps: [Step]
+
+    public struct Step: Sendable, Hashable {
+        public var parameter: String
+        public var actions: ActionList
+        /// `rule at line N` or `[Section] default`.
+        public var source: String
+    }
+}
+
+/// Runs plug-ins and turns their findings into per-recipient decisions through the rules.
+///
+/// Findings are taken in filter-list order: a verdict's action list is looked up (rules first,
+/// then the plug-in section's default); its extras are collected; a main action other than
+/// `continue` decides for that recipient and ends the walk. `pass` there is an explicit
+/// allow (later findings are ignored); `continue` defers to the next finding.
+/// - SeeAlso: `docs/plugins.md`, DESIGN.md §4–§5
+public struct ScanEngine: Sendable {
+    public let config: PosternConfig
+
+    public init(config: PosternConfig) { self.config = config }
+
+    /// The plug-ins of `stage` for one recipient: a rule may set the list per recipient.
+    public func filters(_ stage: ScanStage, for e: Envelope, recipient: Int, headers: [HeaderField]?) -> [String] {
+        let context = RouteResolver(config: config).context(for: e, recipient: recipient, headers: headers)
+        if let setting = config.rules.setting(for: stage.parameter, in: context), case .list(let names) = setting.typed {
+            return names.filter { config.plugins[$0] != nil }
+        }
+        return stage == .beforeQueue ? config.scanner.beforeQueueFilters : config.scanner.afterQueueFilters
+    }
+
+    /// Runs `names` at once, each on its own thread, each within its timeout and `deadline`.
+    /// Never throws: a failure is an `error` finding.
+    public func run(_ names: [String], on request: ScanRequest, deadline: ContinuousClock.Instant) -> [Finding] {
+        let sections = names.compactMap { config.plugins[$0] }
+        guard !sections.isEmpty else { return [] }
+        let results = FindingSlots(count: sections.count)
+        DispatchQueue.concurrentPerform(iterations: sections.count) { i in
+            results.set(i, ScanEngine.runOne(sections[i], request, deadline: deadline))
+        }
+        return results.all
+    }
+
+    static func runOne(_ section: PluginSection, _ request: ScanRequest, deadline: ContinuousClock.Instant) -> Finding {
+        let plugin = section.plugin
+        guard request.message.count <= plugin.maxSize else {
+            return Finding(plugin: plugin.name, verdict: Finding.skipped,
+                           headers: ["X-Postern-Skipped: \(section.displayName); message size \(request.message.count) > MaxSize \(plugin.maxSize)"],
+                           detail: "skipped: message larger than MaxSize (\(plugin.maxSize) bytes)")
+        }
+        let own = ContinuousClock.now + section.timeout
+        do {
+            return try plugin.scan(request, deadline: min(own, deadline))
+        } catch {
+            return Finding(plugin: plugin.name, verdict: Finding.error, detail: "error: \(error.message)")
+        }
+    }
+
+    /// Decides for one recipient from the findings of the plug-ins in `filters` (in that order).
+    public func decide(_ findings: [Finding], filters: [String], envelope e: Envelope, recipient: Int,
+                       headers: [HeaderField]?, baseScore: Double = 0) -> RecipientDecision {
+        let mine = filters.compactMap { name in findings.first { $0.plugin == name } }
+        var context = RouteResolver(config: config).context(for: e, recipient: recipient, headers: headers)
+        context.blocks = mine.flatMap(\.names)
+        context.score = mine.reduce(baseScore) { $0 + ($1.score ?? 0) }
+        var decision = RecipientDecision(recipient: recipient, main: .pass, extras: [], reasons: [], score: context.score!, steps: [])
+        for finding in mine where finding.isBlocking {
+            let (parameter, fallback, source) = defaultActions(for: finding)
+            var actions = fallback
+            var from = source
+            if let setting = config.rules.setting(for: parameter, in: context), case .actions(let list) = setting.typed {
+                actions = list
+                from = "rule" + (setting.group.map { " group \($0)" } ?? "")
+            }
+            decision.steps.append(.init(parameter: parameter, actions: actions, source: from))
+            decision.reasons.append(finding.reason)
+            for extra in actions.extras where !decision.extras.contains(extra) {
+                decision.extras.append(extra)
+                if case .score(let n) = extra {
+                    context.score! += n
+                    decision.score = context.score!
+                }
+            }
+            if actions.main != .continue {
+                decision.main = actions.main
+                break
+            }
+        }
+        return decision
+    }
+
+    /// A yes/no parameter (`ReturnReject`, `SkipDSNOnBlock`) for one recipient.
+    public func flag(_ parameter: String, for e: Envelope, recipient: Int, headers: [HeaderField]?, default value: Bool) -> Bool {
+        let context = RouteResolver(config: config).context(for: e, recipient: recipient, headers: headers)
+        if let setting = config.rules.setting(for: parameter, in: context), case .bool(let b) = setting.typed { return b }
+        return value
+    }
+
+    /// `ProcessingErrors` for one recipient (receiverd, when scannerd does not answer in time).
+    public func processingErrors(for e: Envelope, recipient: Int) -> ActionList {
+        let context = RouteResolver(config: config).context(for: e, recipient: recipient, headers: nil)
+        if let setting = config.rules.setting(for: "ProcessingErrors", in: context), case .actions(let list) = setting.typed { return list }
+        return config.receiver.processingErrorsActions
+    }
+
+    private func defaultActions(for finding: Finding) -> (String, ActionList, String) {
+        if finding.verdict == Finding.error {
+            return ("ProcessingErrors", config.receiver.processingErrorsActions, "[Receiver] ProcessingErrors")
+        }
+        let section = config.plugins[finding.plugin]!
+        let parameter = section.parameter(for: finding.verdict)
+        let key = parameter.split(separator: "/")[1]
+        // A verdict without a configured default is a block: refusing is safe, passing is not.
+        return (parameter, section.actions[finding.verdict] ?? ActionList(main: .reject), "[\(section.displayName)] \(key)")
+    }
+}
+
+/// One slot per plug-in, written from `concurrentPerform`'s threads.
+private final class FindingSlots: Sendable {
+    private let slots: NIOLockedValueBox<[Finding?]>
+    init(count: Int) { slots = NIOLockedValueBox(Array(repeating: nil, count: count)) }
+    func set(_ i: Int, _ f: Finding) { slots.withLockedValue { $0[i] = f } }
+    var all: [Finding] { slots.withLockedValue { $0.compactMap { $0 } } }
+}

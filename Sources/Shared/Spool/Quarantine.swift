@@ -1,0 +1,121 @@
+import Glibc
+import NIOCore
+
+/// Blocked mail kept for the admin: one file per message in `[Quarantine] Path`, in the spool
+/// format (docs/spool-format.md) so `posternctl quarantine show` and ordinary tools read it.
+/// Its verdict holds the findings, the reasons, and a `P` route for each recipient that
+/// `release` delivers to (the blocked ones).
+///
+/// Written like a queue file (temporary name, fsync, rename, fsync of the directory) but as a
+/// copy, so the quarantine may live on another file system than the spool.
+public struct Quarantine: Sendable {
+    public let directory: String
+
+    public init(directory: String) { self.directory = directory }
+
+    public func path(_ id: String) -> String { directory + "/" + id }
+
+    /// Entry ids, oldest first.
+    public func ids() -> [String] {
+        ((try? SysCall.listDirectory(directory)) ?? []).filter(QueueID.isValid).sorted()
+    }
+
+    /// Stores `message` under its queue id. Blocking.
+    public func store(envelope: Envelope, message: [UInt8], verdict: Verdict) throws(SpoolError) {
+        try SysCall.mkdirs(directory, mode: 0o750)
+        let temporary = directory + "/.new-" + envelope.id
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o640)
+        if fd < 0 { throw SpoolError("open", temporary) }
+        var bytes = Array(SpoolFile.header(envelopeAt: SpoolFile.headerLength + message.count).utf8)
+        bytes += message
+        bytes += Array(envelope.write().utf8)
+        bytes += Array(verdict.write().utf8)
+        var failure = bytes.withUnsafeBytes { p -> SpoolError? in
+            do throws(SpoolError) { try SysCall.writeAll(fd, p, path: temporary) } catch { return error }
+            return nil
+        }
+        if failure == nil && fsync(fd) != 0 { failure = SpoolError("fsync", temporary) }
+        if close(fd) != 0 && failure == nil { failure = SpoolError("close", temporary) }
+        if let failure {
+            unlink(temporary)
+            throw failure
+        }
+        if rename(temporary, path(envelope.id)) != 0 {
+            let e = SpoolError("rename", temporary)
+            unlink(temporary)
+            throw e
+        }
+        try SysCall.fsyncDirectory(directory)
+    }
+
+    /// Envelope, verdict and message of an entry.
+    public func read(_ id: String) throws -> (SpoolFile, ByteBuffer) {
+        try SpoolFile.readWithMessage(path: path(id))
+    }
+
+    public func delete(_ id: String) throws(SpoolError) {
+        if unlink(path(id)) != 0 { throw SpoolError("unlink", path(id)) }
+    }
+
+    /// Removes entries older than `storedTime`, then the oldest until the total is within
+    /// `maxSize`. Returns the ids removed.
+    public func prune(storedTime: Duration, maxSize: Int, now: Double = timespec.now.seconds) -> [String] {
+        var entries: [(id: String, mtime: Double, size: Int)] = []
+        for id in ids() {
+            var st = stat()
+            guard stat(path(id), &st) == 0 else { continue }
+            entries.append((id, Double(st.st_mtim.tv_sec), Int(st.st_size)))
+        }
+        entries.sort { $0.mtime < $1.mtime }
+        let oldest = now - Double(storedTime.components.seconds)
+        var total = entries.reduce(0) { $0 + $1.size }
+        var removed: [String] = []
+        for e in entries where e.mtime < oldest || total > maxSize {
+            if unlink(path(e.id)) == 0 {
+                removed.append(e.id)
+                total -= e.size
+            }
+        }
+        return removed
+    }
+
+    /// Puts a copy of entry `id` into `outgoing/` of `layout` under a new queue id, for the
+    /// recipients its verdict routes (or `only` of them), routed by `resolver`; the entry
+    /// stays. The new message is not scanned again. Returns the new id. Blocking.
+    public func release(_ id: String, only: [String]?, layout: SpoolLayout, resolver: RouteResolver) throws -> String {
+        let (entry, message) = try read(id)
+        var wanted = Set((entry.verdict?.routes ?? []).map(\.recipient))
+        if wanted.isEmpty { wanted = Set(entry.envelope.recipients.indices) }
+        if let only {
+            let lowered = Set(only.map(ASCII.lowercased))
+            wanted = wanted.filter { lowered.contains(ASCII.lowercased(entry.envelope.recipients[$0].address)) }
+        }
+        guard !wanted.isEmpty else { throw QuarantineError(hint: "no recipient of \(id) matches") }
+        let newID = QueueID.make()
+        var envelope = entry.envelope
+        envelope.id = newID
+        let headers = HeaderField.parseSection(message)
+        var verdict = Verdict(scanned: timespec.now.seconds, action: "released from quarantine \(id)")
+        for i in wanted.sorted() {
+            verdict.routes.append(.init(recipient: i, endpoint: resolver.route(for: envelope, recipient: i, headers: headers).description))
+        }
+        let writer = try SpoolWriter(layout: layout, id: newID)
+        do {
+            var body = message
+            try writer.append(&body)
+            try writer.finish(envelope: envelope)
+            try writer.appendVerdict(verdict)
+            try writer.commit(to: .outgoing)
+        } catch {
+            writer.abort()
+            throw error
+        }
+        return newID
+    }
+}
+
+/// A quarantine request that cannot be done as asked.
+public struct QuarantineError: Error, Sendable, CustomStringConvertible {
+    public var hint: String
+    public var description: String { hint }
+}

@@ -1,0 +1,315 @@
+"""Scanning with the real scanners (DESIGN.md §4-§5): clamd, spamd and rspamd
+started offline by the tests, the headers filter and the attachments filter;
+verdicts before the queue (the reply to end-of-data) and after it (a DSN),
+per-recipient LMTP replies, the quarantine and `posternctl rules test`."""
+
+from __future__ import annotations
+
+import email
+import io
+import re
+import smtplib
+import socket
+import subprocess
+import threading
+import time
+import zipfile
+from email.message import EmailMessage
+
+import pytest
+
+from conftest import free_port, postern_binary
+from scanners import EICAR, EICAR_SIGNATURE, GTUBE, start_clamd, start_rspamd, start_spamd
+
+
+@pytest.fixture(scope="module")
+def clamd(tmp_path_factory):
+    with start_clamd(tmp_path_factory.mktemp("clamd")) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def spamd(tmp_path_factory):
+    with start_spamd(tmp_path_factory.mktemp("spamd")) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def rspamd(tmp_path_factory):
+    with start_rspamd(tmp_path_factory.mktemp("rspamd")) as server:
+        yield server
+
+
+def message(subject: str = "hello", body: str = "Hello there.\n", attachments=()) -> bytes:
+    m = EmailMessage()
+    m["From"] = "alice@example.com"
+    m["To"] = "bob@example.org"
+    m["Subject"] = subject
+    m["Message-ID"] = f"<{time.monotonic_ns()}@example.com>"
+    m.set_content(body)
+    for name, data, ctype in attachments:
+        maintype, subtype = ctype.split("/")
+        m.add_attachment(data, maintype=maintype, subtype=subtype, filename=name)
+    return m.as_bytes(policy=m.policy.clone(linesep="\r\n"))
+
+
+def eicar_message() -> bytes:
+    return message("invoice", attachments=[("eicar.com.txt", EICAR, "application/octet-stream")])
+
+
+def dot_stuff(data: bytes) -> bytes:
+    return re.sub(rb"(?m)^\.", b"..", data)
+
+
+def send(port: int, data: bytes, rcpts=("bob@example.org",), sender="alice@example.com"):
+    """Sends one message; returns (code, text) of the end-of-data reply."""
+    with smtplib.SMTP("127.0.0.1", port, timeout=60) as c:
+        c.ehlo("client.example")
+        c.mail(sender)
+        for r in rcpts:
+            code, text = c.rcpt(r)
+            assert code == 250, (code, text)
+        c.putcmd("data")
+        code, text = c.getreply()
+        assert code == 354
+        c.send(dot_stuff(data) + b"\r\n.\r\n")
+        return c.getreply()
+
+
+def spool_files(p) -> list[str]:
+    spool = p.dir / "spool"
+    return sorted(str(f.relative_to(spool)) for state in ("incoming", "scan", "outgoing", "deferred", "corrupt")
+                  for f in (spool / state).glob("*"))
+
+
+def ctl(p, *args) -> subprocess.CompletedProcess:
+    return subprocess.run([str(postern_binary("posternctl")), *args, "--config", str(p.config)],
+                          capture_output=True, text=True, timeout=60)
+
+
+# ------------------------------------------------------------------ ClamAV
+
+def test_eicar_is_refused_before_the_queue_and_a_clean_message_passes(postern, sink, clamd):
+    port = free_port()
+    p = postern(port, sink.port, callback_port=sink.port,
+                settings={"Scanner": {"BeforeQueueFilters": "ClamAV"}, "ClamAV": {"Address": clamd.address}})
+    code, text = send(port, eicar_message())
+    assert code == 550, text
+    assert text.startswith(b"5.7.1 Message rejected: clamav: infected: " + EICAR_SIGNATURE.encode()), text
+    code, text = send(port, message("clean"))
+    assert code == 250, text
+    got = sink.wait_for(1)
+    assert len(sink.settle(1.0)) == 1, "the infected message must not be delivered"
+    assert b"Subject: clean" in got[0].data and b"X-Postern-Skipped" not in got[0].data
+    assert spool_files(p) == [], "a refused message leaves nothing in the spool"
+    log = p.log_text()
+    assert "verdict=reject" in log and "findings=clamav=infected" in log
+
+
+def test_lmtp_answers_each_recipient_by_its_own_rules(postern, sink, clamd):
+    port = free_port()
+    postern(port, sink.port, callback_port=sink.port, protocol="lmtp",
+            settings={"Scanner": {"BeforeQueueFilters": "ClamAV"}, "ClamAV": {"Address": clamd.address}},
+            rules_first='to:abuse@example.org cont clamav/InfectedActions = "pass, add-header(X-Virus: yes)"')
+    with smtplib.LMTP("127.0.0.1", port) as c:
+        c.ehlo("client.example")
+        c.mail("alice@example.com")
+        c.rcpt("bob@example.org")
+        c.rcpt("abuse@example.org")
+        c.putcmd("data")
+        assert c.getreply()[0] == 354
+        c.send(dot_stuff(eicar_message()) + b"\r\n.\r\n")
+        first, second = c.getreply(), c.getreply()
+    assert first[0] == 550 and b"infected" in first[1], first
+    assert second[0] == 250, second
+    got = sink.wait_for(1)[0]
+    assert got.rcpt_tos == ["abuse@example.org"]
+    assert b"\r\nX-Virus: yes\r\n" in got.data
+
+
+def test_after_the_queue_a_virus_is_reported_by_dsn_and_quarantined(postern, sink, clamd):
+    port, hop = free_port(), free_port()
+    p = postern(port, sink.port, settings={
+        "Scanner": {"AfterQueueFilters": "ClamAV"},
+        "ClamAV": {"Address": clamd.address, "InfectedActions": "reject, quarantine, notify"},
+        "Notifier": {"AdminMail": "postmaster@example.net"}})
+    code, text = send(port, eicar_message())
+    assert code == 250, text
+    got = sink.wait_for(2)
+    by_rcpt = {m.rcpt_tos[0]: m for m in got}
+    report = by_rcpt["alice@example.com"]
+    assert report.mail_from in ("", "<>")
+    assert b"Status: 5.7.1" in report.data and EICAR_SIGNATURE.encode() in report.data
+    note = by_rcpt["postmaster@example.net"]
+    assert b"Subject: Postern: message" in note.data and b"clamav: infected" in note.data
+    assert all(m.rcpt_tos != ["bob@example.org"] for m in sink.settle(1.0)), "the virus was delivered"
+
+    listing = ctl(p, "quarantine", "list")
+    assert listing.returncode == 0, listing.stderr
+    qid = listing.stdout.split()[0]
+    assert "<bob@example.org>  clamav: infected: " + EICAR_SIGNATURE in listing.stdout
+    shown = ctl(p, "quarantine", "show", "--body", qid)
+    assert "reason 0 clamav: infected" in shown.stdout and "eicar.com.txt" in shown.stdout
+    released = ctl(p, "quarantine", "release", "--delete", qid)
+    assert released.returncode == 0 and "released as" in released.stdout, released
+    delivered = sink.wait_for(3)[-1]
+    assert delivered.rcpt_tos == ["bob@example.org"] and b"eicar.com.txt" in delivered.data
+    assert "0 messages" in ctl(p, "quarantine", "list").stdout
+
+
+def test_a_scanner_that_is_down_tempfails_never_passes(postern, sink, tmp_path):
+    port = free_port()
+    postern(port, sink.port, callback_port=sink.port,
+            settings={"Scanner": {"BeforeQueueFilters": "ClamAV"}, "ClamAV": {"Address": f"local:{tmp_path}/none.sock"}})
+    code, text = send(port, message("clean"))
+    assert code == 451 and text.startswith(b"4.7.1 Try again later: clamav: error: "), text
+    assert sink.settle(1.0) == []
+
+
+def test_processing_errors_pass_lets_mail_through_unscanned(postern, sink, tmp_path):
+    port = free_port()
+    postern(port, sink.port, callback_port=sink.port,
+            settings={"Receiver": {"ProcessingErrors": "pass, add-header(X-Unscanned: yes)"},
+                      "Scanner": {"AfterQueueFilters": "ClamAV"}, "ClamAV": {"Address": f"local:{tmp_path}/none.sock"}})
+    assert send(port, message("clean"))[0] == 250
+    got = sink.wait_for(1)[0]
+    assert b"\r\nX-Unscanned: yes\r\n" in got.data
+
+
+class Silent:
+    """A scanner that accepts connections and never answers: no real clamd can
+    be made to hang on purpose, so this test double stands in for one."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.conns = []
+        threading.Thread(target=self.run, daemon=True).start()
+
+    def run(self):
+        while True:
+            try:
+                self.conns.append(self.sock.accept()[0])
+            except OSError:
+                return
+
+    def close(self):
+        self.sock.close()
+        for c in self.conns:
+            c.close()
+
+
+def test_the_reply_comes_within_scan_timeout(postern, sink):
+    silent = Silent()
+    try:
+        port = free_port()
+        postern(port, sink.port, callback_port=sink.port, settings={
+            "Scanner": {"BeforeQueueFilters": "ClamAV", "ScanTimeout": "3s"},
+            "ClamAV": {"Address": f"inet:{silent.port}@127.0.0.1", "Timeout": "10m"}})
+        started = time.monotonic()
+        code, text = send(port, message("clean"))
+        elapsed = time.monotonic() - started
+        assert code == 451, text
+        assert elapsed < 4.5, f"reply after {elapsed:.1f}s, ScanTimeout is 3s"
+    finally:
+        silent.close()
+
+
+# ------------------------------------------------------------------ spam
+
+@pytest.mark.parametrize("which", ["spamassassin", "rspamd"])
+def test_gtube_is_tagged_or_refused_per_config(postern, sink, request, which):
+    server = request.getfixturevalue("spamd" if which == "spamassassin" else "rspamd")
+    section = "SpamAssassin" if which == "spamassassin" else "Rspamd"
+    port = free_port()
+    postern(port, sink.port, callback_port=sink.port,
+            settings={"Scanner": {"BeforeQueueFilters": section},
+                      section: {"Address": server.address, "UnconditionalSpamThreshold": "10", "Timeout": "30s"}},
+            rules_first=f'to:tagged@example.org cont {which}/UnconditionalSpamActions = "pass, add-header(X-Tagged: spam)"')
+    gtube = message("buy now", body="This is spam.\n" + GTUBE.decode() + "\n")
+    code, text = send(port, gtube)
+    assert code == 550 and text.startswith(f"5.7.1 Message rejected: {which}: ".encode()), text
+    assert send(port, gtube, rcpts=("tagged@example.org",))[0] == 250
+    assert send(port, message("ham"))[0] == 250
+    got = sink.wait_for(2)
+    tagged = next(m for m in got if b"Subject: buy now" in m.data)
+    ham = next(m for m in got if b"Subject: ham" in m.data)
+    assert b"\r\nX-Spam-Flag: YES\r\n" in tagged.data and b"\r\nX-Tagged: spam\r\n" in tagged.data
+    assert b"X-Spam-Status: Yes, score=" in tagged.data
+    assert b"X-Spam-Status: No, score=" in ham.data and b"X-Spam-Flag" not in ham.data
+
+
+# ------------------------------------------------------------------ headers, attachments
+
+def test_headers_filter_first_match_wins(postern, sink, clamd):
+    port = free_port()
+    postern(port, sink.port, callback_port=sink.port, settings={
+        "Scanner": {"BeforeQueueFilters": "HeadersFilter, ClamAV"}, "ClamAV": {"Address": clamd.address},
+        "HeadersFilter": {"Rule": "accept X-Lab ^eicar-ok$\nRule = reject Subject ^\\[SPAM\\]"}})
+    code, text = send(port, message("[SPAM] offer"))
+    assert code == 550 and b"headersfilter: reject: header:Subject matches" in text, text
+    lab = eicar_message().replace(b"Subject: invoice", b"X-Lab: eicar-ok\r\nSubject: invoice")
+    assert send(port, lab)[0] == 250, "accept is an explicit pass: clamav's later finding is not looked at"
+    assert sink.wait_for(1)[0].data.count(b"X-Lab: eicar-ok") == 1
+
+
+def zip_bytes(members: dict[str, bytes], compression=zipfile.ZIP_DEFLATED) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", compression) as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+    return out.getvalue()
+
+
+def test_attachments_banned_inside_nested_zips_and_archive_bombs(postern, sink):
+    port = free_port()
+    postern(port, sink.port, callback_port=sink.port, settings={
+        "Scanner": {"BeforeQueueFilters": "Attachments"},
+        "Attachments": {"BannedNames": "*.exe, *.scr", "MaxArchiveDepth": "3"}})
+    inner = zip_bytes({"readme.txt": b"hi", "tools/setup.exe": b"MZ" + b"\0" * 100})
+    nested = zip_bytes({"level2.zip": zip_bytes({"level3.zip": inner})})
+    code, text = send(port, message("docs", attachments=[("docs.zip", nested, "application/zip")]))
+    assert code == 550 and b"docs.zip/level2.zip/level3.zip/tools/setup.exe" in text, text
+    bomb = zip_bytes({"zeros.bin": b"\0" * (20 << 20)})
+    code, text = send(port, message("bomb", attachments=[("data.zip", bomb, "application/zip")]))
+    assert code == 550 and b"attachments: " in text and b"data.zip" in text, text
+    clean = zip_bytes({"report.pdf": b"%PDF-1.4 just text"})
+    assert send(port, message("report", attachments=[("report.zip", clean, "application/zip")]))[0] == 250
+    assert len(sink.wait_for(1)) == 1
+
+
+# ------------------------------------------------------------------ rules test
+
+def test_rules_test_shows_the_findings_and_the_actions(postern, sink, clamd, tmp_path):
+    port = free_port()
+    p = postern(port, sink.port, settings={
+        "Scanner": {"BeforeQueueFilters": "ClamAV"}, "ClamAV": {"Address": clamd.address}},
+        rules_first='block:regex:^Eicar && to:abuse@example.org cont clamav/InfectedActions = "discard, quarantine"')
+    eml = tmp_path / "eicar.eml"
+    eml.write_bytes(eicar_message())
+    r = ctl(p, "rules", "test", "--from", "alice@example.com", "--rcpt", "bob@example.org", "--rcpt", "abuse@example.org", str(eml))
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    assert f"clamav: infected [{EICAR_SIGNATURE}" in out
+    bob, abuse = out.split("recipient <abuse@example.org>")
+    assert "clamav/InfectedActions = reject  ([ClamAV] InfectedActions)" in bob and "actions: reject" in bob
+    assert "clamav/InfectedActions = discard, quarantine  (rule)" in abuse and "actions: discard, quarantine" in abuse
+
+
+def test_redirect_sends_the_recipients_copy_elsewhere(postern, sink):
+    port = free_port()
+    p = postern(port, sink.port, callback_port=sink.port, settings={
+        "Scanner": {"AfterQueueFilters": "HeadersFilter"},
+        "HeadersFilter": {"Rule": "reject Subject ^review", "RejectActions": "pass, redirect(review@example.net|audit@example.net)"}})
+    assert send(port, message("review this"), rcpts=("bob@example.org", "carol@example.org"))[0] == 250
+    assert send(port, message("plain"), rcpts=("bob@example.org",))[0] == 250
+    got = sink.wait_for_recipients(5)
+    redirected = sorted(r for m in got if b"Subject: review this" in m.data for r in m.rcpt_tos)
+    assert redirected == ["audit@example.net", "audit@example.net", "review@example.net", "review@example.net"]
+    assert [m.rcpt_tos for m in got if b"Subject: plain" in m.data] == [["bob@example.org"]]
+    deadline = time.monotonic() + 10
+    while "to=<review@example.net>, orig_to=<bob@example.org>" not in p.log_text():
+        assert time.monotonic() < deadline, "senderd does not log the original recipient"
+        time.sleep(0.05)
