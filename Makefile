@@ -15,7 +15,7 @@ PATHS       ?= direct amavis clamsmtp postfix
 APT_PACKAGES := libsystemd-dev zlib1g-dev postfix swaks python3-pip clamav-daemon spamassassin spamd rspamd
 PIP_PACKAGES := aiosmtpd pytest
 
-.PHONY: all deps build release run test bench clean
+.PHONY: all deps build release run test bench bench-clamav clean
 
 all: build
 
@@ -76,6 +76,12 @@ test: deps
 bench: deps release
 	FILTER_CMD='$(CURDIR)/tools/bench-filter.sh' FILTER_NAME=postern PATHS='$(PATHS)' \
 	    bash '$(PEERS)'
+
+# Postern scanning every message with ClamAV before the queue, on the same
+# clamd as ClamSMTP.
+bench-clamav: deps release
+	FILTER_CMD='$(CURDIR)/tools/bench-filter.sh' POSTERN_CLAMD=peers FILTER_NAME=postern-clamav \
+	    PATHS='direct clamsmtp' bash '$(PEERS)'
 
 clean:
 	rm -rf .build

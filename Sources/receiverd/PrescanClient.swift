@@ -1,88 +1,129 @@
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import Shared
 
 /// Asks scannerd for the before-queue verdict of a message still in `incoming/` (synchronous
-/// mode, DESIGN.md §5): one connection per message, one `PRESCAN` line out, one `VERDICT`
-/// line back. Any failure, and no answer within the timeout, gives nil: the caller applies
-/// `ProcessingErrors`.
-struct PrescanClient: Sendable {
+/// mode, DESIGN.md §5): one `PRESCAN ID` line out, one `VERDICT ID …` line back. Each event
+/// loop keeps one connection and sends every request of its sessions over it; replies are
+/// matched by queue id. Any failure, and no answer within the timeout, gives nil: the caller
+/// applies `ProcessingErrors`.
+final class PrescanClient: Sendable {
+    typealias Answer = (codes: [Int], text: String)
     let endpoint: Endpoint
+    private let links = NIOLockedValueBox<[ObjectIdentifier: PrescanLink]>([:])
 
-    func verdict(id: String, timeout: Duration, on loop: any EventLoop) -> EventLoopFuture<(codes: [Int], text: String)?> {
-        let promise = Completion(loop.makePromise(of: (codes: [Int], text: String)?.self))
+    init(endpoint: Endpoint) { self.endpoint = endpoint }
+
+    /// Call on `loop`; the future completes there.
+    func verdict(id: String, timeout: Duration, on loop: any EventLoop) -> EventLoopFuture<Answer?> {
+        let link = links.withLockedValue { links in
+            if let link = links[ObjectIdentifier(loop)] { return link }
+            let link = PrescanLink(endpoint: endpoint, loop: loop)
+            links[ObjectIdentifier(loop)] = link
+            return link
+        }
+        return link.request(id, timeout: timeout)
+    }
+}
+
+/// The connection of one event loop and its requests in flight. Only touched on that loop.
+final class PrescanLink: @unchecked Sendable {
+    private let endpoint: Endpoint
+    private let loop: any EventLoop
+    private var channel: EventLoopFuture<any Channel>?
+    private var waiting: [String: (promise: EventLoopPromise<PrescanClient.Answer?>, timer: Scheduled<Void>)] = [:]
+
+    init(endpoint: Endpoint, loop: any EventLoop) {
+        self.endpoint = endpoint
+        self.loop = loop
+    }
+
+    func request(_ id: String, timeout: Duration) -> EventLoopFuture<PrescanClient.Answer?> {
+        loop.preconditionInEventLoop()
+        let promise = loop.makePromise(of: PrescanClient.Answer?.self)
+        waiting[id]?.promise.succeed(nil)   // the same id twice cannot happen; never leave a promise behind
+        let timer = loop.scheduleTask(in: TimeAmount(timeout)) { [self] in answer(id, nil) }
+        waiting[id] = (promise, timer)
+        let connected = channel ?? connect()
+        connected.whenComplete { [self] result in
+            switch result {
+            case .success(let ch) where ch.isActive:
+                var line = ch.allocator.buffer(capacity: 40)
+                IPCMessage.prescan(id: id).write(into: &line)
+                ch.writeAndFlush(line).whenFailure { [self] _ in answer(id, nil) }
+            default:
+                answer(id, nil)
+            }
+        }
+        return promise.futureResult
+    }
+
+    /// Completes a request once; later answers for it (a reply after the timeout) are ignored.
+    func answer(_ id: String, _ value: PrescanClient.Answer?) {
+        guard let entry = waiting.removeValue(forKey: id) else { return }
+        entry.timer.cancel()
+        entry.promise.succeed(value)
+    }
+
+    /// The connection went away: every request on it is unanswered.
+    func closed() {
+        channel = nil
+        for id in Array(waiting.keys) { answer(id, nil) }
+    }
+
+    private func connect() -> EventLoopFuture<any Channel> {
         let bootstrap = ClientBootstrap(group: loop)
             .connectTimeout(.seconds(5))
-            .channelInitializer { ch in
-                ch.eventLoop.makeCompletedFuture { try ch.pipeline.syncOperations.addHandler(VerdictReader(id: id, promise: promise)) }
+            .channelInitializer { [self] ch in
+                ch.eventLoop.makeCompletedFuture { try ch.pipeline.syncOperations.addHandler(VerdictReader(link: self)) }
             }
-        let connected: EventLoopFuture<any Channel>
+        let f: EventLoopFuture<any Channel>
         switch endpoint.location {
-        case .unix(let path): connected = bootstrap.connect(unixDomainSocketPath: path)
-        case .inet(let host, let port): connected = bootstrap.connect(host: host, port: port)
+        case .unix(let path): f = bootstrap.connect(unixDomainSocketPath: path)
+        case .inet(let host, let port): f = bootstrap.connect(host: host, port: port)
         }
-        connected.whenComplete { result in
-            switch result {
-            case .success(let channel):
-                var request = channel.allocator.buffer(capacity: 40)
-                IPCMessage.prescan(id: id).write(into: &request)
-                channel.writeAndFlush(request, promise: nil)
-                let timer = loop.scheduleTask(in: .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000
-                                                               + timeout.components.attoseconds / 1_000_000_000)) {
-                    promise.succeed(nil)
-                    channel.close(promise: nil)
-                }
-                promise.promise.futureResult.whenComplete { _ in timer.cancel(); channel.close(promise: nil) }
-            case .failure:
-                promise.succeed(nil)
-            }
-        }
-        return promise.promise.futureResult
+        channel = f
+        f.whenFailure { [self] _ in if channel === f { channel = nil } }
+        return f
     }
 }
 
-/// The timer, the reader and a failed connect may each try to answer; the first one wins.
-/// Only touched on the request's event loop.
-private final class Completion: @unchecked Sendable {
-    let promise: EventLoopPromise<(codes: [Int], text: String)?>
-    private var done = false
-    init(_ promise: EventLoopPromise<(codes: [Int], text: String)?>) { self.promise = promise }
-    func succeed(_ value: (codes: [Int], text: String)?) {
-        guard !done else { return }
-        done = true
-        promise.succeed(value)
+extension TimeAmount {
+    init(_ d: Duration) {
+        let c = d.components
+        self = .nanoseconds(c.seconds * 1_000_000_000 + c.attoseconds / 1_000_000_000)
     }
 }
 
-/// Reads the one VERDICT line; a closed connection or garbage is no verdict.
+/// Hands each VERDICT line to the link; garbage closes the connection (and so fails what waits).
 private final class VerdictReader: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
-    private let id: String
-    private let promise: Completion
+    private let link: PrescanLink
     private var buffer = ByteBuffer()
     private var framer = LineFramer(limit: IPCMessage.maxLine)
 
-    init(id: String, promise: Completion) {
-        self.id = id
-        self.promise = promise
-    }
+    init(link: PrescanLink) { self.link = link }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var chunk = unwrapInboundIn(data)
         buffer.writeBuffer(&chunk)
-        guard let framed = framer.next(from: &buffer) else { return }
-        switch framed {
-        case .line(let l), .bareLF(let l):
-            if case .verdict(let got, let codes, let text)? = IPCMessage.parse(Substring(String(buffer: l))), got == id {
-                promise.succeed((codes, text))
+        while let framed = framer.next(from: &buffer) {
+            switch framed {
+            case .line(let l), .bareLF(let l):
+                guard case .verdict(let id, let codes, let text)? = IPCMessage.parse(Substring(String(buffer: l))) else {
+                    context.close(promise: nil)
+                    return
+                }
+                link.answer(id, (codes, text))
+            case .overlong:
+                context.close(promise: nil)
+                return
             }
-        case .overlong:
-            break
         }
-        promise.succeed(nil)   // anything else is no verdict
-        context.close(promise: nil)
+        buffer.discardReadBytes()
     }
 
-    func channelInactive(context: ChannelHandlerContext) { promise.succeed(nil) }
+    func channelInactive(context: ChannelHandlerContext) { link.closed() }
     func errorCaught(context: ChannelHandlerContext, error: any Error) { context.close(promise: nil) }
 }

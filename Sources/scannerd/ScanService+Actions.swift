@@ -47,7 +47,7 @@ extension ScanService {
     }
 
     /// Routes marked `B` get their DSN (written durably first), then become `X`.
-    func settleBlocked(_ file: SpoolFile, message: ByteBuffer, log: Logger) throws {
+    func settleBlocked(_ file: SpoolFile, log: Logger) throws {
         guard let verdict = file.verdict else { return }
         let owed = verdict.routes.enumerated().filter { $0.element.status == .blocked }
         guard !owed.isEmpty else { return }
@@ -60,7 +60,7 @@ extension ScanService {
                                           diagnostic: "550 5.7.1 Message rejected: \(reason)", remote: config.general.hostname)
         }
         if !failures.isEmpty {
-            let id = try LocalMessage.writeReport(original: e, failures: failures, message: message,
+            let id = try LocalMessage.writeReport(original: e, failures: failures, message: try file.readMessage(),
                                                   hostname: config.general.hostname, layout: layout, headersOnly: true)
             log.info("blocked: sender notified", metadata: ["dsn-id": "\(id)", "nrcpt": "\(failures.count)"])
             queue.add(id)

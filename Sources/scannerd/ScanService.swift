@@ -178,9 +178,8 @@ struct ScanService: Service {
     private func scanBlocking(_ id: String) throws {
         let path = layout.path(id, .scan)
         var file: SpoolFile
-        var buffer: ByteBuffer
         do {
-            (file, buffer) = try SpoolFile.readWithMessage(path: path)
+            file = try SpoolFile.read(path: path)
         } catch let e as SpoolError where e.errno == ENOENT {
             return   // done already (a duplicate wake-up)
         } catch let e as SpoolFormatError {
@@ -192,7 +191,8 @@ struct ScanService: Service {
         if file.verdict == nil || file.verdict!.afterQueuePending {
             let started = ContinuousClock.now
             let config = self.config
-            let message = Array(buffer.readableBytesView)
+            // Without plug-ins and header rules the message itself is not needed.
+            let message = config.scansWithPlugins || config.rules.usesHeaders ? Array(try file.readMessage().readableBytesView) : []
             let outcome = StageScan(config: config, stage: .afterQueue)
                 .run(file: file, message: message, deadline: started + config.scanner.scanTimeout)
             if outcome.retry {
@@ -207,7 +207,7 @@ struct ScanService: Service {
             notify(outcome, envelope: file.envelope, message: message, log: log)
             file = try SpoolFile.read(path: path)
         }
-        try settleBlocked(file, message: buffer, log: log)
+        try settleBlocked(file, log: log)
         if let verdict = file.verdict, !verdict.routes.contains(where: { $0.status == .pending }) {
             // Nothing left to deliver: every recipient was refused, discarded or reported.
             if unlink(path) != 0 { throw SpoolError("unlink", path) }

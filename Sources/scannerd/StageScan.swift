@@ -27,7 +27,8 @@ struct StageScan {
         let e = file.envelope
         let engine = ScanEngine(config: config)
         let previous = file.verdict
-        let headers = HeaderField.parseSection(message)
+        // Header rules need the header; plug-ins parse what they need themselves.
+        let headers: [HeaderField]? = config.rules.usesHeaders ? HeaderField.parseSection(message) : nil
         let open = previous.map { v in v.routes.filter { $0.status == .pending }.map(\.recipient) } ?? Array(e.recipients.indices)
         let openSet = Set(open)
         let lists = open.map { i -> [String] in

@@ -59,7 +59,7 @@ public struct ScanEngine: Sendable {
     /// Never throws: a failure is an `error` finding.
     public func run(_ names: [String], on request: ScanRequest, deadline: ContinuousClock.Instant) -> [Finding] {
         let sections = names.compactMap { config.plugins[$0] }
-        guard !sections.isEmpty else { return [] }
+        guard sections.count > 1 else { return sections.map { ScanEngine.runOne($0, request, deadline: deadline) } }
         let results = FindingSlots(count: sections.count)
         DispatchQueue.concurrentPerform(iterations: sections.count) { i in
             results.set(i, ScanEngine.runOne(sections[i], request, deadline: deadline))
