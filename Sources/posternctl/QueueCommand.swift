@@ -78,14 +78,14 @@ struct QueueCommand: ParsableCommand {
     }
 
     struct Release: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Release held messages (scanned ones go to delivery, others to scanning).")
+        static let configuration = CommandConfiguration(abstract: "Release held messages (fully scanned ones go to delivery, others to scanning).")
         @OptionGroup var options: ConfigOption
         @Argument var ids: [String]
         func run() throws {
             let (config, layout) = try QueueCommand.layout(options)
             for id in ids {
-                let scanned = (try? SpoolFile.read(path: layout.path(id, .hold)))?.verdict != nil
-                try QueueCommand.move(id, from: [.hold], to: scanned ? .outgoing : .scan, layout)
+                let verdict = (try? SpoolFile.read(path: layout.path(id, .hold)))?.verdict
+                try QueueCommand.move(id, from: [.hold], to: verdict?.readyForDelivery == true ? .outgoing : .scan, layout)
             }
             QueueCommand.wakeSender(config)
         }

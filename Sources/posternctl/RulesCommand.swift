@@ -49,11 +49,7 @@ struct RulesCommand: ParsableCommand {
             let knownHeaders: [HeaderField]? = message == nil && header.isEmpty ? nil : headers
             let resolver = RouteResolver(config: config)
             let engine = ScanEngine(config: config)
-            let lists = envelope.recipients.indices.map { i -> [String] in
-                let before = engine.filters(.beforeQueue, for: envelope, recipient: i, headers: knownHeaders)
-                let after = engine.filters(.afterQueue, for: envelope, recipient: i, headers: knownHeaders)
-                return before + after.filter { !before.contains($0) }
-            }
+            let lists = envelope.recipients.indices.map { engine.allFilters(for: envelope, recipient: $0, headers: knownHeaders) }
             var findings: [Finding] = []
             if message != nil && !noScan {
                 var names: [String] = []
@@ -74,11 +70,12 @@ struct RulesCommand: ParsableCommand {
             let ruleText = Dictionary(config.rules.rules.map { ($0.line, $0.text) }, uniquingKeysWith: { first, _ in first })
             for i in envelope.recipients.indices {
                 print("recipient <\(envelope.recipients[i].address)>")
+                // After a scan, block: and score: terms see this recipient's findings.
+                let decision = findings.isEmpty ? nil
+                    : engine.decide(findings, filters: lists[i], envelope: envelope, recipient: i, headers: knownHeaders)
                 var context = resolver.context(for: envelope, recipient: i, headers: knownHeaders)
-                if !findings.isEmpty {   // block: and score: terms are known after the scan
-                    context.blocks = findings.flatMap(\.names)
-                    context.score = findings.reduce(0) { $0 + ($1.score ?? 0) }
-                }
+                context.blocks = decision?.blocks
+                context.score = decision?.score
                 for name in names {
                     let r = config.rules.resolve(name, in: context)
                     let value = r.value.map { "\($0)" + (r.setting?.group.map { " (from [Rule:\($0)])" } ?? "") } ?? "(default)"
@@ -88,17 +85,13 @@ struct RulesCommand: ParsableCommand {
                         print("      line \(t.line) \(t.result.rawValue)\(t.setParameter ? " sets it" : "")\(t.stopped ? " stop" : ""): \(rule)")
                     }
                 }
-                var score: Double? = nil
-                if !findings.isEmpty {
-                    let d = engine.decide(findings, filters: lists[i], envelope: envelope, recipient: i, headers: knownHeaders)
+                if let d = decision {
                     print("  filters: \(lists[i].joined(separator: ", "))")
                     for step in d.steps { print("  \(step.parameter) = \(step.actions)  (\(step.source))") }
                     let extras = d.extras.isEmpty ? "" : ", " + d.extras.map(\.description).joined(separator: ", ")
                     print("  actions: \(d.main.rawValue)\(extras)  score \(d.score)")
-                    score = d.score
                 }
-                let blocks = findings.isEmpty ? nil : findings.flatMap(\.names)
-                print("  route: \(resolver.route(for: envelope, recipient: i, headers: knownHeaders, blocks: blocks, score: score))")
+                print("  route: \(resolver.route(for: envelope, recipient: i, headers: knownHeaders, blocks: decision?.blocks, score: decision?.score))")
             }
         }
     }

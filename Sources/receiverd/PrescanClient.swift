@@ -43,6 +43,7 @@ final class PrescanLink: @unchecked Sendable {
         loop.preconditionInEventLoop()
         let promise = loop.makePromise(of: PrescanClient.Answer?.self)
         waiting[id]?.promise.succeed(nil)   // the same id twice cannot happen; never leave a promise behind
+        let deadline = Monotonic.now() + Monotonic.nanoseconds(timeout)
         let timer = loop.scheduleTask(in: TimeAmount(timeout)) { [self] in answer(id, nil) }
         waiting[id] = (promise, timer)
         let connected = channel ?? connect()
@@ -50,7 +51,7 @@ final class PrescanLink: @unchecked Sendable {
             switch result {
             case .success(let ch) where ch.isActive:
                 var line = ch.allocator.buffer(capacity: 40)
-                IPCMessage.prescan(id: id).write(into: &line)
+                IPCMessage.prescan(id: id, deadline: deadline).write(into: &line)
                 ch.writeAndFlush(line).whenFailure { [self] _ in answer(id, nil) }
             default:
                 answer(id, nil)

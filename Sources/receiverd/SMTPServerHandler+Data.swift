@@ -148,14 +148,15 @@ extension SMTPServerHandler {
         if config.synchronous {
             prescan(writer, envelope: envelope, log: log, context: context)
         } else {
-            commit(writer, envelope: envelope, log: log, context: context, codes: nil, text: "")
+            commit(writer, envelope: envelope, log: log, context: context, codes: nil, text: "", dropVerdict: false)
         }
     }
 
     /// Makes the message durable, wakes scannerd and answers: 250 to all, or, after a
-    /// before-queue scan, each recipient's code.
+    /// before-queue scan, each recipient's code. `dropVerdict`: scannerd did not answer in
+    /// time, whatever it may still write is thrown away first.
     func commit(_ writer: SpoolWriter, envelope queued: Envelope, log commitLog: Logger, context: ChannelHandlerContext,
-                codes: [Int]?, text: String) {
+                codes: [Int]?, text: String, dropVerdict: Bool) {
         let id = writer.id
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
         let ctxBound = NIOLoopBound(context, eventLoop: context.eventLoop)
@@ -163,6 +164,7 @@ extension SMTPServerHandler {
         let committer = ctx.committer
         let started = ContinuousClock.now
         ctx.threadPool.runIfActive(eventLoop: context.eventLoop) { () throws -> Void in
+            if dropVerdict { try box.value.discardVerdict() }
             try box.value.commit(to: .scan, committer: committer)
         }.whenComplete { result in
             let me = loopBound.value
@@ -205,19 +207,18 @@ extension SMTPServerHandler {
                 writer.abort()
                 return
             }
-            var codes: [Int]
-            var text: String
+            let codes: [Int]
+            let text: String
+            var late = false
             if case .success(let answer?) = result, answer.codes.count == envelope.recipients.count {
                 (codes, text) = answer
             } else {
                 (codes, text) = me.processingErrorCodes(envelope)
+                late = true
                 log.warning("no before-queue verdict in time: ProcessingErrors applied", metadata: ["codes": "\(codes)"])
-                if codes.contains(250) {
-                    do { try writer.discardVerdict() } catch { codes = codes.map { _ in 451 } }
-                }
             }
             if codes.contains(250) {
-                me.commit(writer, envelope: envelope, log: log, context: context, codes: codes, text: text)
+                me.commit(writer, envelope: envelope, log: log, context: context, codes: codes, text: text, dropVerdict: late)
                 return
             }
             writer.abort()

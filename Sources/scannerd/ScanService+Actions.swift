@@ -12,8 +12,8 @@ extension ScanService {
         let wanted = outcome.decisions.filter { $0.extras.contains(.quarantine) }
         guard !wanted.isEmpty else { return }
         var copy = outcome.verdict
-        let blocked = wanted.filter { $0.main != .pass && $0.main != .continue }.map(\.recipient)
-        let keep = Set(blocked.isEmpty ? wanted.map(\.recipient) : blocked)
+        // The routes are who a release delivers to: only recipients that did not get it.
+        let keep = Set(wanted.filter { $0.main != .pass && $0.main != .continue }.map(\.recipient))
         copy.routes = copy.routes.filter { keep.contains($0.recipient) }.map { r in
             var r = r
             r.status = .pending

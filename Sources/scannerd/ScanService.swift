@@ -20,6 +20,8 @@ struct ScanService: Service {
     let layout: SpoolLayout
     let group: any EventLoopGroup
     let pool: NIOThreadPool
+    /// PRESCAN requests: the MTA is waiting on these.
+    let prescanPool: NIOThreadPool
     let sender: WakeupLink
     let logger: Logger
     let metrics: ScannerMetrics
@@ -43,7 +45,7 @@ struct ScanService: Service {
                     try ch.pipeline.syncOperations.addHandler(IPCServerHandler { m, reply in
                         switch m {
                         case .scan(let id): queue.add(id)
-                        case .prescan(let id): self.prescan(id, reply: reply)
+                        case .prescan(let id, let deadline): self.prescan(id, deadline: deadline, reply: reply)
                         default: break
                         }
                     })
@@ -126,29 +128,30 @@ struct ScanService: Service {
 
     /// Synchronous mode: the before-queue scan of a message receiverd holds in `incoming/`.
     /// The verdict goes into the file (receiverd's commit makes it durable with the message);
-    /// the reply codes go back on the connection.
-    private func prescan(_ id: String, reply: @escaping IPCServerHandler.Reply) {
-        pool.submit { state in
+    /// the reply codes go back on the connection. `deadline` is receiverd's: the plug-ins get
+    /// 90 % of the time left, and no verdict is written once it has passed (receiverd applies
+    /// ProcessingErrors then). Runs on its own threads, never behind after-queue scans.
+    private func prescan(_ id: String, deadline: UInt64, reply: @escaping IPCServerHandler.Reply) {
+        let started = ContinuousClock.now
+        let now = Monotonic.now()
+        let pluginDeadline = started + .nanoseconds(Int64(deadline > now ? (deadline - now) / 10 * 9 : 0))
+        prescanPool.submit { state in
             guard state == .active else { return }
-            let started = ContinuousClock.now
             var log = logger
             log[metadataKey: "queue-id"] = "\(id)"
             do {
                 let (file, buffer) = try SpoolFile.readWithMessage(path: layout.path(id, .incoming))
                 let message = Array(buffer.readableBytesView)
-                let config = self.config
-                let deadline = started + config.scanner.scanTimeout * 0.9
-                let outcome = StageScan(config: config, stage: .beforeQueue).run(file: file, message: message, deadline: deadline)
-                // receiverd stops waiting at ScanTimeout and applies ProcessingErrors itself; a
-                // verdict written after that would contradict its reply.
-                guard ContinuousClock.now < started + config.scanner.scanTimeout * 0.95 else {
-                    log.warning("before-queue scan finished too late; receiverd applies ProcessingErrors")
+                let outcome = StageScan(config: config, stage: .beforeQueue).run(file: file, message: message, deadline: pluginDeadline)
+                // A 451 for all: the client sends it again, and that attempt keeps the copy.
+                let retried = outcome.codes.allSatisfy { $0 == 451 }
+                if !retried { quarantine(outcome, envelope: file.envelope, message: message, log: log) }
+                guard try file.writeVerdict(outcome.verdict, sync: false, before: deadline) else {
+                    log.warning("before-queue scan finished after receiverd's deadline; it applies ProcessingErrors")
                     return
                 }
-                try file.writeVerdict(outcome.verdict, sync: false)
                 record(outcome, log: log, started: started)
-                quarantine(outcome, envelope: file.envelope, message: message, log: log)
-                notify(outcome, envelope: file.envelope, message: message, log: log)
+                if !retried { notify(outcome, envelope: file.envelope, message: message, log: log) }
                 reply(.verdict(id: id, codes: outcome.codes, text: outcome.text))
             } catch {
                 metrics.errors.increment()
@@ -201,9 +204,10 @@ struct ScanService: Service {
                 log.warning("scan failed, trying again in \(ScanService.retryDelay)", metadata: ["reason": "\(outcome.text)"])
                 return
             }
+            // The copy first: once the verdict is written, the scan is not repeated.
+            quarantine(outcome, envelope: file.envelope, message: message, log: log)
             try file.writeVerdict(outcome.verdict, sync: false)
             record(outcome, log: log, started: started)
-            quarantine(outcome, envelope: file.envelope, message: message, log: log)
             notify(outcome, envelope: file.envelope, message: message, log: log)
             file = try SpoolFile.read(path: path)
         }

@@ -17,8 +17,11 @@ struct Scannerd: AsyncParsableCommand {
         let group = MultiThreadedEventLoopGroup.singleton
         let pool = NIOThreadPool(numberOfThreads: 8)
         pool.start()
+        // One thread per MTA session waiting, up to Postfix's default process limit for the filter.
+        let prescanPool = NIOThreadPool(numberOfThreads: 32)
+        prescanPool.start()
         let store = ConfigStore(cfg)
-        let scan = ScanService(store: store, layout: layout, group: group, pool: pool,
+        let scan = ScanService(store: store, layout: layout, group: group, pool: pool, prescanPool: prescanPool,
                                sender: WakeupLink(endpoint: cfg.sender.controlAddress, group: group, logger: logger), logger: logger,
                                metrics: ScannerMetrics())
         let services = ServiceGroup(configuration: .init(
@@ -28,5 +31,6 @@ struct Scannerd: AsyncParsableCommand {
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await services.run()
         try await pool.shutdownGracefully()
+        try await prescanPool.shutdownGracefully()
     }
 }

@@ -4,8 +4,9 @@ import Shared
 /// One scan of one message at one stage: the plug-ins run, each open recipient gets a decision,
 /// and the decisions become a verdict and (before queue) the end-of-data reply codes.
 ///
-/// A message in `scan/` without a verdict never had a before-queue scan (asynchronous mode, a
-/// ProcessingErrors = pass, or Postern's own mail), so it gets both lists: never a silent pass.
+/// A message in `scan/` without a verdict never had a before-queue scan (asynchronous mode, or
+/// ProcessingErrors = pass), so it gets both lists: never a silent pass. Postern's own mail
+/// (DSNs without the blocked content, notifications) is not scanned.
 /// - SeeAlso: DESIGN.md §5, `docs/plugins.md`
 struct StageScan {
     let config: PosternConfig
@@ -29,20 +30,21 @@ struct StageScan {
         let previous = file.verdict
         // Header rules need the header; plug-ins parse what they need themselves.
         let headers: [HeaderField]? = config.rules.usesHeaders ? HeaderField.parseSection(message) : nil
-        let open = previous.map { v in v.routes.filter { $0.status == .pending }.map(\.recipient) } ?? Array(e.recipients.indices)
+        // A recipient redirected before the queue has several routes: it is still one recipient.
+        let open = previous.map { v in StageScan.unique(v.routes.filter { $0.status == .pending }.map(\.recipient)) }
+            ?? Array(e.recipients.indices)
         let openSet = Set(open)
         let lists = open.map { i -> [String] in
             if stage == .beforeQueue { return engine.filters(.beforeQueue, for: e, recipient: i, headers: headers) }
-            let after = engine.filters(.afterQueue, for: e, recipient: i, headers: headers)
-            guard previous == nil else { return after }
-            return StageScan.unique(engine.filters(.beforeQueue, for: e, recipient: i, headers: headers) + after)
+            guard previous == nil else { return engine.filters(.afterQueue, for: e, recipient: i, headers: headers) }
+            return engine.allFilters(for: e, recipient: i, headers: headers)
         }
         let names = StageScan.unique(lists.flatMap { $0 })
         var findings: [Finding] = []
         // Mail that already passed a Postern (valid loop guard) and Postern's own mail are not scanned.
         if !e.guardValid && e.receivedWith != "local" && !names.isEmpty {
             let request = ScanRequest(queueID: e.id, message: message, mailFrom: e.mailFrom, recipients: e.recipients.map(\.address),
-                                      clientIP: e.xforward["ADDR"] ?? e.clientIP, helo: e.xforward["HELO"] ?? e.helo)
+                                      clientIP: StageScan.clientAddress(e), helo: e.xforward["HELO"] ?? e.helo)
             findings = engine.run(names, on: request, deadline: deadline)
         }
         let base = previous?.score ?? 0
@@ -50,13 +52,14 @@ struct StageScan {
             engine.decide(findings, filters: list, envelope: e, recipient: i, headers: headers, baseScore: base)
         }
 
+        let byRecipient = Dictionary(uniqueKeysWithValues: decisions.map { ($0.recipient, $0) })
         // Per recipient: the reply code and the state of its route.
         let lmtp = e.mailProtocol == "lmtp"
         var codes = Array(repeating: 250, count: e.recipients.count)
         var status: [Int: RecipientStatus] = [:]
         var retry = false
         func accepted(_ i: Int) -> RecipientStatus {
-            engine.flag("SkipDSNOnBlock", for: e, recipient: i, headers: headers, default: config.sender.skipDSNOnBlock) ? .dropped : .blocked
+            engine.flag("SkipDSNOnBlock", for: e, recipient: i, headers: headers, scanned: byRecipient[i], default: config.sender.skipDSNOnBlock) ? .dropped : .blocked
         }
         for d in decisions {
             let i = d.recipient
@@ -64,7 +67,7 @@ struct StageScan {
             case .pass, .continue: status[i] = .pending
             case .discard: status[i] = .dropped
             case .reject:
-                if stage == .beforeQueue && engine.flag("ReturnReject", for: e, recipient: i, headers: headers, default: config.receiver.returnReject) {
+                if stage == .beforeQueue && engine.flag("ReturnReject", for: e, recipient: i, headers: headers, scanned: d, default: config.receiver.returnReject) {
                     codes[i] = 550
                     status[i] = .dropped
                 } else {
@@ -82,11 +85,12 @@ struct StageScan {
             }
         }
         // SMTP has one reply for all: any tempfail retries everything; a split refusal is
-        // accepted and the refused recipients get a DSN (DESIGN.md §5).
+        // accepted and the refused recipients get a DSN (DESIGN.md §5). When nobody would get
+        // the message (refused and discarded only) it is refused: no bounce to a forged sender.
         if stage == .beforeQueue && !lmtp {
             if codes.contains(451) {
                 codes = codes.map { _ in 451 }
-            } else if codes.contains(550) && open.contains(where: { codes[$0] == 250 }) {
+            } else if codes.contains(550) && open.contains(where: { codes[$0] == 250 && status[$0] == .pending }) {
                 for i in open where codes[i] == 550 { codes[i] = 250; status[i] = accepted(i) }
             }
         }
@@ -97,7 +101,6 @@ struct StageScan {
         verdict.scanned = timespec.now.seconds
         verdict.findings += findings.filter { !$0.detail.isEmpty }.map { "\($0.plugin) \($0.detail)" }
         verdict.score = findings.reduce(base) { $0 + ($1.score ?? 0) }
-        let byRecipient = Dictionary(uniqueKeysWithValues: decisions.map { ($0.recipient, $0) })
         var added = findings.flatMap(\.headers)
         for d in decisions where status[d.recipient] == .pending {
             for case .addHeader(let name, let body) in d.extras { added.append("\(name): \(body)") }
@@ -107,7 +110,6 @@ struct StageScan {
             if let reason = d.reasons.last { verdict.reasons[d.recipient] = reason }
         }
         let resolver = RouteResolver(config: config)
-        let blocks = findings.flatMap(\.names)
         let oldRoutes = previous?.routes ?? []
         verdict.routes = []
         for i in e.recipients.indices {
@@ -115,13 +117,17 @@ struct StageScan {
                 verdict.routes += oldRoutes.filter { $0.recipient == i }
                 continue
             }
-            let endpoint = resolver.route(for: e, recipient: i, headers: headers, blocks: blocks, score: byRecipient[i]?.score)
+            let endpoint = resolver.route(for: e, recipient: i, headers: headers,
+                                          blocks: byRecipient[i]?.blocks ?? [], score: byRecipient[i]?.score)
             let redirect = byRecipient[i]?.extras.lazy.compactMap { extra -> [String]? in
                 if case .redirect(let to) = extra { return to } else { return nil }
             }.first
+            let redirectedBefore = oldRoutes.filter { $0.recipient == i && $0.address != nil }
             if let redirect, status[i] == .pending {
                 // The recipient's copy goes to these addresses instead (its route, its DSN options).
                 for address in redirect { verdict.routes.append(.init(recipient: i, endpoint: endpoint.description, address: address)) }
+            } else if !redirectedBefore.isEmpty && status[i] == .pending {
+                verdict.routes += redirectedBefore   // the before-queue redirect stands
             } else {
                 verdict.routes.append(.init(recipient: i, status: status[i] ?? .pending, endpoint: endpoint.description))
             }
@@ -146,8 +152,16 @@ struct StageScan {
         }
     }
 
-    static func unique(_ items: [String]) -> [String] {
-        var seen: Set<String> = []
+    /// The original client for the scanners: XFORWARD's ADDR without Postfix's `IPV6:` prefix,
+    /// and nothing for its `[UNAVAILABLE]`/`[TEMPUNAVAIL]` placeholders.
+    static func clientAddress(_ e: Envelope) -> String {
+        guard var addr = e.xforward["ADDR"] else { return e.clientIP }
+        if addr.uppercased().hasPrefix("IPV6:") { addr = String(addr.dropFirst(5)) }
+        return addr.hasPrefix("[") ? "" : addr
+    }
+
+    static func unique<T: Hashable>(_ items: [T]) -> [T] {
+        var seen: Set<T> = []
         return items.filter { seen.insert($0).inserted }
     }
 }

@@ -131,8 +131,9 @@ struct DeliveryService: Service {
             log.error("cannot read queue file: \(error)")
             return
         }
-        guard let verdict = file.verdict else {
-            if rename(path, layout.path(id, .scan)) == 0 { log.warning("no verdict; moved back to scan/") }
+        guard let verdict = file.verdict, verdict.readyForDelivery else {
+            // scannerd has work left on it (a scan, a DSN for a block): never deliver around it.
+            if rename(path, layout.path(id, .scan)) == 0 { log.warning("not fully scanned; moved back to scan/") }
             return
         }
         let e = file.envelope

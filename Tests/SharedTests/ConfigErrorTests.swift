@@ -83,7 +83,7 @@ import Testing
         let thrown = #expect(throws: ConfigErrors.self) { try PosternConfig.parse(text, path: "t.conf") }
         #expect(thrown?.description == """
             t.conf:2:11: unknown parameter 'Bogus'
-            t.conf:4:17: invalid value '0' for MaxRecipients: expected a number from 1
+            t.conf:4:17: invalid value '0' for MaxRecipients: expected a number from 1 to 10000
             t.conf:5:1: unknown key 'Nope' in [Receiver]
             t.conf:7:18: invalid value '0s' for ConnectTimeout: expected a time such as 30s, 5m, 2h, 1d or 500ms
             """)

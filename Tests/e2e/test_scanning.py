@@ -162,7 +162,7 @@ def test_a_scanner_that_is_down_tempfails_never_passes(postern, sink, tmp_path):
     postern(port, sink.port, callback_port=sink.port,
             settings={"Scanner": {"BeforeQueueFilters": "ClamAV"}, "ClamAV": {"Address": f"local:{tmp_path}/none.sock"}})
     code, text = send(port, message("clean"))
-    assert code == 451 and text.startswith(b"4.7.1 Try again later: clamav: error: "), text
+    assert code == 451 and text == b"4.7.1 Try again later: clamav: scanner temporarily unavailable", text
     assert sink.settle(1.0) == []
 
 
@@ -313,3 +313,33 @@ def test_redirect_sends_the_recipients_copy_elsewhere(postern, sink):
     while "to=<review@example.net>, orig_to=<bob@example.org>" not in p.log_text():
         assert time.monotonic() < deadline, "senderd does not log the original recipient"
         time.sleep(0.05)
+
+
+def test_a_redirect_before_the_queue_survives_the_after_queue_scan(postern, sink):
+    port = free_port()
+    postern(port, sink.port, callback_port=sink.port, settings={
+        "Scanner": {"BeforeQueueFilters": "HeadersFilter", "AfterQueueFilters": "Attachments"},
+        "HeadersFilter": {"Rule": "reject Subject ^review", "RejectActions": "pass, redirect(review@example.net|audit@example.net)"}})
+    assert send(port, message("review this"), rcpts=("bob@example.org",))[0] == 250
+    got = sink.wait_for_recipients(2)
+    assert sorted(r for m in got for r in m.rcpt_tos) == ["audit@example.net", "review@example.net"]
+    assert all(r != "bob@example.org" for m in sink.settle(1.0) for r in m.rcpt_tos)
+
+
+def test_refused_and_discarded_only_is_refused_not_bounced(postern, sink):
+    """Over SMTP a split verdict is accepted and the refused recipients get a DSN; but when
+    nobody would receive the message, a DSN would only be backscatter: it is refused."""
+    port = free_port()
+    postern(port, sink.port, callback_port=sink.port, settings={
+        "Scanner": {"BeforeQueueFilters": "HeadersFilter"}, "HeadersFilter": {"Rule": "reject Subject ^offer"}},
+        rules_first="to:carol@example.org cont headersfilter/RejectActions = discard\n"
+                    "to:dave@example.org cont headersfilter/RejectActions = pass")
+    code, text = send(port, message("offer"), rcpts=("bob@example.org", "carol@example.org"))
+    assert code == 550, text
+    assert sink.settle(1.5) == [], "no delivery and no DSN"
+    # With someone who does get it, the split is accepted and the refused recipient reported.
+    code, text = send(port, message("offer"), rcpts=("bob@example.org", "dave@example.org"), sender="eve@example.com")
+    assert code == 250, text
+    got = {m.rcpt_tos[0]: m for m in sink.wait_for(2)}
+    assert b"Subject: offer" in got["dave@example.org"].data
+    assert b"Status: 5.7.1" in got["eve@example.com"].data and b"<bob@example.org>" in got["eve@example.com"].data

@@ -64,9 +64,16 @@ public struct PosternConfig: Sendable {
         var metrics = reader("Metrics")
         let generalSection = GeneralSection.read(&general)
         let scannerSection = ScannerSection.read(&scanner, runDir: generalSection.runDir)
+        let rules = RuleSet.build(from: document.sections, file: path, errors: &errors)
         var pluginReaders: [SectionReader] = []
         var plugins: [String: PluginSection] = [:]
-        let listed = Set(scannerSection.beforeQueueFilters + scannerSection.afterQueueFilters)
+        // Every plug-in some list names, in [Scanner] or in a rule, gets its section (or defaults).
+        var listed = Set(scannerSection.beforeQueueFilters + scannerSection.afterQueueFilters)
+        for setting in rules.rules.flatMap(\.settings) + rules.groups.values.joined() {
+            if case .list(let names) = setting.typed, ["beforequeuefilters", "afterqueuefilters"].contains(setting.key) {
+                listed.formUnion(names)
+            }
+        }
         for (name, display) in PluginCatalog.displayNames where listed.contains(name) || document.sections[name] != nil {
             var each = reader(display)
             plugins[name] = PluginCatalog.read(name, &each)
@@ -81,7 +88,7 @@ public struct PosternConfig: Sendable {
             notifier: NotifierSection.read(&notifier, hostname: generalSection.hostname),
             quarantine: QuarantineSection.read(&quarantine, spoolDir: generalSection.spoolDir),
             metrics: MetricsSection.read(&metrics),
-            rules: RuleSet.build(from: document.sections, file: path, errors: &errors),
+            rules: rules,
             plugins: plugins,
             sections: document.sections)
         for var each in [general, receiver, scanner, sender, notifier, quarantine, metrics] + pluginReaders {

@@ -43,7 +43,8 @@ public struct ReceiverSection: Sendable {
         }
         section.protectedNetworks = reader.networks("ProtectedNetworks") ?? section.protectedNetworks
         section.maxMessageSize = reader.size("MaxMessageSize") ?? section.maxMessageSize
-        section.maxRecipients = reader.integer("MaxRecipients", in: 1...Int.max) ?? section.maxRecipients
+        // At most 10000: a verdict line carries a reply code per recipient (IPCMessage.maxLine).
+        section.maxRecipients = reader.integer("MaxRecipients", in: 1...10_000) ?? section.maxRecipients
         section.maxSessions = reader.integer("MaxSessions", in: 1...Int.max) ?? section.maxSessions
         section.commandTimeout = reader.duration("CommandTimeout") ?? section.commandTimeout
         section.dataTimeout = reader.duration("DataTimeout") ?? section.dataTimeout

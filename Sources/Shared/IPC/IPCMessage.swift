@@ -12,23 +12,29 @@ public enum IPCMessage: Sendable, Hashable {
     /// posternctl → senderd: try every deferred message now.
     case flush
     /// receiverd → scannerd: run the before-queue filters on `incoming/ID` and answer with a
-    /// ``verdict`` on the same connection (synchronous mode).
-    case prescan(id: String)
+    /// ``verdict`` on the same connection (synchronous mode) before `deadline` (CLOCK_MONOTONIC
+    /// nanoseconds, ``Monotonic``): receiverd stops waiting then.
+    case prescan(id: String, deadline: UInt64)
     /// scannerd → receiverd: the end-of-data reply code for each recipient, in envelope order
     /// (250, 550 or 451), and the reason shown to the client for a refusal.
     case verdict(id: String, codes: [Int], text: String)
 
-    /// Room for a reply code per recipient (MaxRecipients is at most a few thousand) and a reason.
-    public static let maxLine = 16_384
+    /// Room for a reply code per recipient (4 octets each; MaxRecipients is at most 10000) and
+    /// a reason.
+    public static let maxLine = 65_536
+    /// The longest reason in a VERDICT: it must fit an SMTP reply line (512 octets).
+    public static let maxReason = 400
 
     public func write(into buffer: inout ByteBuffer) {
         switch self {
         case .scan(let id): buffer.writeString("SCAN \(id)\n")
         case .deliver(let id): buffer.writeString("DELIVER \(id)\n")
         case .flush: buffer.writeString("FLUSH\n")
-        case .prescan(let id): buffer.writeString("PRESCAN \(id)\n")
+        case .prescan(let id, let deadline): buffer.writeString("PRESCAN \(id) \(deadline)\n")
         case .verdict(let id, let codes, let text):
-            let clean = String(decoding: text.utf8.map { $0 < 32 ? UInt8(ascii: " ") : $0 }, as: UTF8.self)
+            // The reason ends up in an SMTP reply: printable ASCII, and short (file names in it
+            // come from the sender).
+            let clean = String(decoding: text.utf8.prefix(IPCMessage.maxReason).map { $0 < 32 || $0 > 126 ? UInt8(ascii: "?") : $0 }, as: UTF8.self)
             buffer.writeString("VERDICT \(id) \(codes.map(String.init).joined(separator: ",")) \(clean)\n")
         }
     }
@@ -44,7 +50,9 @@ public enum IPCMessage: Sendable, Hashable {
         case ("SCAN", 2) where QueueID.isValid(String(words[1])): return .scan(id: String(words[1]))
         case ("DELIVER", 2) where QueueID.isValid(String(words[1])): return .deliver(id: String(words[1]))
         case ("FLUSH", 1): return .flush
-        case ("PRESCAN", 2) where QueueID.isValid(String(words[1])): return .prescan(id: String(words[1]))
+        case ("PRESCAN", 3) where QueueID.isValid(String(words[1])):
+            guard let deadline = UInt64(words[2]) else { return nil }
+            return .prescan(id: String(words[1]), deadline: deadline)
         default: return nil
         }
     }

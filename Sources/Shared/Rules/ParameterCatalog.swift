@@ -6,7 +6,7 @@
 public enum ParameterCatalog {
     /// How a parameter's value is parsed.
     public enum Kind: Sendable, Hashable {
-        case endpoint, actions, bool, duration, list, text
+        case endpoint, actions, bool, duration, list, filters, text
     }
 
     /// A known parameter.
@@ -23,8 +23,8 @@ public enum ParameterCatalog {
         Parameter(name: "ProcessingErrors", kind: .actions),
         Parameter(name: "ReturnReject", kind: .bool),
         Parameter(name: "SkipDSNOnBlock", kind: .bool),
-        Parameter(name: "BeforeQueueFilters", kind: .list),
-        Parameter(name: "AfterQueueFilters", kind: .list),
+        Parameter(name: "BeforeQueueFilters", kind: .filters),
+        Parameter(name: "AfterQueueFilters", kind: .filters),
         Parameter(name: "ScanTimeout", kind: .duration),
         Parameter(name: "AdminMail", kind: .text),
         Parameter(name: "FilterMail", kind: .text),
@@ -70,6 +70,14 @@ public enum ParameterCatalog {
         case .list:
             let items = value.split(separator: ",").map { ASCII.trim($0) }.filter { !$0.isEmpty }
             return .success(.list(items.map(ASCII.lowercased)))
+        case .filters:
+            // A plug-in name that is not known would silently scan nothing.
+            let items = value.split(separator: ",").map { ASCII.lowercased(ASCII.trim($0)) }.filter { !$0.isEmpty }
+            if let unknown = items.first(where: { PluginCatalog.displayName($0) == nil }) {
+                let known = PluginCatalog.displayNames.map(\.1).joined(separator: ", ")
+                return .failure(CatalogError(offset: 0, message: "unknown plug-in '\(unknown)': expected one of \(known)"))
+            }
+            return .success(.list(items))
         }
     }
 

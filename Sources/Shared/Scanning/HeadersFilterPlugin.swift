@@ -6,7 +6,8 @@
 /// Rule = accept X-Trusted-Relay ^yes$
 /// ```
 /// A rule is `KEYWORD HEADER-NAME REGEX`; the regex (POSIX extended, case-insensitive) is the
-/// rest of the line and is matched against each unfolded field of that name.
+/// rest of the line and is matched against each unfolded field of that name, as written and with
+/// its RFC 2047 encoded words decoded (NUL bytes read as spaces: a C regex would stop there).
 public struct HeadersFilterPlugin: ScanPlugin {
     /// One `Rule =` line.
     public struct Rule: Sendable {
@@ -45,11 +46,15 @@ public struct HeadersFilterPlugin: ScanPlugin {
     }
 
     public func scan(_ request: ScanRequest, deadline: ContinuousClock.Instant) throws(PluginError) -> Finding {
-        let fields = HeaderField.parseSection(request.message)
+        let fields = HeaderField.parseSection(request.message).map { field in
+            var values = [field.value.contains("\0") ? String(field.value.map { $0 == "\0" ? " " : $0 }) : field.value]
+            if values[0].contains("=?") { values.append(EncodedWord.decode(values[0])) }
+            return (name: ASCII.lowercased(field.name), shown: field.name, values: values)
+        }
         for rule in rules {
-            for field in fields where ASCII.lowercased(field.name) == rule.header && rule.regex.matches(field.value) {
-                return Finding(plugin: name, verdict: rule.keyword.rawValue, names: ["header:\(field.name)"],
-                               detail: "\(rule.keyword.rawValue): header:\(field.name) matches \(rule.regex.pattern)")
+            for field in fields where field.name == rule.header && field.values.contains(where: rule.regex.matches) {
+                return Finding(plugin: name, verdict: rule.keyword.rawValue, names: ["header:\(field.shown)"],
+                               detail: "\(rule.keyword.rawValue): header:\(field.shown) matches \(rule.regex.pattern)")
             }
         }
         return Finding(plugin: name, verdict: Finding.clean, detail: "no rule matched")

@@ -1,4 +1,4 @@
-import Dispatch
+import Glibc
 import NIOConcurrencyHelpers
 
 /// Which filter list a scan runs: `BeforeQueueFilters` while the MTA waits, or
@@ -23,6 +23,8 @@ public struct RecipientDecision: Sendable, Hashable {
     public var reasons: [String]
     /// The unified score: the plug-ins' scores plus every `score(N)`.
     public var score: Double
+    /// Threat and banned-object names of this recipient's plug-ins.
+    public var blocks: [String]
     /// For `rules test`: each action parameter looked up, its value and where it came from.
     public var steps: [Step]
 
@@ -55,15 +57,25 @@ public struct ScanEngine: Sendable {
         return stage == .beforeQueue ? config.scanner.beforeQueueFilters : config.scanner.afterQueueFilters
     }
 
-    /// Runs `names` at once, each on its own thread, each within its timeout and `deadline`.
+    /// Both lists, before-queue first, each plug-in once: what a message gets that never had a
+    /// before-queue scan, and what `rules test` shows.
+    public func allFilters(for e: Envelope, recipient: Int, headers: [HeaderField]?) -> [String] {
+        let before = filters(.beforeQueue, for: e, recipient: recipient, headers: headers)
+        return before + filters(.afterQueue, for: e, recipient: recipient, headers: headers).filter { !before.contains($0) }
+    }
+
+    /// Runs `names` at once, each on a thread of its own (they wait on sockets; a CPU-sized
+    /// pool would run them one after another), each within its timeout and `deadline`.
     /// Never throws: a failure is an `error` finding.
     public func run(_ names: [String], on request: ScanRequest, deadline: ContinuousClock.Instant) -> [Finding] {
         let sections = names.compactMap { config.plugins[$0] }
         guard sections.count > 1 else { return sections.map { ScanEngine.runOne($0, request, deadline: deadline) } }
         let results = FindingSlots(count: sections.count)
-        DispatchQueue.concurrentPerform(iterations: sections.count) { i in
-            results.set(i, ScanEngine.runOne(sections[i], request, deadline: deadline))
+        let threads = sections.indices.dropFirst().map { i in
+            PluginThread { results.set(i, ScanEngine.runOne(sections[i], request, deadline: deadline)) }
         }
+        results.set(0, ScanEngine.runOne(sections[0], request, deadline: deadline))
+        for thread in threads { thread.join() }
         return results.all
     }
 
@@ -89,7 +101,8 @@ public struct ScanEngine: Sendable {
         var context = RouteResolver(config: config).context(for: e, recipient: recipient, headers: headers)
         context.blocks = mine.flatMap(\.names)
         context.score = mine.reduce(baseScore) { $0 + ($1.score ?? 0) }
-        var decision = RecipientDecision(recipient: recipient, main: .pass, extras: [], reasons: [], score: context.score!, steps: [])
+        var decision = RecipientDecision(recipient: recipient, main: .pass, extras: [], reasons: [], score: context.score!,
+                                         blocks: context.blocks ?? [], steps: [])
         for finding in mine where finding.isBlocking {
             let (parameter, fallback, source) = defaultActions(for: finding)
             var actions = fallback
@@ -115,9 +128,13 @@ public struct ScanEngine: Sendable {
         return decision
     }
 
-    /// A yes/no parameter (`ReturnReject`, `SkipDSNOnBlock`) for one recipient.
-    public func flag(_ parameter: String, for e: Envelope, recipient: Int, headers: [HeaderField]?, default value: Bool) -> Bool {
-        let context = RouteResolver(config: config).context(for: e, recipient: recipient, headers: headers)
+    /// A yes/no parameter (`ReturnReject`, `SkipDSNOnBlock`) for one recipient; after a scan,
+    /// `block:` and `score:` terms see what `scanned` saw.
+    public func flag(_ parameter: String, for e: Envelope, recipient: Int, headers: [HeaderField]?,
+                     scanned: RecipientDecision? = nil, default value: Bool) -> Bool {
+        var context = RouteResolver(config: config).context(for: e, recipient: recipient, headers: headers)
+        context.blocks = scanned?.blocks
+        context.score = scanned?.score
         if let setting = config.rules.setting(for: parameter, in: context), case .bool(let b) = setting.typed { return b }
         return value
     }
@@ -141,7 +158,35 @@ public struct ScanEngine: Sendable {
     }
 }
 
-/// One slot per plug-in, written from `concurrentPerform`'s threads.
+/// A joinable thread running one closure; if it cannot be started, the closure runs inline.
+private final class PluginThread {
+    private var thread: pthread_t?
+
+    init(_ body: @escaping @Sendable () -> Void) {
+        let box = Unmanaged.passRetained(ClosureBox(body))
+        var t = pthread_t()
+        if pthread_create(&t, nil, { raw in
+            let box = Unmanaged<ClosureBox>.fromOpaque(raw!).takeRetainedValue()
+            box.body()
+            return nil
+        }, box.toOpaque()) == 0 {
+            thread = t
+        } else {
+            box.takeRetainedValue().body()
+        }
+    }
+
+    func join() {
+        if let thread { pthread_join(thread, nil) }
+    }
+
+    private final class ClosureBox {
+        let body: @Sendable () -> Void
+        init(_ body: @escaping @Sendable () -> Void) { self.body = body }
+    }
+}
+
+/// One slot per plug-in, written from the plug-ins' threads.
 private final class FindingSlots: Sendable {
     private let slots: NIOLockedValueBox<[Finding?]>
     init(count: Int) { slots = NIOLockedValueBox(Array(repeating: nil, count: count)) }

@@ -33,7 +33,10 @@ public struct Finding: Sendable, Hashable {
 
     /// One line for replies, DSNs and the quarantine: the detail, or the names when the detail
     /// does not give them (`attachments: banned: docs.zip/setup.exe`).
+    /// A failed scanner is not explained to the outside world (addresses, errno texts): the
+    /// detail stays in the log and the spool.
     public var reason: String {
+        if verdict == Finding.error { return "\(plugin): scanner temporarily unavailable" }
         if names.allSatisfy({ detail.contains($0) }) { return "\(plugin): \(detail)" }
         return "\(plugin): \(verdict): \(names.joined(separator: ", "))"
     }

@@ -20,10 +20,13 @@ public struct Quarantine: Sendable {
         ((try? SysCall.listDirectory(directory)) ?? []).filter(QueueID.isValid).sorted()
     }
 
-    /// Stores `message` under its queue id. Blocking.
-    public func store(envelope: Envelope, message: [UInt8], verdict: Verdict) throws(SpoolError) {
+    /// Stores `message` under its queue id, or under a new id when that is taken (a second
+    /// stage, or a retry, quarantining the same message keeps both copies). Blocking.
+    @discardableResult
+    public func store(envelope: Envelope, message: [UInt8], verdict: Verdict) throws(SpoolError) -> String {
         try SysCall.mkdirs(directory, mode: 0o750)
-        let temporary = directory + "/.new-" + envelope.id
+        let name = access(path(envelope.id), F_OK) == 0 ? QueueID.make() : envelope.id
+        let temporary = directory + "/.new-" + name
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o640)
         if fd < 0 { throw SpoolError("open", temporary) }
         var bytes = Array(SpoolFile.header(envelopeAt: SpoolFile.headerLength + message.count).utf8)
@@ -40,12 +43,13 @@ public struct Quarantine: Sendable {
             unlink(temporary)
             throw failure
         }
-        if rename(temporary, path(envelope.id)) != 0 {
+        if rename(temporary, path(name)) != 0 {
             let e = SpoolError("rename", temporary)
             unlink(temporary)
             throw e
         }
         try SysCall.fsyncDirectory(directory)
+        return name
     }
 
     /// Envelope, verdict and message of an entry.
@@ -80,17 +84,18 @@ public struct Quarantine: Sendable {
     }
 
     /// Puts a copy of entry `id` into `outgoing/` of `layout` under a new queue id, for the
-    /// recipients its verdict routes (or `only` of them), routed by `resolver`; the entry
-    /// stays. The new message is not scanned again. Returns the new id. Blocking.
+    /// recipients its verdict routes (the blocked ones), or for `only` of all its recipients;
+    /// the entry stays. The new message is not scanned again. Returns the new id. Blocking.
     public func release(_ id: String, only: [String]?, layout: SpoolLayout, resolver: RouteResolver) throws -> String {
         let (entry, message) = try read(id)
         var wanted = Set((entry.verdict?.routes ?? []).map(\.recipient))
-        if wanted.isEmpty { wanted = Set(entry.envelope.recipients.indices) }
         if let only {
             let lowered = Set(only.map(ASCII.lowercased))
-            wanted = wanted.filter { lowered.contains(ASCII.lowercased(entry.envelope.recipients[$0].address)) }
+            wanted = Set(entry.envelope.recipients.indices.filter { lowered.contains(ASCII.lowercased(entry.envelope.recipients[$0].address)) })
+            guard !wanted.isEmpty else { throw QuarantineError(hint: "no recipient of \(id) matches") }
         }
-        guard !wanted.isEmpty else { throw QuarantineError(hint: "no recipient of \(id) matches") }
+        // A copy kept of a message that was delivered (`pass, quarantine`) names no one.
+        guard !wanted.isEmpty else { throw QuarantineError(hint: "no recipient of \(id) was blocked; name the ones to release with --rcpt") }
         let newID = QueueID.make()
         var envelope = entry.envelope
         envelope.id = newID
@@ -105,6 +110,11 @@ public struct Quarantine: Sendable {
             try writer.append(&body)
             try writer.finish(envelope: envelope)
             try writer.appendVerdict(verdict)
+            // posternctl may run as root: the daemons must still be able to update the file.
+            var owner = stat()
+            if stat(layout.directory(.outgoing), &owner) == 0 {
+                _ = chown(layout.path(newID, .incoming), owner.st_uid, owner.st_gid)
+            }
             try writer.commit(to: .outgoing)
         } catch {
             writer.abort()

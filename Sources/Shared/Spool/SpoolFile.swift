@@ -139,13 +139,22 @@ public struct SpoolFile: Sendable {
 
     /// Appends (or replaces an incomplete) verdict. `sync` fsyncs the file; see docs on why
     /// scannerd may skip it.
-    public func writeVerdict(_ verdict: Verdict, sync: Bool) throws(SpoolError) {
+    /// With `before` (CLOCK_MONOTONIC ns), the verdict is written only while that time has not
+    /// come, checked under an exclusive `flock`: receiverd takes the same lock before it drops a
+    /// verdict that came too late, so one can never land after that (returns false then).
+    @discardableResult
+    public func writeVerdict(_ verdict: Verdict, sync: Bool, before deadline: UInt64? = nil) throws(SpoolError) -> Bool {
         let fd = open(path, O_WRONLY | O_CLOEXEC)
         if fd < 0 { throw SpoolError("open", path) }
         defer { close(fd) }
+        if let deadline {
+            if flock(fd, LOCK_EX) != 0 { throw SpoolError("flock", path) }
+            guard Monotonic.now() < deadline else { return false }
+        }
         if ftruncate(fd, off_t(envelopeEnd)) != 0 { throw SpoolError("ftruncate", path) }
         try SysCall.pwriteAll(fd, Array(verdict.write().utf8), at: envelopeEnd, path: path)
         if sync && fsync(fd) != 0 { throw SpoolError("fsync", path) }
+        return true
     }
 
     /// Overwrites recipient statuses and the attempt counter in place.

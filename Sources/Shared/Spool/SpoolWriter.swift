@@ -60,8 +60,11 @@ public final class SpoolWriter {
         try flush()
     }
 
-    /// Drops whatever verdict scannerd appended (it answered too late to count).
+    /// Drops whatever verdict scannerd appended (it answered too late to count). The lock is
+    /// the one scannerd's ``SpoolFile/writeVerdict(_:sync:before:)`` checks its deadline under,
+    /// and it is held until the file is closed: a verdict cannot land after this. Blocking.
     public func discardVerdict() throws(SpoolError) {
+        if flock(fd, LOCK_EX) != 0 { throw SpoolError("flock", layout.path(id, .incoming)) }
         if ftruncate(fd, off_t(envelopeEnd)) != 0 { throw SpoolError("ftruncate", layout.path(id, .incoming)) }
     }
 

@@ -48,6 +48,11 @@ public struct Verdict: Sendable, Hashable {
         self.attempts = attempts
     }
 
+    /// Whether senderd may take the message: no after-queue scan and no DSN for a block owed.
+    public var readyForDelivery: Bool {
+        !afterQueuePending && !routes.contains { $0.status == .blocked }
+    }
+
     /// Width of the attempts counter.
     static let attemptsWidth = 6
 

@@ -44,10 +44,11 @@ import Testing
         var b = ByteBuffer()
         m.write(into: &b)
         let line = String(buffer: b)
-        #expect(line == "VERDICT \(id) 250,550 clamav: infected:  Eicar\n")
-        #expect(IPCMessage.parse(Substring(line.dropLast())) == .verdict(id: id, codes: [250, 550], text: "clamav: infected:  Eicar"))
+        #expect(line == "VERDICT \(id) 250,550 clamav: infected:??Eicar\n")
+        #expect(IPCMessage.parse(Substring(line.dropLast())) == .verdict(id: id, codes: [250, 550], text: "clamav: infected:??Eicar"))
         #expect(IPCMessage.parse(Substring("VERDICT \(id) 250,999 x")) == nil)
-        #expect(IPCMessage.parse(Substring("PRESCAN \(id)")) == .prescan(id: id))
+        #expect(IPCMessage.parse(Substring("PRESCAN \(id) 123456789")) == .prescan(id: id, deadline: 123456789))
+        #expect(IPCMessage.parse(Substring("PRESCAN \(id)")) == nil)
         #expect(IPCMessage.parse("PRESCAN ../etc/passwd") == nil)
     }
 

@@ -13,6 +13,8 @@ struct AttachmentInspection {
     var notes: [String] = []
     /// Set by the first bomb: nothing more is extracted, but names are still checked.
     var exhausted = false
+    /// MIME depth of the encoded message/rfc822 parts being walked into.
+    var outerDepth = 0
 
     static let zipMagic: [UInt8] = [0x50, 0x4B, 0x03, 0x04]
     static let zipTypes: Set = ["application/zip", "application/x-zip-compressed", "application/x-zip"]
@@ -45,11 +47,27 @@ struct AttachmentInspection {
         try inspectArchive(part.decodedBody(), path: label, depth: 1)
     }
 
-    /// An encoded message/rfc822 is decoded and walked like the rest; the nesting left to it
-    /// shrinks with its depth, so the MIME limit holds across such messages too.
+    /// An encoded message/rfc822 is decoded and walked like the rest. Its parts count their
+    /// depth from 0 again, so the depth of the enclosing walks is carried in `outerDepth`: the
+    /// MIME limit holds across any number of such messages, and what they decode to counts
+    /// against `maxExpandedSize`.
     private mutating func inspectEncodedMessage(_ part: MIMEPart) throws(PluginError) {
-        let parser = MIMEParser(maxDepth: max(0, AttachmentsDefaults.maxMIMEDepth - part.depth - 1))
-        try parser.walk(part.decodedBody()) { (inner: MIMEPart) throws(PluginError) in try inspect(inner) }
+        let depth = outerDepth + part.depth + 1
+        guard depth < AttachmentsDefaults.maxMIMEDepth else {
+            bomb("\(part.fileName ?? "part \(parts)") (MIME nesting over \(AttachmentsDefaults.maxMIMEDepth))")
+            return
+        }
+        let body = part.decodedBody(limit: max(0, settings.maxExpandedSize - expanded) + 1)
+        expanded += body.count
+        guard expanded <= settings.maxExpandedSize else {
+            bomb("\(part.fileName ?? "part \(parts)") (more than \(settings.maxExpandedSize) bytes decoded)")
+            return
+        }
+        let saved = outerDepth
+        outerDepth = depth
+        defer { outerDepth = saved }
+        let parser = MIMEParser(maxDepth: AttachmentsDefaults.maxMIMEDepth - depth)
+        try parser.walk(body) { (inner: MIMEPart) throws(PluginError) in try inspect(inner) }
     }
 
     static func isZipName(_ name: String) -> Bool {
