@@ -13,6 +13,17 @@ struct TempSpool: ~Copyable, Sendable {
         try layout.createDirectories()
     }
     deinit { _ = system("rm -rf '\(layout.root)'") }
+
+    /// Writes `message` the way receiverd does and commits it to `scan/`; returns its id.
+    func write(_ message: String, envelope: (String, Int) -> Envelope) throws -> String {
+        let id = QueueID.make()
+        let w = try SpoolWriter(layout: layout, id: id)
+        var b = ByteBuffer(string: message)
+        try w.append(&b)
+        try w.finish(envelope: envelope(id, message.utf8.count))
+        try w.commit(to: .scan)
+        return id
+    }
 }
 
 @Suite struct SpoolTests {
@@ -26,13 +37,7 @@ struct TempSpool: ~Copyable, Sendable {
     }
 
     func write(_ spool: borrowing TempSpool, message: String) throws -> String {
-        let id = QueueID.make()
-        let w = try SpoolWriter(layout: spool.layout, id: id)
-        var b = ByteBuffer(string: message)
-        try w.append(&b)
-        try w.finish(envelope: envelope(id, size: message.utf8.count))
-        try w.commit(to: .scan)
-        return id
+        try spool.write(message) { envelope($0, size: $1) }
     }
 
     @Test func writesAndReadsBack() throws {

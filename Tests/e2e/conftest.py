@@ -33,6 +33,9 @@ from pathlib import Path
 
 import pytest
 
+# The real scanners (clamd, spamd, rspamd), one each per test session.
+from scanners import clamd, rspamd, spamd  # noqa: F401  (pytest fixtures)
+
 ROOT = Path(__file__).resolve().parents[2]
 POSTFIX_MASTER = "/usr/lib/postfix/sbin/master"
 POSTFIX = "/usr/sbin/postfix"

@@ -10,22 +10,12 @@ from __future__ import annotations
 
 import email
 
-import pytest
-
 from conftest import free_port, postern_binary
-from scanners import EICAR, EICAR_SIGNATURE, GTUBE, start_clamd, start_spamd
+from scanners import EICAR, EICAR_SIGNATURE, GTUBE
 from test_postfix_roundtrip import SENDER, make_message, swaks
 
 
-@pytest.fixture(scope="module")
-def scanners(tmp_path_factory):
-    with start_clamd(tmp_path_factory.mktemp("clamd")) as clamd, \
-         start_spamd(tmp_path_factory.mktemp("spamd")) as spamd:
-        yield clamd, spamd
-
-
-def test_postfix_bounces_a_virus_tags_spam_and_delivers_clean_mail(sink, postfix, postern, scanners, tmp_path):
-    clamd, spamd = scanners
+def test_postfix_bounces_a_virus_tags_spam_and_delivers_clean_mail(sink, postfix, postern, clamd, spamd, tmp_path):
     postern_binary("posternctl")
     filter_port = free_port()
     pf = postfix(filter_port)

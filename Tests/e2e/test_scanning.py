@@ -19,25 +19,9 @@ from email.message import EmailMessage
 import pytest
 
 from conftest import free_port, postern_binary
-from scanners import EICAR, EICAR_SIGNATURE, GTUBE, start_clamd, start_rspamd, start_spamd
+from scanners import EICAR, EICAR_SIGNATURE, GTUBE
 
-
-@pytest.fixture(scope="module")
-def clamd(tmp_path_factory):
-    with start_clamd(tmp_path_factory.mktemp("clamd")) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def spamd(tmp_path_factory):
-    with start_spamd(tmp_path_factory.mktemp("spamd")) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def rspamd(tmp_path_factory):
-    with start_rspamd(tmp_path_factory.mktemp("rspamd")) as server:
-        yield server
+# clamd, spamd and rspamd are session fixtures from scanners.py (registered in conftest.py).
 
 
 def message(subject: str = "hello", body: str = "Hello there.\n", attachments=()) -> bytes:

@@ -11,13 +11,7 @@ import Testing
     }
 
     static func write(_ spool: borrowing TempSpool, message: String) throws -> String {
-        let id = QueueID.make()
-        let w = try SpoolWriter(layout: spool.layout, id: id)
-        var b = ByteBuffer(string: message)
-        try w.append(&b)
-        try w.finish(envelope: envelope(id, size: message.utf8.count))
-        try w.commit(to: .scan)
-        return id
+        try spool.write(message) { envelope($0, size: $1) }
     }
 
     @Test func scanFieldsSurviveTheSpoolAndStatusesUpdateInPlace() throws {
