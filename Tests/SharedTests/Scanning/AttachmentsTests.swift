@@ -89,6 +89,92 @@ import Shared
         #expect(finding.names == ["Rechnung.exe"])
     }
 
+    /// Clients differ on which of repeated fields they read, so the names in every one count.
+    @Test(arguments: [
+        "Content-Disposition: attachment; filename=\"invoice.pdf\"\nContent-Disposition: attachment; filename=evil.exe",
+        "Content-Disposition: attachment; filename=invoice.pdf\nContent-Disposition: attachment;\n filename*=utf-8''evil%2Eexe",
+        "Content-Type: application/pdf; name=\"invoice.pdf\"\nContent-Type: application/octet-stream; name=\"evil.exe\"",
+        "Content-Type: application/pdf; name=invoice.pdf\nContent-Type: application/pdf; name=\"=?UTF-8?B?ZXZpbC5leGU=?=\"",
+    ])
+    func repeatedFieldWithBannedNameIsBanned(_ fields: String) throws {
+        let message = Fixture.crlf("""
+            Content-Type: multipart/mixed; boundary=b
+
+            --b
+            \(fields)
+
+            x
+            --b--
+            """)
+        let parts = MIMEParser().parts(of: message)
+        #expect(parts.map(\.fileNames) == [["invoice.pdf", "evil.exe"]])
+        #expect(parts.first?.contentType == (fields.hasPrefix("Content-Type") ? "application/pdf" : "text/plain"))
+        let finding = try Fixture.scan(message)
+        #expect(finding.verdict == "banned")
+        #expect(finding.names == ["evil.exe"])
+    }
+
+    /// The first Content-Type gives the structure; a later one naming another boundary is noted
+    /// on the parts within, once per message. The same boundary again is no conflict.
+    @Test func repeatedContentTypeWithAnotherBoundaryIsNoted() throws {
+        let message = Fixture.crlf("""
+            Content-Type: multipart/mixed; boundary=a
+            Content-Type: multipart/mixed; boundary=a
+
+            --a
+            Content-Type: text/plain
+            Content-Type: multipart/mixed; boundary=hidden
+
+            --hidden
+            Content-Disposition: attachment; filename=evil.exe
+
+            MZ
+            --hidden--
+            --a
+            Content-Type: multipart/mixed; boundary=c
+            Content-Type: multipart/related; boundary=d
+
+            --c
+            Content-Type: text/plain
+
+            one
+            --c
+            Content-Type: text/plain
+
+            two
+            --c--
+            --a
+            Content-Type: text/plain
+
+            three
+            --a--
+            """)
+        let parts = MIMEParser().parts(of: message)
+        #expect(parts.map(\.hasIgnoredBoundary) == [true, true, true, false])
+        #expect(parts.map(\.contentType) == ["text/plain", "text/plain", "text/plain", "text/plain"])
+        let finding = try Fixture.scan(message)
+        #expect(finding.verdict == "clean")
+        #expect(finding.detail == "4 parts, 0 archives, 0 members; a repeated Content-Type names another boundary, walked by the first")
+    }
+
+    /// A line without a colon ends the header, as in Python's email package: what follows is body.
+    @Test func lineWithoutColonEndsTheHeader() {
+        let message = Fixture.crlf("""
+            Content-Type: multipart/mixed; boundary=b
+
+            --b
+            Content-Type: text/plain
+            no colon here
+            Content-Disposition: attachment; filename=late.exe
+
+            x
+            --b--
+            """)
+        let parts = MIMEParser().parts(of: message)
+        #expect(parts.map(\.fileNames) == [[]])
+        #expect(String(decoding: parts[0].encodedBody, as: UTF8.self).hasPrefix("no colon here\r\nContent-Disposition"))
+    }
+
     @Test func quotedPrintableAndBase64Bodies() {
         let message = Fixture.crlf("""
             Content-Type: multipart/mixed; boundary=b
@@ -452,6 +538,78 @@ import Shared
         #expect(finding.names == ["big.zip/run.exe"])
     }
 
+    /// Self-extractors and junk in front: every recorded offset is off by the prepended length,
+    /// which the reader finds and adds back, as unzip does.
+    @Test(arguments: [1, 64 << 10], [false, true])
+    func zipWithPrependedBytesIsRead(prefix: Int, zip64: Bool) throws {
+        let zip = Array(repeating: 0x90, count: prefix)
+            + TestZip.build([.deflated("readme.txt", Array("read me".utf8)), .stored("evil.exe", [0x4D, 0x5A])], zip64: zip64)
+        let reader = try ZipReader(zip)
+        #expect(reader.prependedLength == prefix)
+        #expect(reader.isZip64 == zip64)
+        let entries = try reader.entries()
+        #expect(entries.map(\.name) == ["readme.txt", "evil.exe"])
+        #expect(try reader.extract(entries[1], cap: 10).bytes == [0x4D, 0x5A])
+        let finding = try Fixture.scan(Fixture.mail(attachments: [("invoice.zip", "application/zip", zip)]))
+        #expect(finding.verdict == "banned")
+        #expect(finding.names == ["invoice.zip/evil.exe"])
+        #expect(finding.detail == "2 parts, 1 archive, 2 members")
+    }
+
+    @Test func prependedZipInsideAZipIsOpenedByName() throws {
+        let inner = Array(repeating: 0x90, count: 10) + TestZip.build([.stored("evil.exe", [0x4D, 0x5A])])
+        let zip = TestZip.build([.deflated("inner.zip", inner), .stored("fake.zip", Array("not a zip".utf8))])
+        let finding = try Fixture.scan(Fixture.mail(attachments: [("docs.zip", "application/zip", zip)]))
+        #expect(finding.verdict == "banned")
+        #expect(finding.names == ["docs.zip/inner.zip/evil.exe"])
+        #expect(finding.detail.contains("docs.zip/fake.zip: not a readable zip (too short for a zip)"))
+    }
+
+    /// Prepended data with recorded offsets that no shift makes consistent: the archive is an
+    /// ordinary file or a member is unreadable, never a crash or an overflow.
+    static let uncorrectableCases: [MalformedCase] = {
+        let junk = [UInt8](repeating: 0x90, count: 100)
+        let plain = junk + TestZip.build([.deflated("a.txt", Array(repeating: 0x61, count: 100))])
+        let end = plain.count - 22
+        var pastEnd = plain
+        TestZip.put(0xFFFF_FFF0, 4, at: end + 16, in: &pastEnd)
+        var offsetShort = plain
+        TestZip.put(TestZip.read(plain, at: end + 16, 4) - 1, 4, at: end + 16, in: &offsetShort)
+        var sizeShort = plain
+        TestZip.put(TestZip.read(plain, at: end + 12, 4) - 1, 4, at: end + 12, in: &sizeShort)
+        var hugeSize = plain
+        TestZip.put(0xFFFF_FFF0, 4, at: end + 12, in: &hugeSize)
+        let wide = junk + TestZip.build([.deflated("a.txt", Array(repeating: 0x61, count: 100))], zip64: true)
+        let record = wide.count - 22 - 20 - 56
+        var noRecord = wide
+        noRecord[record] = 0
+        var hugeOffsets = wide
+        TestZip.put(Int.max, 8, at: record + 40, in: &hugeOffsets)
+        TestZip.put(Int.max, 8, at: record + 48, in: &hugeOffsets)
+        var hugeLocal = wide
+        let central = TestZip.read(wide, at: record + 48, 8) + junk.count
+        TestZip.put(-1, 8, at: central + 46 + 5 + 4 + 16, in: &hugeLocal)
+        let unreadable = "docs.zip: not a readable zip"
+        return [
+            .init(label: "directory past the end record", bytes: pastEnd, note: unreadable + " (no end of central directory record)"),
+            .init(label: "directory offset one short: members' offsets shifted too far", bytes: offsetShort,
+                  note: "docs.zip/a.txt: local header missing"),
+            .init(label: "directory size one short: no header at either offset", bytes: sizeShort,
+                  note: unreadable + " (central directory header 1 missing)"),
+            .init(label: "directory larger than the archive", bytes: hugeSize, note: unreadable + " (no end of central directory record)"),
+            .init(label: "ZIP64 end record missing", bytes: noRecord, note: unreadable + " (no end of central directory record)"),
+            .init(label: "ZIP64 offset and size near Int.max", bytes: hugeOffsets, note: unreadable + " (no end of central directory record)"),
+            .init(label: "ZIP64 local header offset 2^64-1", bytes: hugeLocal, note: "docs.zip/a.txt: local header missing"),
+        ]
+    }()
+
+    @Test(arguments: uncorrectableCases)
+    func uncorrectableOffsetsAreAnOrdinaryFile(_ c: MalformedCase) throws {
+        let finding = try Fixture.scan(Fixture.mail(attachments: [("docs.zip", "application/zip", c.bytes)]))
+        #expect(finding.verdict == "clean")
+        #expect(finding.detail.contains(c.note))
+    }
+
     struct MalformedCase: Sendable, CustomTestStringConvertible {
         let label: String
         let bytes: [UInt8]
@@ -490,10 +648,12 @@ import Shared
         #expect(finding.detail.contains(c.note))
     }
 
-    @Test func mutatedZipsNeverCrash() throws {
+    @Test(arguments: [0, 37])
+    func mutatedZipsNeverCrash(prefix: Int) throws {
         let inner = TestZip.build([.deflated("x.txt", Array("hello hello hello".utf8)), .stored("y.bin", [1, 2, 3])])
-        let good = TestZip.build([.deflated("inner.zip", inner), .deflated("z.txt", Array(repeating: 0x7A, count: 3000))], zip64: true)
-        var random = MutationRandom(seed: 42)
+        let good = Array(repeating: 0x90, count: prefix)
+            + TestZip.build([.deflated("inner.zip", inner), .deflated("z.txt", Array(repeating: 0x7A, count: 3000))], zip64: true)
+        var random = SplitMix64(seed: 42)
         let plugin = AttachmentsPlugin(settings: AttachmentsSettings())
         for _ in 0..<3000 {
             var bytes = good
@@ -702,18 +862,14 @@ extension AttachmentsTests {
         static func le(_ value: Int, _ width: Int) -> [UInt8] {
             (0..<width).map { UInt8(truncatingIfNeeded: value >> (8 * $0)) }
         }
-    }
 
-    /// A small seeded generator, so the mutation test is the same on every run.
-    struct MutationRandom {
-        var state: UInt64
-        init(seed: UInt64) { state = seed }
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
+        static func put(_ value: Int, _ width: Int, at offset: Int, in bytes: inout [UInt8]) {
+            bytes.replaceSubrange(offset..<(offset + width), with: le(value, width))
+        }
+
+        static func read(_ bytes: [UInt8], at offset: Int, _ width: Int) -> Int {
+            (0..<width).reduce(0) { $0 | Int(bytes[offset + $1]) << (8 * $1) }
         }
     }
+
 }

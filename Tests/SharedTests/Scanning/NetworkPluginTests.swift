@@ -346,18 +346,6 @@ struct FirstChoice: RandomNumberGenerator {
     mutating func next() -> UInt64 { 1 }
 }
 
-/// A seeded generator, for statistics that do not flake.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// A scanner daemon's stand-in: a listener on 127.0.0.1 or a unix socket under /tmp. Without
 /// ``serve(expect:reply:keepOpen:)`` it never accepts; the kernel completes the handshake

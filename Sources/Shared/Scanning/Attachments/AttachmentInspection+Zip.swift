@@ -28,9 +28,12 @@ extension AttachmentInspection {
             }
             guard !entry.isDirectory, !exhausted else { continue }
             guard !entry.isEncrypted else { note("\(memberPath): encrypted, not looked into"); continue }
+            // A zip's name is tried as well as its magic, as data may be prepended; only the
+            // magic counts against the depth, as a member past it is not extracted whole.
             guard let data = try extract(entry, from: reader, path: memberPath, archive: path,
                                          archiveRoom: &archiveRoom, depth: depth),
-                  data.starts(with: Self.zipMagic) else { continue }
+                  data.starts(with: Self.zipMagic) || (depth < settings.maxArchiveDepth && Self.isZipName(entry.name))
+            else { continue }
             if depth >= settings.maxArchiveDepth {
                 bomb("\(memberPath) (archive nesting over \(settings.maxArchiveDepth))")
             } else {

@@ -18,6 +18,8 @@ struct AttachmentInspection {
 
     static let zipMagic: [UInt8] = [0x50, 0x4B, 0x03, 0x04]
     static let zipTypes: Set = ["application/zip", "application/x-zip-compressed", "application/x-zip"]
+    /// Once per message: every part within such a header carries the flag.
+    static let ignoredBoundaryNote = "a repeated Content-Type names another boundary, walked by the first"
 
     init(settings: AttachmentsSettings, bans: BanList, deadline: ContinuousClock.Instant) {
         self.settings = settings
@@ -36,6 +38,7 @@ struct AttachmentInspection {
         parts += 1
         let label = part.fileName ?? "part \(parts)"
         if part.nestingExceeded { bomb("\(label) (MIME nesting over \(AttachmentsDefaults.maxMIMEDepth))") }
+        if part.hasIgnoredBoundary, !notes.contains(Self.ignoredBoundaryNote) { note(Self.ignoredBoundaryNote) }
         for name in part.fileNames where bans.isBanned(name: name) { banned.append(name) }
         if bans.isBanned(contentType: part.contentType) { banned.append(part.fileName ?? part.contentType) }
         if part.contentType.hasPrefix("message/"), part.transferEncoding != .identity {

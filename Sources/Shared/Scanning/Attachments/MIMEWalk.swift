@@ -5,6 +5,8 @@ struct MIMEWalk {
     let source: [UInt8]
     let maxDepth: Int
     var boundaries: [[UInt8]] = []
+    /// Entities being walked whose header has a later Content-Type naming another boundary.
+    var ignoredBoundaries = 0
 
     init(buffer: UnsafeBufferPointer<UInt8>, source: [UInt8], maxDepth: Int) {
         self.buffer = buffer
@@ -27,10 +29,17 @@ struct MIMEWalk {
     /// XXX: a message/rfc822 part is walked into, so its own file name is not reported. One that is
     /// base64- or QP-encoded (RFC 2046 §5.2.1 forbids it, clients still open it) is a leaf: the
     /// visitor decodes and walks it if it cares.
+    ///
+    /// XXX: the structure follows the first Content-Type, as Python's email package does. A later
+    /// one naming another multipart boundary is only flagged on the parts within
+    /// (``MIMEPart/hasIgnoredBoundary``); a later message/rfc822 type is not even flagged.
     mutating func entity<E: Error>(from start: Int, depth: Int, defaultType: String,
                                    _ visit: (MIMEPart) throws(E) -> Void) throws(E) -> Delimiter? {
         let header = parseHeader(from: start)
         let type = header.contentType.map(\.value).flatMap { $0.contains("/") ? $0 : nil } ?? defaultType
+        let ignored = header.namesOtherBoundary(than: type.hasPrefix("multipart/") ? header.boundary : nil)
+        if ignored { ignoredBoundaries += 1 }
+        defer { if ignored { ignoredBoundaries -= 1 } }
         if type.hasPrefix("multipart/"), let boundary = header.boundary {
             guard depth < maxDepth else { return try leaf(header, type: type, depth: depth, cut: true, visit) }
             return try multipart(header, type: type, boundary: boundary, depth: depth, visit)
@@ -65,7 +74,8 @@ struct MIMEWalk {
         let found = boundaries.isEmpty ? nil : nextDelimiter(from: header.bodyStart)
         let end = found.map { bodyEnd(before: $0.lineStart, notBefore: header.bodyStart) } ?? buffer.count
         try visit(MIMEPart(contentType: type, fileNames: header.fileNames, transferEncoding: header.transferEncoding,
-                           depth: depth, nestingExceeded: cut, bodyRange: header.bodyStart..<end, source: source))
+                           depth: depth, nestingExceeded: cut, hasIgnoredBoundary: ignoredBoundaries > 0,
+                           bodyRange: header.bodyStart..<end, source: source))
         return found
     }
 }

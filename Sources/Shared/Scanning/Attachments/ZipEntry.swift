@@ -13,7 +13,8 @@ public struct ZipEntry: Sendable, Hashable {
     public var method: Int
     /// General purpose flag bit 0: traditional PKWARE or AES encryption.
     public var isEncrypted: Bool
-    /// Offset of the local file header within the archive.
+    /// Offset of the local file header within ``ZipReader/bytes``: the recorded offset plus
+    /// ``ZipReader/prependedLength``.
     public var localHeaderOffset: Int
 
     public var isDirectory: Bool { name.hasSuffix("/") || name.hasSuffix("\\") }

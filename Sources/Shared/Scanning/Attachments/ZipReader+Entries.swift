@@ -24,6 +24,9 @@ extension ZipReader {
                                  method: Self.u16(b, at + 10), isEncrypted: flags & 1 != 0,
                                  localHeaderOffset: Self.u32(b, at + 42))
             readExtra(b[extraStart..<(extraStart + extraLength)], into: &entry)
+            // After the ZIP64 field, which may replace the offset; saturating, as that one is 64 bits.
+            let (shifted, overflow) = entry.localHeaderOffset.addingReportingOverflow(prependedLength)
+            entry.localHeaderOffset = overflow ? .max : shifted
             if let local = localName(entry), local != nameBytes {
                 addAlternate(Self.name(local, utf8: flags & 0x0800 != 0), to: &entry)
             }

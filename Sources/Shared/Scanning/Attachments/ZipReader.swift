@@ -1,9 +1,12 @@
 /// Reads a zip archive held in memory through its end record and central directory, as unzip,
 /// 7-Zip and Windows do.
 ///
+/// Data prepended to the archive (a self-extractor's stub, junk in front of a zip) shifts every
+/// offset it records; the shift is found and added back as Info-ZIP unzip does, see
+/// ``directory(_:endRecord:)``.
+///
 /// XXX: members present only as local headers (no central directory entry) are not seen; a
-/// streaming extractor would see them. Data prepended to the archive (self-extractors) shifts
-/// the offsets, which are not corrected for: such an archive reads as broken.
+/// streaming extractor would see them.
 /// - SeeAlso: PKWARE APPNOTE.TXT 6.3.10 §4.3
 public struct ZipReader: Sendable {
     public let bytes: [UInt8]
@@ -11,6 +14,9 @@ public struct ZipReader: Sendable {
     public let entryCount: Int
     /// The archive uses ZIP64 end records (§4.3.14–15).
     public let isZip64: Bool
+    /// Bytes in front of the archive proper, added to every offset it records; 0 for a plain zip.
+    public let prependedLength: Int
+    /// Where the central directory starts in ``bytes``, the prepended length included.
     let directoryOffset: Int
 
     static let endSignature = 0x0605_4B50
@@ -18,6 +24,8 @@ public struct ZipReader: Sendable {
     static let zip64EndSignature = 0x0606_4B50
     static let centralSignature = 0x0201_4B50
     static let localSignature = 0x0403_4B50
+    /// ZIP64 end record without its extensible data sector (§4.3.14).
+    static let zip64EndSize = 56
 
     /// end of central dir record (§4.3.16): signature, disk numbers (2+2), entries on this disk
     /// and in total (2+2), directory size and offset (4+4), comment length (2), comment. Searched
@@ -33,7 +41,7 @@ public struct ZipReader: Sendable {
             if bytes[at] == 0x50, bytes[at + 1] == 0x4B, Self.u32(bytes, at) == Self.endSignature,
                at + 22 + Self.u16(bytes, at + 20) <= n,
                let found = Self.directory(bytes, endRecord: at) {
-                (entryCount, directoryOffset, isZip64) = found
+                (entryCount, directoryOffset, prependedLength, isZip64) = found
                 return
             }
             at -= 1
@@ -43,18 +51,48 @@ public struct ZipReader: Sendable {
 
     /// The directory the end record at `end` points to, through the ZIP64 locator (§4.3.15) and
     /// ZIP64 end record (§4.3.14) when present; nil when out of bounds.
-    static func directory(_ b: [UInt8], endRecord end: Int) -> (count: Int, offset: Int, zip64: Bool)? {
+    ///
+    /// The directory ends where the record after it starts, so that record's position minus the
+    /// directory's size and recorded offset is the length of data prepended to the archive
+    /// (unzip's `extra_bytes`). As in unzip, the corrected offset is used when a central header
+    /// starts there, else the recorded one with no correction (the surplus then lies between the
+    /// directory and the end record). A negative difference cannot be corrected: the recorded
+    /// offset is tried as it is.
+    ///
+    /// XXX: an archive built with a directory at both places is read at the corrected one only,
+    /// as unzip reads it; a tool that ignores the shift would list the other.
+    static func directory(_ b: [UInt8], endRecord end: Int) -> (count: Int, offset: Int, prepended: Int, zip64: Bool)? {
         var count = u16(b, end + 10), size = u32(b, end + 12), offset = u32(b, end + 16)
+        var next = end
         var zip64 = false
         if end >= 20, u32(b, end - 20) == zip64LocatorSignature {
-            guard let record = Int(exactly: u64(b, end - 12)), record >= 0, record <= end - 20 - 56,
-                  u32(b, record) == zip64EndSignature,
+            guard let record = zip64EndRecord(b, locator: end - 20),
                   let c = Int(exactly: u64(b, record + 32)), let s = Int(exactly: u64(b, record + 40)),
                   let o = Int(exactly: u64(b, record + 48)) else { return nil }
-            (count, size, offset, zip64) = (c, s, o, true)
+            (count, size, offset, zip64, next) = (c, s, o, true, record)
         }
-        guard offset >= 0, size >= 0, offset <= b.count, size <= b.count - offset, count >= 0 else { return nil }
-        return (count, offset, zip64)
+        // Compared without adding, as ZIP64 sizes and offsets may be near Int.max.
+        if count > 0, size <= next, offset <= next - size {
+            let prepended = next - size - offset
+            if prepended > 0, isCentralHeader(b, at: offset + prepended) { return (count, offset + prepended, prepended, zip64) }
+        }
+        guard offset <= b.count, size <= b.count - offset else { return nil }
+        return (count, offset, 0, zip64)
+    }
+
+    /// Where the ZIP64 end record is: at the offset the locator records, or, when data was
+    /// prepended and that offset is off, right before the locator, as unzip guesses too.
+    static func zip64EndRecord(_ b: [UInt8], locator: Int) -> Int? {
+        let latest = locator - zip64EndSize
+        guard latest >= 0 else { return nil }
+        if let recorded = Int(exactly: u64(b, locator + 8)), recorded <= latest, u32(b, recorded) == zip64EndSignature {
+            return recorded
+        }
+        return u32(b, latest) == zip64EndSignature ? latest : nil
+    }
+
+    static func isCentralHeader(_ b: [UInt8], at: Int) -> Bool {
+        at >= 0 && at <= b.count - 4 && u32(b, at) == centralSignature
     }
 
     @inline(__always)
