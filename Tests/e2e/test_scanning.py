@@ -327,3 +327,36 @@ def test_refused_and_discarded_only_is_refused_not_bounced(postern, sink):
     got = {m.rcpt_tos[0]: m for m in sink.wait_for(2)}
     assert b"Subject: offer" in got["dave@example.org"].data
     assert b"Status: 5.7.1" in got["eve@example.com"].data and b"<bob@example.org>" in got["eve@example.com"].data
+
+
+def test_return_reject_no_accepts_and_reports_by_dsn(postern, sink, clamd):
+    port = free_port()
+    postern(port, sink.port, callback_port=sink.port, settings={
+        "Receiver": {"ReturnReject": "no"},
+        "Scanner": {"BeforeQueueFilters": "ClamAV"}, "ClamAV": {"Address": clamd.address}})
+    code, text = send(port, eicar_message())
+    assert code == 250, text
+    [report] = sink.wait_for(1)
+    assert report.mail_from in ("", "<>") and report.rcpt_tos == ["alice@example.com"]
+    assert b"Status: 5.7.1" in report.data
+    # The DSN returns the header only: never the content that was blocked.
+    assert b"eicar.com.txt" not in report.data and b"text/rfc822-headers" in report.data
+    assert len(sink.settle(1.0)) == 1
+
+
+def test_skip_dsn_on_block_and_discard_drop_silently(postern, sink, clamd):
+    port = free_port()
+    p = postern(port, sink.port, callback_port=sink.port, settings={
+        "Sender": {"SkipDSNOnBlock": "yes"},
+        "Scanner": {"AfterQueueFilters": "ClamAV"}, "ClamAV": {"Address": clamd.address}},
+        rules_first='to:carol@example.org cont clamav/InfectedActions = discard')
+    assert send(port, eicar_message(), rcpts=("bob@example.org",))[0] == 250
+    assert send(port, eicar_message(), rcpts=("carol@example.org",))[0] == 250
+    assert send(port, message("clean"))[0] == 250
+    got = sink.wait_for(1)
+    assert len(sink.settle(1.5)) == 1 and b"Subject: clean" in got[0].data, "no virus and no DSN"
+    deadline = time.monotonic() + 10
+    while p.log_text().count("removed verdict=") < 2:
+        assert time.monotonic() < deadline, "blocked messages were not removed from the spool"
+        time.sleep(0.05)
+    assert spool_files(p) == []
