@@ -148,15 +148,16 @@ extension SMTPServerHandler {
         if config.synchronous {
             prescan(writer, envelope: envelope, log: log, context: context)
         } else {
-            commit(writer, envelope: envelope, log: log, context: context, codes: nil, text: "", dropVerdict: false)
+            commit(writer, envelope: envelope, log: log, context: context, codes: nil, text: "", dropVerdict: false, synced: false)
         }
     }
 
     /// Makes the message durable, wakes scannerd and answers: 250 to all, or, after a
     /// before-queue scan, each recipient's code. `dropVerdict`: scannerd did not answer in
-    /// time, whatever it may still write is thrown away first.
+    /// time, whatever it may still write is thrown away first. `synced`: the message is
+    /// durable already, only the rename is left.
     func commit(_ writer: SpoolWriter, envelope queued: Envelope, log commitLog: Logger, context: ChannelHandlerContext,
-                codes: [Int]?, text: String, dropVerdict: Bool) {
+                codes: [Int]?, text: String, dropVerdict: Bool, synced: Bool) {
         let id = writer.id
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
         let ctxBound = NIOLoopBound(context, eventLoop: context.eventLoop)
@@ -165,7 +166,7 @@ extension SMTPServerHandler {
         let started = ContinuousClock.now
         ctx.threadPool.runIfActive(eventLoop: context.eventLoop) { () throws -> Void in
             if dropVerdict { try box.value.discardVerdict() }
-            try box.value.commit(to: .scan, committer: committer)
+            try box.value.commit(to: .scan, committer: committer, synced: synced && !dropVerdict)
         }.whenComplete { result in
             let me = loopBound.value
             let context = ctxBound.value
@@ -195,14 +196,23 @@ extension SMTPServerHandler {
 
     /// Synchronous mode: the before-queue scan decides the reply; the file is committed only
     /// when some recipient is accepted, and thrown away otherwise (the client keeps the mail).
+    /// The message is made durable while it is scanned, so the scan costs the MTA no more than
+    /// the longer of the two.
     func prescan(_ writer: SpoolWriter, envelope: Envelope, log: Logger, context: ChannelHandlerContext) {
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
         let ctxBound = NIOLoopBound(context, eventLoop: context.eventLoop)
         let box = UncheckedBox(writer)
-        ctx.prescan.verdict(id: writer.id, timeout: config.scanner.scanTimeout, on: context.eventLoop).whenComplete { result in
+        let committer = ctx.committer
+        let synced = ctx.threadPool.runIfActive(eventLoop: context.eventLoop) { () throws -> Void in
+            try box.value.sync(committer: committer)
+        }.map { true }.recover { _ in false }   // a failed sync is tried again by the commit
+        let verdict = ctx.prescan.verdict(id: writer.id, timeout: config.scanner.scanTimeout, on: context.eventLoop)
+        verdict.and(synced).whenComplete { both in
             let me = loopBound.value
             let context = ctxBound.value
             let writer = box.value
+            let result = both.map(\.0)
+            let isSynced = (try? both.get().1) ?? false
             guard me.mode == .waiting else {   // the client left without a reply: it keeps the mail
                 writer.abort()
                 return
@@ -218,7 +228,8 @@ extension SMTPServerHandler {
                 log.warning("no before-queue verdict in time: ProcessingErrors applied", metadata: ["codes": "\(codes)"])
             }
             if codes.contains(250) {
-                me.commit(writer, envelope: envelope, log: log, context: context, codes: codes, text: text, dropVerdict: late)
+                me.commit(writer, envelope: envelope, log: log, context: context, codes: codes, text: text,
+                          dropVerdict: late, synced: isSynced)
                 return
             }
             writer.abort()

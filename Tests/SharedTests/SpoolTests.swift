@@ -167,6 +167,31 @@ extension String {
 @Suite struct GroupCommitterTests {
     /// Many sessions committing at once (with and without a leader waiting for companions):
     /// every file ends up in scan/, complete, and nothing is left in incoming/.
+    /// Synchronous mode: sync while scanning (no rename), then publish with only the rename.
+    @Test(arguments: [false, true])
+    func syncFirstThenPublish(concurrently: Bool) async throws {
+        let spool = try TempSpool()
+        let layout = spool.layout
+        let committer = try GroupCommitter(layout: layout, target: .scan)
+        let ids = (0..<(concurrently ? 16 : 1)).map { _ in QueueID.make() }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for id in ids {
+                group.addTask {
+                    let w = try SpoolWriter(layout: layout, id: id)
+                    try w.append("Subject: \(id)\r\n\r\nbody\r\n")
+                    try w.finish(envelope: Envelope(id: id, arrival: 1, mailFrom: "a@b.c",
+                                                    recipients: [Recipient(address: "d@e.f")], size: w.messageBytes))
+                    try w.sync(committer: committer)
+                    #expect(access(layout.path(id, .incoming), F_OK) == 0, "a sync alone publishes nothing")
+                    try w.commit(to: .scan, committer: committer, synced: true)
+                }
+            }
+            try await group.waitForAll()
+        }
+        #expect(try SysCall.listDirectory(layout.directory(.incoming)).isEmpty)
+        #expect(Set(try SysCall.listDirectory(layout.directory(.scan))) == Set(ids))
+    }
+
     @Test(arguments: [false, true])
     func concurrentCommitsAllLand(gather: Bool) async throws {
         let spool = try TempSpool()

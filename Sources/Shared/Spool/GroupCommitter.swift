@@ -11,7 +11,9 @@ import Glibc
 /// 3. `fsync`s the target directory once for all the renames.
 ///
 /// A caller returns only after all three steps covered its own file, so a 250 still means the
-/// message is on disk. Requests arriving while a leader works form the next batch.
+/// message is on disk. Requests arriving while a leader works form the next batch. A request
+/// may ask for step 1 alone (`to: nil`: synchronous mode syncs the message while scannerd scans
+/// it), or for steps 2–3 alone (`synced: true`, once that sync is done).
 /// XXX: `syncfs` also flushes other dirty data on that file system; a spool on its own file
 /// system keeps that cost to Postern's own files.
 public final class GroupCommitter: @unchecked Sendable {
@@ -19,7 +21,8 @@ public final class GroupCommitter: @unchecked Sendable {
         let id: UInt64
         let fd: Int32
         let from: String
-        let to: String
+        let to: String?
+        let synced: Bool
     }
 
     private let rootFD: Int32
@@ -50,12 +53,13 @@ public final class GroupCommitter: @unchecked Sendable {
         pthread_mutex_destroy(&mutex)
     }
 
-    /// Makes `fd`'s file durable and renames `from` to `to` (within the spool). Blocking.
-    public func commit(fd: Int32, from: String, to: String) throws(SpoolError) {
+    /// Makes `fd`'s file durable (unless `synced`) and renames `from` to `to` (within the spool;
+    /// nil: no rename). Blocking.
+    public func commit(fd: Int32, from: String, to: String?, synced: Bool = false) throws(SpoolError) {
         pthread_mutex_lock(&mutex)
         nextID += 1
         let me = nextID
-        pending.append(Request(id: me, fd: fd, from: from, to: to))
+        pending.append(Request(id: me, fd: fd, from: from, to: to, synced: synced))
         while results[me] == nil {
             if leading {
                 pthread_cond_wait(&cond, &mutex)
@@ -85,23 +89,25 @@ public final class GroupCommitter: @unchecked Sendable {
 
     private func run(_ batch: [Request]) -> [UInt64: (call: String, errno: Int32)] {
         var out: [UInt64: (call: String, errno: Int32)] = [:]
-        if batch.count == 1 {
-            if fsync(batch[0].fd) != 0 { return [batch[0].id: ("fsync", errno)] }
-        } else if postern_syncfs(rootFD) != 0 {
+        let unsynced = batch.filter { !$0.synced }
+        if unsynced.count == 1 {
+            if fsync(unsynced[0].fd) != 0 { return [unsynced[0].id: ("fsync", errno)] }
+        } else if unsynced.count > 1 && postern_syncfs(rootFD) != 0 {
             let e = errno
             for r in batch { out[r.id] = ("syncfs", e) }
             return out
         }
         var renamed: [Request] = []
         for r in batch {
-            if rename(r.from, r.to) != 0 { out[r.id] = ("rename", errno) } else { renamed.append(r) }
+            guard let to = r.to else { continue }
+            if rename(r.from, to) != 0 { out[r.id] = ("rename", errno) } else { renamed.append(r) }
         }
         if !renamed.isEmpty && postern_fsync_dir(targetDirectory) != 0 {
             // The clients get 451 and will send again: take the files back, or the message
             // would be delivered from scan/ and a second time after the retry.
             let e = errno
             for r in renamed {
-                unlink(r.to)
+                unlink(r.to!)
                 out[r.id] = ("fsync", e)
             }
         }

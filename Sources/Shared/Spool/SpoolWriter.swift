@@ -68,16 +68,24 @@ public final class SpoolWriter {
         if ftruncate(fd, off_t(envelopeEnd)) != 0 { throw SpoolError("ftruncate", layout.path(id, .incoming)) }
     }
 
+    /// Makes the message and envelope durable without publishing the file (synchronous mode
+    /// does this while scannerd scans). Blocking.
+    public func sync(committer: GroupCommitter) throws(SpoolError) {
+        try committer.commit(fd: fd, from: layout.path(id, .incoming), to: nil)
+    }
+
     /// Makes the file durable and moves it to `state`. Blocking: run it off the event loop.
-    /// With a `committer` (for `state`), the fsyncs are shared with concurrent commits.
-    public func commit(to state: SpoolState = .scan, committer: GroupCommitter? = nil) throws(SpoolError) {
+    /// With a `committer` (for `state`), the fsyncs are shared with concurrent commits;
+    /// `synced`: ``sync(committer:)`` made the file durable already, only what scannerd has
+    /// appended since (its verdict) is not, and need not be (docs/spool-format.md).
+    public func commit(to state: SpoolState = .scan, committer: GroupCommitter? = nil, synced: Bool = false) throws(SpoolError) {
         let from = layout.path(id, .incoming)
         defer {
             close(fd)   // the data is on disk or the commit failed; close cannot change that
             fd = -1
         }
         if let committer {
-            try committer.commit(fd: fd, from: from, to: layout.path(id, state))
+            try committer.commit(fd: fd, from: from, to: layout.path(id, state), synced: synced)
             return
         }
         if fsync(fd) != 0 { throw SpoolError("fsync", from) }
