@@ -95,7 +95,7 @@ struct StageScan {
             }
         }
         let refusing = decisions.first { codes[$0.recipient] != 250 || status[$0.recipient] == .blocked }
-        let text = refusing?.reasons.last ?? ""
+        let text = (refusing ?? decisions.first { $0.main == .tempfail })?.reasons.last ?? ""
 
         var verdict = previous ?? Verdict(scanned: 0)
         verdict.scanned = timespec.now.seconds
