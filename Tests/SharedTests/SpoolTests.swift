@@ -165,8 +165,15 @@ extension String {
 }
 
 @Suite struct GroupCommitterTests {
-    /// Many sessions committing at once (with and without a leader waiting for companions):
-    /// every file ends up in scan/, complete, and nothing is left in incoming/.
+    /// A complete, not yet committed file in `incoming/`.
+    static func finishedWriter(_ layout: SpoolLayout, _ id: String) throws -> SpoolWriter {
+        let w = try SpoolWriter(layout: layout, id: id)
+        try w.append("Subject: \(id)\r\n\r\nbody\r\n")
+        try w.finish(envelope: Envelope(id: id, arrival: 1, mailFrom: "a@b.c",
+                                        recipients: [Recipient(address: "d@e.f")], size: w.messageBytes))
+        return w
+    }
+
     /// Synchronous mode: sync while scanning (no rename), then publish with only the rename.
     @Test(arguments: [false, true])
     func syncFirstThenPublish(concurrently: Bool) async throws {
@@ -177,10 +184,7 @@ extension String {
         try await withThrowingTaskGroup(of: Void.self) { group in
             for id in ids {
                 group.addTask {
-                    let w = try SpoolWriter(layout: layout, id: id)
-                    try w.append("Subject: \(id)\r\n\r\nbody\r\n")
-                    try w.finish(envelope: Envelope(id: id, arrival: 1, mailFrom: "a@b.c",
-                                                    recipients: [Recipient(address: "d@e.f")], size: w.messageBytes))
+                    let w = try GroupCommitterTests.finishedWriter(layout, id)
                     try w.sync(committer: committer)
                     #expect(access(layout.path(id, .incoming), F_OK) == 0, "a sync alone publishes nothing")
                     try w.commit(to: .scan, committer: committer, synced: true)
@@ -192,6 +196,8 @@ extension String {
         #expect(Set(try SysCall.listDirectory(layout.directory(.scan))) == Set(ids))
     }
 
+    /// Many sessions committing at once (with and without a leader waiting for companions):
+    /// every file ends up in scan/, complete, and nothing is left in incoming/.
     @Test(arguments: [false, true])
     func concurrentCommitsAllLand(gather: Bool) async throws {
         let spool = try TempSpool()
@@ -202,10 +208,7 @@ extension String {
         try await withThrowingTaskGroup(of: Void.self) { group in
             for id in ids {
                 group.addTask {
-                    let w = try SpoolWriter(layout: layout, id: id)
-                    try w.append("Subject: \(id)\r\n\r\nbody\r\n")
-                    try w.finish(envelope: Envelope(id: id, arrival: 1, mailFrom: "a@b.c",
-                                                    recipients: [Recipient(address: "d@e.f")], size: w.messageBytes))
+                    let w = try GroupCommitterTests.finishedWriter(layout, id)
                     try w.commit(to: .scan, committer: committer)
                 }
             }
