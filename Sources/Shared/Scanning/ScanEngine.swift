@@ -1,41 +1,3 @@
-import Glibc
-import NIOConcurrencyHelpers
-
-/// Which filter list a scan runs: `BeforeQueueFilters` while the MTA waits, or
-/// `AfterQueueFilters` once the message is queued.
-public enum ScanStage: String, Sendable {
-    case beforeQueue = "before-queue"
-    case afterQueue = "after-queue"
-
-    /// The rule parameter (and `[Scanner]` key) that lists the stage's plug-ins.
-    public var parameter: String { self == .beforeQueue ? "BeforeQueueFilters" : "AfterQueueFilters" }
-}
-
-/// What was decided for one recipient.
-public struct RecipientDecision: Sendable, Hashable {
-    /// Index into the envelope's recipients.
-    public var recipient: Int
-    /// `pass`, `reject`, `tempfail` or `discard` (a list ending in `continue` everywhere is `pass`).
-    public var main: MainAction
-    /// Every extra action of the lists that applied, in order, without repeats.
-    public var extras: [ExtraAction]
-    /// The findings that decided, for logs, DSNs and the quarantine (`clamav: infected: Eicar`).
-    public var reasons: [String]
-    /// The unified score: the plug-ins' scores plus every `score(N)`.
-    public var score: Double
-    /// Threat and banned-object names of this recipient's plug-ins.
-    public var blocks: [String]
-    /// For `rules test`: each action parameter looked up, its value and where it came from.
-    public var steps: [Step]
-
-    public struct Step: Sendable, Hashable {
-        public var parameter: String
-        public var actions: ActionList
-        /// `rule at line N` or `[Section] default`.
-        public var source: String
-    }
-}
-
 /// Runs plug-ins and turns their findings into per-recipient decisions through the rules.
 ///
 /// Findings are taken in filter-list order: a verdict's action list is looked up (rules first,
@@ -156,40 +118,4 @@ public struct ScanEngine: Sendable {
         // A verdict without a configured default is a block: refusing is safe, passing is not.
         return (parameter, section.actions[finding.verdict] ?? ActionList(main: .reject), "[\(section.displayName)] \(key)")
     }
-}
-
-/// A joinable thread running one closure; if it cannot be started, the closure runs inline.
-private final class PluginThread {
-    private var thread: pthread_t?
-
-    init(_ body: @escaping @Sendable () -> Void) {
-        let box = Unmanaged.passRetained(ClosureBox(body))
-        var t = pthread_t()
-        if pthread_create(&t, nil, { raw in
-            let box = Unmanaged<ClosureBox>.fromOpaque(raw!).takeRetainedValue()
-            box.body()
-            return nil
-        }, box.toOpaque()) == 0 {
-            thread = t
-        } else {
-            box.takeRetainedValue().body()
-        }
-    }
-
-    func join() {
-        if let thread { pthread_join(thread, nil) }
-    }
-
-    private final class ClosureBox {
-        let body: @Sendable () -> Void
-        init(_ body: @escaping @Sendable () -> Void) { self.body = body }
-    }
-}
-
-/// One slot per plug-in, written from the plug-ins' threads.
-private final class FindingSlots: Sendable {
-    private let slots: NIOLockedValueBox<[Finding?]>
-    init(count: Int) { slots = NIOLockedValueBox(Array(repeating: nil, count: count)) }
-    func set(_ i: Int, _ f: Finding) { slots.withLockedValue { $0[i] = f } }
-    var all: [Finding] { slots.withLockedValue { $0.compactMap { $0 } } }
 }
