@@ -101,11 +101,14 @@ struct StageScan {
         verdict.scanned = timespec.now.seconds
         verdict.findings += findings.filter { !$0.detail.isEmpty }.map { "\($0.plugin) \($0.detail)" }
         verdict.score = findings.reduce(base) { $0 + ($1.score ?? 0) }
-        var added = findings.flatMap(\.headers)
+        // The plug-ins' own fields go to every copy; add-header(…) only to its recipient's.
+        for h in StageScan.unique(findings.flatMap(\.headers)) where !verdict.addHeaders.contains(h) { verdict.addHeaders.append(h) }
         for d in decisions where status[d.recipient] == .pending {
-            for case .addHeader(let name, let body) in d.extras { added.append("\(name): \(body)") }
+            for case .addHeader(let name, let body) in d.extras {
+                let field = "\(name): \(body)"
+                if !(verdict.recipientHeaders[d.recipient] ?? []).contains(field) { verdict.recipientHeaders[d.recipient, default: []].append(field) }
+            }
         }
-        for h in StageScan.unique(added) where !verdict.addHeaders.contains(h) { verdict.addHeaders.append(h) }
         for d in decisions where status[d.recipient] != .pending && d.main != .discard {
             if let reason = d.reasons.last { verdict.reasons[d.recipient] = reason }
         }

@@ -137,7 +137,8 @@ struct DeliveryService: Service {
             return
         }
         let e = file.envelope
-        var pending: [Endpoint: [Int]] = [:]   // endpoint → route indices
+        // One transaction per next hop and set of recipient-only header fields.
+        var pending: [Transaction: [Int]] = [:]   // → route indices
         var badRoutes: [Int] = []
         for (k, r) in verdict.routes.enumerated() where r.status == .pending {
             guard let ep = try? Endpoint.parse(r.endpoint), !ep.hasMacros else {
@@ -145,23 +146,27 @@ struct DeliveryService: Service {
                 badRoutes.append(k)
                 continue
             }
-            pending[ep, default: []].append(k)
+            pending[Transaction(endpoint: ep, headers: verdict.recipientHeaders[r.recipient] ?? []), default: []].append(k)
         }
-        var out = ByteBuffer()
-        out.reserveCapacity(message.readableBytes + 256)
-        out.writeString(loopGuard.header(host: config.general.hostname, id: id, bodyHash: e.bodyHash) + "\r\n")
-        for h in verdict.addHeaders { out.writeString(h + "\r\n") }
-        out.writeImmutableBuffer(message)
-        let payload = out
+        var head = ByteBuffer()
+        head.writeString(loopGuard.header(host: config.general.hostname, id: id, bodyHash: e.bodyHash) + "\r\n")
+        for h in verdict.addHeaders { head.writeString(h + "\r\n") }
+        func payload(_ extra: [String]) -> ByteBuffer {
+            var out = head
+            out.reserveCapacity(head.readableBytes + message.readableBytes + 64 * extra.count)
+            for h in extra { out.writeString(h + "\r\n") }
+            out.writeImmutableBuffer(message)
+            return out
+        }
 
         var results = await withCheckedContinuation { (c: CheckedContinuation<[Int: RecipientOutcome], Never>) in
             let collector = OutcomeCollector(expected: pending.count, continuation: c)
             let several = pending.count > 1
-            for (endpoint, routeIndices) in pending {
-                destination(endpoint).submit(DeliveryJob(
+            for (transaction, routeIndices) in pending {
+                destination(transaction.endpoint).submit(DeliveryJob(
                     envelope: e, recipients: routeIndices.map { verdict.routes[$0].recipient },
                     addresses: routeIndices.map { verdict.routes[$0].address ?? e.recipients[verdict.routes[$0].recipient].address },
-                    message: payload,
+                    message: payload(transaction.headers),
                     finish: { outcomes in
                         if several {
                             // Record each next hop's final answers as soon as they come, so that
@@ -309,4 +314,10 @@ final class OutcomeCollector: Sendable {
 private func format2(_ x: Double) -> String {
     let r = (x * 100).rounded() / 100
     return String(r)
+}
+
+/// Recipients of a message that go out in one transaction: same next hop, same header fields.
+struct Transaction: Hashable {
+    let endpoint: Endpoint
+    let headers: [String]
 }

@@ -360,3 +360,16 @@ def test_skip_dsn_on_block_and_discard_drop_silently(postern, sink, clamd):
         assert time.monotonic() < deadline, "blocked messages were not removed from the spool"
         time.sleep(0.05)
     assert spool_files(p) == []
+
+
+def test_add_header_goes_to_its_recipients_copy_only(postern, sink):
+    port = free_port()
+    postern(port, sink.port, callback_port=sink.port, settings={
+        "Scanner": {"BeforeQueueFilters": "HeadersFilter"}, "HeadersFilter": {"Rule": "reject Subject ^newsletter"}},
+        rules_first='to:tagged@example.org cont headersfilter/RejectActions = "pass, add-header(X-Tag: newsletter)"\n'
+                    'to:plain@example.org cont headersfilter/RejectActions = pass')
+    assert send(port, message("newsletter 42"), rcpts=("tagged@example.org", "plain@example.org"))[0] == 250
+    got = {m.rcpt_tos[0]: m for m in sink.wait_for(2)}
+    assert all(len(m.rcpt_tos) == 1 for m in got.values()), "different header fields, different transactions"
+    assert b"\r\nX-Tag: newsletter\r\n" in got["tagged@example.org"].data
+    assert b"X-Tag" not in got["plain@example.org"].data

@@ -102,6 +102,9 @@ public struct SpoolFile: Sendable {
             case "reason":
                 let f = rest.split(separator: " ", maxSplits: 1)
                 if f.count == 2, let idx = Int(f[0]) { v.reasons[idx] = String(f[1]) }
+            case "rcpt-header":
+                let f = rest.split(separator: " ", maxSplits: 1)
+                if f.count == 2, let idx = Int(f[0]) { v.recipientHeaders[idx, default: []].append(String(f[1])) }
             case "route":
                 let f = rest.split(separator: " ", maxSplits: 3)
                 guard f.count >= 3, f[0].utf8.count == 1, let st = RecipientStatus(rawValue: f[0].utf8.first!),

@@ -39,6 +39,9 @@ public struct Verdict: Sendable, Hashable {
     public var findings: [String] = []
     /// Why a recipient was blocked, by recipient index: the text of its DSN and quarantine entry.
     public var reasons: [Int: String] = [:]
+    /// Header fields only one recipient's copy gets (its own `add-header(…)` actions), by
+    /// recipient index, after `addHeaders`.
+    public var recipientHeaders: [Int: [String]] = [:]
 
     public init(scanned: Double, action: String = "pass", routes: [Route] = [], addHeaders: [String] = [], attempts: Int = 0) {
         self.scanned = scanned
@@ -63,6 +66,9 @@ public struct Verdict: Sendable, Hashable {
         for f in findings { s += "finding \(SpoolText.clean(f))\n" }
         for (i, r) in reasons.sorted(by: { $0.key < $1.key }) { s += "reason \(i) \(SpoolText.clean(r))\n" }
         for h in addHeaders { s += "add-header \(SpoolText.clean(h))\n" }
+        for (i, headers) in recipientHeaders.sorted(by: { $0.key < $1.key }) {
+            for h in headers { s += "rcpt-header \(i) \(SpoolText.clean(h))\n" }
+        }
         for r in routes {
             let to = r.address.map { " to=" + SpoolText.clean($0) } ?? ""
             s += "route \(Character(Unicode.Scalar(r.status.rawValue))) \(r.recipient) \(SpoolText.clean(r.endpoint))\(to)\n"
