@@ -130,7 +130,7 @@ struct QueueCommand: ParsableCommand {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { return false }
         defer { close(fd) }
-        guard SocketBinder.withUnixAddress(path, { connect(fd, $0, $1) }) == 0 else { return false }
+        guard UnixSocketAddress.with(path, { connect(fd, $0, $1) }) == 0 else { return false }
         var buffer = ByteBuffer()
         for m in messages { m.write(into: &buffer) }
         let bytes = Array(buffer.readableBytesView)

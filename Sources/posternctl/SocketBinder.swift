@@ -25,27 +25,11 @@ enum SocketBinder {
             unlink(path)
             let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
             guard fd >= 0 else { throw SpoolError("socket", path) }
-            guard let rc = withUnixAddress(path, { bind(fd, $0, $1) }) else { close(fd); throw SpoolError("bind", path, errno: ENAMETOOLONG) }
+            guard let rc = UnixSocketAddress.with(path, { bind(fd, $0, $1) }) else { close(fd); throw SpoolError("bind", path, errno: ENAMETOOLONG) }
             guard rc == 0 else { let err = errno; close(fd); throw SpoolError("bind", path, errno: err) }
             chmod(path, 0o660)
             guard Glibc.listen(fd, 1024) == 0 else { let err = errno; close(fd); throw SpoolError("listen", path, errno: err) }
             return fd
-        }
-    }
-
-    /// Calls `body` (bind or connect) with a `sockaddr_un` for `path`; nil when the path is
-    /// too long for one.
-    static func withUnixAddress(_ path: String, _ body: (UnsafePointer<sockaddr>, socklen_t) -> Int32) -> Int32? {
-        var addr = sockaddr_un()
-        addr.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else { return nil }
-        withUnsafeMutableBytes(of: &addr.sun_path) { p in
-            p.copyBytes(from: bytes)
-            p[bytes.count] = 0
-        }
-        return withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
     }
 }

@@ -92,8 +92,7 @@ final class PrescanLink: @unchecked Sendable {
 
 extension TimeAmount {
     init(_ d: Duration) {
-        let c = d.components
-        self = .nanoseconds(c.seconds * 1_000_000_000 + c.attoseconds / 1_000_000_000)
+        self = .nanoseconds(Int64(Monotonic.nanoseconds(d)))
     }
 }
 

@@ -19,8 +19,12 @@ public struct PluginSection: Sendable {
     }
 
     public static func parameter(plugin: String, verdict: String) -> String {
-        let words = verdict.split(separator: "-").map { $0.prefix(1).uppercased() + $0.dropFirst() }
-        return plugin + "/" + words.joined() + "Actions"
+        plugin + "/" + key(for: verdict)
+    }
+
+    /// The section key of a verdict's actions: `unconditional-spam` → `UnconditionalSpamActions`.
+    public static func key(for verdict: String) -> String {
+        verdict.split(separator: "-").map { $0.prefix(1).uppercased() + $0.dropFirst() }.joined() + "Actions"
     }
 }
 
@@ -41,8 +45,7 @@ public enum PluginCatalog {
         let display = displayName(name) ?? name
         var actions: [String: ActionList] = [:]
         func verdict(_ verdict: String, default value: ActionList) {
-            let key = String(PluginSection.parameter(plugin: name, verdict: verdict).split(separator: "/")[1])
-            actions[verdict] = reader.actions(key) ?? value
+            actions[verdict] = reader.actions(PluginSection.key(for: verdict)) ?? value
         }
         let timeout = reader.duration("Timeout") ?? PluginDefaults.timeout
         let plugin: any ScanPlugin

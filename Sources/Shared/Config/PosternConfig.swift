@@ -30,16 +30,11 @@ public struct PosternConfig: Sendable {
     public var sections: [String: RawSection]
 
     /// Whether receiverd waits for a before-queue scan: some plug-in is listed in
-    /// `BeforeQueueFilters`, in `[Scanner]` or by a rule.
-    public var synchronous: Bool {
-        !scanner.beforeQueueFilters.isEmpty || rules.parameterNames.contains { ASCII.lowercased($0) == "beforequeuefilters" }
-    }
-
+    /// `BeforeQueueFilters`, in `[Scanner]` or by a rule. Derived once at load: receiverd asks
+    /// for every message.
+    public let synchronous: Bool
     /// Whether any plug-in can run at all (a list in `[Scanner]` or set by a rule).
-    public var scansWithPlugins: Bool {
-        synchronous || !scanner.afterQueueFilters.isEmpty
-            || rules.parameterNames.contains { ASCII.lowercased($0) == "afterqueuefilters" }
-    }
+    public let scansWithPlugins: Bool
 
     /// Reads and parses a file; a file that cannot be read is one error at line 0.
     public static func load(path: String = defaultPath) throws(ConfigErrors) -> PosternConfig {
@@ -74,6 +69,8 @@ public struct PosternConfig: Sendable {
                 listed.formUnion(names)
             }
         }
+        let ruleKeys = Set(rules.rules.flatMap(\.settings).map(\.key))
+        let synchronous = !scannerSection.beforeQueueFilters.isEmpty || ruleKeys.contains("beforequeuefilters")
         for (name, display) in PluginCatalog.displayNames where listed.contains(name) || document.sections[name] != nil {
             var each = reader(display)
             plugins[name] = PluginCatalog.read(name, &each)
@@ -90,7 +87,9 @@ public struct PosternConfig: Sendable {
             metrics: MetricsSection.read(&metrics),
             rules: rules,
             plugins: plugins,
-            sections: document.sections)
+            sections: document.sections,
+            synchronous: synchronous,
+            scansWithPlugins: synchronous || !scannerSection.afterQueueFilters.isEmpty || ruleKeys.contains("afterqueuefilters"))
         for var each in [general, receiver, scanner, sender, notifier, quarantine, metrics] + pluginReaders {
             each.reportUnknownKeys()
             errors += each.errors

@@ -69,8 +69,7 @@ extension ActionList {
     /// Replaces CR, LF, NUL and other control characters (except TAB) with a space, so a
     /// configured or plug-in supplied body can never start a new header line or end the header.
     public static func sanitise(_ body: String) -> String {
-        guard body.utf8.contains(where: { ($0 < 0x20 && $0 != 0x09) || $0 == 0x7F }) else { return body }
-        return String(decoding: body.utf8.map { ($0 < 0x20 && $0 != 0x09) || $0 == 0x7F ? 0x20 : $0 }, as: UTF8.self)
+        ASCII.replacing(body, where: { ($0 < 0x20 && $0 != 0x09) || $0 == 0x7F }, with: 0x20)
     }
 
     private static func isAddress(_ text: String) -> Bool {

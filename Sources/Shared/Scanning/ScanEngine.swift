@@ -12,7 +12,7 @@ public struct ScanEngine: Sendable {
 
     /// The plug-ins of `stage` for one recipient: a rule may set the list per recipient.
     public func filters(_ stage: ScanStage, for e: Envelope, recipient: Int, headers: [HeaderField]?) -> [String] {
-        let context = RouteResolver(config: config).context(for: e, recipient: recipient, headers: headers)
+        let context = ruleContext(e, recipient, headers)
         if let setting = config.rules.setting(for: stage.parameter, in: context), case .list(let names) = setting.typed {
             return names.filter { config.plugins[$0] != nil }
         }
@@ -60,7 +60,7 @@ public struct ScanEngine: Sendable {
     public func decide(_ findings: [Finding], filters: [String], envelope e: Envelope, recipient: Int,
                        headers: [HeaderField]?, baseScore: Double = 0) -> RecipientDecision {
         let mine = filters.compactMap { name in findings.first { $0.plugin == name } }
-        var context = RouteResolver(config: config).context(for: e, recipient: recipient, headers: headers)
+        var context = ruleContext(e, recipient, headers)
         context.blocks = mine.flatMap(\.names)
         context.score = mine.reduce(baseScore) { $0 + ($1.score ?? 0) }
         var decision = RecipientDecision(recipient: recipient, main: .pass, extras: [], reasons: [], score: context.score!,
@@ -94,7 +94,7 @@ public struct ScanEngine: Sendable {
     /// `block:` and `score:` terms see what `scanned` saw.
     public func flag(_ parameter: String, for e: Envelope, recipient: Int, headers: [HeaderField]?,
                      scanned: RecipientDecision? = nil, default value: Bool) -> Bool {
-        var context = RouteResolver(config: config).context(for: e, recipient: recipient, headers: headers)
+        var context = ruleContext(e, recipient, headers)
         context.blocks = scanned?.blocks
         context.score = scanned?.score
         if let setting = config.rules.setting(for: parameter, in: context), case .bool(let b) = setting.typed { return b }
@@ -103,9 +103,13 @@ public struct ScanEngine: Sendable {
 
     /// `ProcessingErrors` for one recipient (receiverd, when scannerd does not answer in time).
     public func processingErrors(for e: Envelope, recipient: Int) -> ActionList {
-        let context = RouteResolver(config: config).context(for: e, recipient: recipient, headers: nil)
+        let context = ruleContext(e, recipient, nil)
         if let setting = config.rules.setting(for: "ProcessingErrors", in: context), case .actions(let list) = setting.typed { return list }
         return config.receiver.processingErrorsActions
+    }
+
+    private func ruleContext(_ e: Envelope, _ recipient: Int, _ headers: [HeaderField]?) -> RuleContext {
+        RouteResolver(config: config).context(for: e, recipient: recipient, headers: headers)
     }
 
     private func defaultActions(for finding: Finding) -> (String, ActionList, String) {
@@ -113,9 +117,8 @@ public struct ScanEngine: Sendable {
             return ("ProcessingErrors", config.receiver.processingErrorsActions, "[Receiver] ProcessingErrors")
         }
         let section = config.plugins[finding.plugin]!
-        let parameter = section.parameter(for: finding.verdict)
-        let key = parameter.split(separator: "/")[1]
         // A verdict without a configured default is a block: refusing is safe, passing is not.
-        return (parameter, section.actions[finding.verdict] ?? ActionList(main: .reject), "[\(section.displayName)] \(key)")
+        return (section.parameter(for: finding.verdict), section.actions[finding.verdict] ?? ActionList(main: .reject),
+                "[\(section.displayName)] \(PluginSection.key(for: finding.verdict))")
     }
 }

@@ -59,19 +59,11 @@ public final class ScannerSocket: Sendable {
         let peer = "\(service) \(address)"
         switch address.location {
         case .unix(let path):
-            var sun = sockaddr_un()
-            sun.sun_family = sa_family_t(AF_UNIX)
-            let bytes = Array(path.utf8)
-            guard !bytes.isEmpty, bytes.count < MemoryLayout.size(ofValue: sun.sun_path) else {
-                throw PluginError("\(peer): \(bytes.isEmpty ? "empty" : "too long a") socket path")
+            guard !path.isEmpty, UnixSocketAddress.fits(path) else {
+                throw PluginError("\(peer): \(path.isEmpty ? "empty" : "too long a") socket path")
             }
-            withUnsafeMutableBytes(of: &sun.sun_path) { $0.copyBytes(from: bytes) }
             let fd = try attempt(AF_UNIX, peer: peer, deadline: deadline) { fd in
-                withUnsafePointer(to: &sun) {
-                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                        Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-                    }
-                }
+                UnixSocketAddress.with(path) { Glibc.connect(fd, $0, $1) } ?? -1
             }
             return ScannerSocket(fd: fd, address: address, peer: peer)
         case .inet(let host, let port):

@@ -113,7 +113,7 @@ public struct DeliveryReport: Sendable {
 
     /// Report fields are single lines.
     static func clean(_ s: String) -> String {
-        String(decoding: s.utf8.map { $0 < 32 ? UInt8(ascii: " ") : $0 }, as: UTF8.self)
+        ASCII.replacing(s, where: ASCII.isControl, with: 0x20)
     }
 }
 

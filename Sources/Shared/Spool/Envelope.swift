@@ -142,8 +142,7 @@ public struct SpoolFormatError: Error, Sendable, CustomStringConvertible {
 enum SpoolText {
     /// Values come from SMTP command lines and cannot hold CR or LF; this is a second guard.
     static func clean(_ v: String) -> String {
-        guard v.utf8.contains(where: { $0 < 32 }) else { return v }
-        return String(decoding: v.utf8.map { $0 < 32 ? UInt8(ascii: "?") : $0 }, as: UTF8.self)
+        ASCII.replacing(v, where: ASCII.isControl, with: UInt8(ascii: "?"))
     }
 
     static func split(_ line: Substring) -> (String, String) {

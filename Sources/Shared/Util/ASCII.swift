@@ -23,6 +23,17 @@ enum ASCII {
         isDigit(byte) || (lower(byte) >= 0x61 && lower(byte) <= 0x7A)
     }
 
+    /// Replaces every byte `bad` picks with `replacement`; returns `text` itself (no copy) when
+    /// there is none. For text that must stay one line (logs, spool lines, replies, headers).
+    static func replacing(_ text: String, where bad: (UInt8) -> Bool, with replacement: UInt8) -> String {
+        guard text.utf8.contains(where: bad) else { return text }
+        return String(decoding: text.utf8.map { bad($0) ? replacement : $0 }, as: UTF8.self)
+    }
+
+    /// C0 controls: CR, LF, NUL and the rest below space.
+    @inline(__always)
+    static func isControl(_ byte: UInt8) -> Bool { byte < 0x20 }
+
     /// Lower-cases ASCII letters; returns `text` itself (no copy) when it has none.
     static func lowercased(_ text: String) -> String {
         guard text.utf8.contains(where: { $0 >= 0x41 && $0 <= 0x5A }) else { return text }

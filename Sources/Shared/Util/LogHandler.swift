@@ -31,9 +31,7 @@ public struct PosternLogHandler: LogHandler {
         line += event.message.description
         for key in all.keys.sorted() { line += " \(key)=\(all[key]!)" }
         // Values can carry what a sender chose (file names, header text): one event, one line.
-        if line.utf8.contains(where: { $0 < 32 }) {
-            line = String(decoding: line.utf8.map { $0 < 32 ? UInt8(ascii: "?") : $0 }, as: UTF8.self)
-        }
+        line = ASCII.replacing(line, where: ASCII.isControl, with: UInt8(ascii: "?"))
         line += "\n"
         Stderr.write(line)
     }
