@@ -16,7 +16,11 @@ struct ReceiverService: Service {
         let ctx = self.ctx
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+            // A client that shuts down its sending side after pipelining its last commands
+            // (Exim does: ... end of data, QUIT, then shutdown(SHUT_WR)) still reads our
+            // replies; the session ends when it has answered everything (RFC 5321 §4.1.1.10).
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelInitializer { channel in
                 let lmtp = channel.localAddress.flatMap { local in
                     ctx.store.current.receiver.address.first { $0.matches(local) }.map { $0.mailProtocol == .lmtp }

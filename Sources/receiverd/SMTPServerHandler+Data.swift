@@ -164,8 +164,12 @@ extension SMTPServerHandler {
         let box = UncheckedBox(writer)
         let committer = ctx.committer
         let started = ContinuousClock.now
+        let gone = clientGone
         ctx.threadPool.runIfActive(eventLoop: context.eventLoop) { () throws -> Void in
             if dropVerdict { try box.value.discardVerdict() }
+            // A client whose connection broke before its reply still has the message and
+            // will send it again (RFC 5321 §4.1.1.4): keeping ours too would deliver it twice.
+            if gone.withLockedValue({ $0 }) { throw ClientLeft() }
             try box.value.commit(to: .scan, committer: committer, synced: synced && !dropVerdict)
         }.whenComplete { result in
             let me = loopBound.value
@@ -180,6 +184,9 @@ extension SMTPServerHandler {
                 ])
                 me.ctx.scanner.send(.scan(id: id))
                 me.finishTransaction(replies: me.replies(codes ?? [250], id: id, text: text))
+            case .failure(let error) where error is ClientLeft:
+                box.value.abort()
+                commitLog.info("lost connection before the reply to end of data: message left with the client")
             case .failure(let error):
                 box.value.abort()
                 me.ctx.metrics.tempfailed.increment()
@@ -297,3 +304,6 @@ extension SMTPServerHandler {
         session.resetTransaction()
     }
 }
+
+/// The connection ended before the end-of-data reply could be written.
+struct ClientLeft: Error {}

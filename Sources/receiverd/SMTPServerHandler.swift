@@ -1,5 +1,6 @@
 import Glibc
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import NIOSSL
@@ -33,6 +34,11 @@ final class SMTPServerHandler: ChannelInboundHandler {
     var timer: RepeatedTask?
     /// Counted in `SessionRegistry.inData` (for the group commit's patience).
     var countedInData = false
+    /// The client shut down its sending side: what it sent is still answered, then we close.
+    var inputClosed = false
+    /// Set when the connection is gone; a commit still in flight then leaves the message
+    /// with the client, who never saw a 250 and will send it again.
+    let clientGone = NIOLockedValueBox(false)
 
     // DATA phase
     var decoder = DataDecoder()
@@ -104,6 +110,7 @@ final class SMTPServerHandler: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        clientGone.withLockedValue { $0 = true }
         leaveData()
         timer?.cancel()
         timer = nil
@@ -143,6 +150,35 @@ final class SMTPServerHandler: ChannelInboundHandler {
         if let writer { writer.abort(); self.writer = nil }
         reply(Reply(421, EnhancedStatus(4, 4, 2), "\(config.general.hostname) Error: timeout exceeded"))
         closeAfterFlush(context)
+    }
+
+    /// A half-close (`shutdown(SHUT_WR)` by the client) means "no more commands", not
+    /// "connection gone": every command already received is carried out and answered, the
+    /// message in flight included, and only then is the connection closed (RFC 5321
+    /// §4.1.1.10, RFC 2920 §3.1).
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard case .some(.inputClosed) = event as? ChannelEvent else {
+            context.fireUserInboundEventTriggered(event)
+            return
+        }
+        inputClosed = true
+        if mode != .closing { process(context) }
+    }
+
+    /// Called once all input is handled after a half-close.
+    func endOfInput(_ context: ChannelHandlerContext) {
+        switch mode {
+        case .waiting, .closing:
+            flush(context)   // the commit's completion comes back to `process`
+        case .command:
+            if session.inTransaction || input.readableBytes > 0 {
+                logger.info("lost connection after \(session.lastVerb)")
+            }
+            closeAfterFlush(context)
+        case .data, .chunk:
+            if let writer { logger.info("lost connection after \(session.lastVerb)", metadata: ["queue-id": "\(writer.id)"]) }
+            closeAfterFlush(context)
+        }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
@@ -199,6 +235,7 @@ final class SMTPServerHandler: ChannelInboundHandler {
             }
         }
         input.discardReadBytes()
+        if inputClosed { return endOfInput(context) }
         flush(context)
     }
 
