@@ -37,6 +37,7 @@ struct QueueCommand: ParsableCommand {
                     }
                     let e = f.envelope
                     print("\(id)  \(state.rawValue)  \(e.size)  \(isoTime(e.arrival))  <\(e.mailFrom)>")
+                    if state == .hold, let reason = e.holdReason { print("        (\(reason))") }
                     for (i, r) in e.recipients.enumerated() {
                         let status = f.verdict?.routes.first { $0.recipient == i }.map { " [\(Character(Unicode.Scalar($0.status.rawValue)))] \($0.endpoint)" } ?? ""
                         print("        <\(r.address)>\(status)")

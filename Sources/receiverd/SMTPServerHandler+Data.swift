@@ -128,11 +128,21 @@ extension SMTPServerHandler {
             mode = .command
             return
         }
+        let guardValues = inspector.guardValues
         let bodyHash = inspector.bodyHash()
         var envelope = session.envelope(size: writer.messageBytes)
         envelope.bodyHash = bodyHash
         envelope.receivedHeaders = inspector.receivedCount
-        if let g = inspector.guardValue { envelope.guardValid = ctx.loopGuard.isValid(value: g, bodyHash: bodyHash) }
+        // Each valid guard is one earlier pass through this filter (or one sharing its key).
+        let passes = guardValues.compactMap { ctx.loopGuard.stamp(value: $0, bodyHash: bodyHash) }
+        envelope.validGuards = passes.count
+        if passes.count >= config.receiver.maxFilterPasses {
+            // A loop through the filter itself (a route back into the MTA's filtered port):
+            // held for the administrator, neither circulated until the MTA's hop limit nor
+            // bounced (the loop often carries bounces and system mail, which have nobody to go to).
+            envelope.holdReason = "mail loop: pass \(passes.count + 1) through this filter; earlier passes "
+                + passes.map { "\($0.host) \($0.id)" }.joined(separator: ", ")
+        }
         do {
             try writer.finish(envelope: envelope)
         } catch {
@@ -145,7 +155,10 @@ extension SMTPServerHandler {
             return
         }
         mode = .waiting
-        if config.synchronous {
+        if envelope.holdReason != nil {
+            commit(writer, envelope: envelope, log: log, context: context, codes: nil, text: "", dropVerdict: false,
+                   synced: false, to: .hold)
+        } else if config.synchronous {
             prescan(writer, envelope: envelope, log: log, context: context)
         } else {
             commit(writer, envelope: envelope, log: log, context: context, codes: nil, text: "", dropVerdict: false, synced: false)
@@ -155,9 +168,9 @@ extension SMTPServerHandler {
     /// Makes the message durable, wakes scannerd and answers: 250 to all, or, after a
     /// before-queue scan, each recipient's code. `dropVerdict`: scannerd did not answer in
     /// time, whatever it may still write is thrown away first. `synced`: the message is
-    /// durable already, only the rename is left.
+    /// durable already, only the rename is left. `state`: `hold` for a message in a loop.
     func commit(_ writer: SpoolWriter, envelope queued: Envelope, log commitLog: Logger, context: ChannelHandlerContext,
-                codes: [Int]?, text: String, dropVerdict: Bool, synced: Bool) {
+                codes: [Int]?, text: String, dropVerdict: Bool, synced: Bool, to state: SpoolState = .scan) {
         let id = writer.id
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
         let ctxBound = NIOLoopBound(context, eventLoop: context.eventLoop)
@@ -170,7 +183,8 @@ extension SMTPServerHandler {
             // A client whose connection broke before its reply still has the message and
             // will send it again (RFC 5321 §4.1.1.4): keeping ours too would deliver it twice.
             if gone.withLockedValue({ $0 }) { throw ClientLeft() }
-            try box.value.commit(to: .scan, committer: committer, synced: synced && !dropVerdict)
+            // The committer batches commits into scan/; a rare held message commits alone.
+            try box.value.commit(to: state, committer: state == .scan ? committer : nil, synced: synced && !dropVerdict)
         }.whenComplete { result in
             let me = loopBound.value
             let context = ctxBound.value
@@ -182,7 +196,11 @@ extension SMTPServerHandler {
                 commitLog.info("queued", metadata: [
                     "from": "<\(queued.mailFrom)>", "nrcpt": "\(queued.recipients.count)", "size": "\(queued.size)",
                 ])
-                me.ctx.scanner.send(.scan(id: id))
+                if let reason = queued.holdReason {
+                    commitLog.error("held: \(reason); fix the route, then: posternctl queue release \(id)")
+                } else {
+                    me.ctx.scanner.send(.scan(id: id))
+                }
                 me.finishTransaction(replies: me.replies(codes ?? [250], id: id, text: text))
             case .failure(let error) where error is ClientLeft:
                 box.value.abort()

@@ -15,7 +15,8 @@ import Testing
         #expect(config.general.spoolDir == "./var/spool")
         #expect(config.general.runDir == "./var/run")
         #expect(config.receiver.address.map(\.description) == ["inet:10024@127.0.0.1"])
-        #expect(config.sender.address.description == "inet:25@127.0.0.1")
+        #expect(config.sender.address.description == "inet:10025@127.0.0.1")
+        #expect(config.receiver.maxFilterPasses == 2)
         #expect(config.notifier.filterMail == "postern@localhost")
         #expect(config.scanner.address.description == "local:./var/run/scannerd.sock")
         #expect(config.rules.rules.count == 1)
@@ -32,7 +33,7 @@ import Testing
             "general": ["hostname", "spooldir", "rundir", "user", "loglevel"],
             "receiver": ["address", "protectednetworks", "maxmessagesize", "maxrecipients", "maxsessions",
                          "commandtimeout", "datatimeout", "processingerrors", "returnreject", "addreceivedheader",
-                         "maxreceivedheaders"],
+                         "maxreceivedheaders", "maxfilterpasses"],
             "scanner": ["address", "beforequeuefilters", "afterqueuefilters", "scantimeout"],
             "sender": ["address", "controladdress", "connecttimeout", "commandtimeout", "datatimeout",
                        "maxconnections", "retryintervals", "maxqueuelifetime", "securehash", "skipdsnonblock"],

@@ -24,7 +24,7 @@ import Testing
         #expect(config.scanner.address.description == "local:/run/postern/scannerd.sock")
         #expect(config.scanner.beforeQueueFilters.isEmpty && config.scanner.afterQueueFilters.isEmpty)
         #expect(config.scanner.scanTimeout == .seconds(300))
-        #expect(config.sender.address.description == "inet:25@127.0.0.1")
+        #expect(config.sender.address.description == "inet:10025@127.0.0.1")
         #expect(config.sender.controlAddress.description == "local:/run/postern/senderd.sock")
         #expect(config.sender.connectTimeout == .seconds(30))
         #expect(config.sender.commandTimeout == .seconds(300))

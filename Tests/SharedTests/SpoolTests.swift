@@ -33,7 +33,7 @@ struct TempSpool: ~Copyable, Sendable {
                  mailFrom: "a@example.com", mailParameters: MailParameters([.init(keyword: "BODY", value: "8BITMIME")]),
                  recipients: [Recipient(address: "b@example.org", parameters: MailParameters([.init(keyword: "NOTIFY", value: "FAILURE")])),
                               Recipient(address: "c@example.org")],
-                 size: size, bodyHash: "00ff", guardValid: false, receivedHeaders: 2)
+                 size: size, bodyHash: "00ff", validGuards: 0, receivedHeaders: 2)
     }
 
     func write(_ spool: borrowing TempSpool, message: String) throws -> String {
@@ -153,8 +153,35 @@ struct TempSpool: ~Copyable, Sendable {
         bytes[..<20].withUnsafeBytes { i.feed($0) }
         bytes[20...].withUnsafeBytes { i.feed($0) }
         #expect(i.receivedCount == 2)
-        #expect(i.guardValue == " v=1; h=mx")
+        #expect(i.guardValues == [" v=1; h=mx"])
         #expect(i.bodyHash() == SHA256.hash("body\r\n").hex)
+    }
+}
+
+extension LoopGuardTests {
+    /// Every guard is kept, topmost first, up to the cap; each valid one names its pass.
+    @Test func inspectorKeepsEveryGuardUpToTheCap() {
+        let g = LoopGuard(key: Array("secret".utf8))
+        var head = ""
+        for k in 0..<(HeaderInspector.maxGuards + 3) { head += g.header(host: "mx", id: "ID\(k)", bodyHash: SHA256.hash("b\r\n").hex) + "\r\n" }
+        var i = HeaderInspector()
+        i.feed(ByteBuffer(string: head + "X-Postern-Guard: v=1; h=mx; id=forged; mac=00\r\n\r\nb\r\n"))
+        let values = i.guardValues
+        let hash = i.bodyHash()
+        #expect(values.count == HeaderInspector.maxGuards)
+        #expect(g.stamp(value: values[0], bodyHash: hash)?.id == "ID0")
+        #expect(values.allSatisfy { g.isValid(value: $0, bodyHash: hash) })
+    }
+
+    @Test func envelopeKeepsGuardCountAndHoldReason() throws {
+        var e = Envelope(id: "X", arrival: 1, mailFrom: "", recipients: [Recipient(address: "a@b")], size: 1)
+        e.validGuards = 2
+        e.holdReason = "mail loop: pass 3"
+        let back = try Envelope.parse(e.write().split(separator: "\n"))
+        #expect(back.validGuards == 2 && back.guardValid && back.holdReason == "mail loop: pass 3")
+        // A file from before `valid-guards` existed.
+        let old = try Envelope.parse(["id X", "arrival 1", "mail-from <>", "rcpt <a@b>", "size 1", "guard-valid yes"])
+        #expect(old.validGuards == 1 && old.holdReason == nil)
     }
 }
 

@@ -634,8 +634,10 @@ class Postern:
 @pytest.fixture
 def postern():
     """Factory: ``postern(receiver_port, sender_port, callback_port=None,
-    protocol="smtp", extra="", rules_first="", settings=None) -> Postern``
-    (arguments as for postern_config).
+    protocol="smtp", extra="", rules_first="", settings=None, config_text=None)
+    -> Postern`` (arguments as for postern_config; ``config_text``: use this
+    whole configuration instead, e.g. the shipped sample with its ports and
+    paths substituted; ``{dir}`` in it is the fresh temp dir).
 
     Writes a config into a fresh temp dir, starts ``posternctl run`` and
     waits for the receiver's 220 greeting. At teardown sends SIGTERM and
@@ -644,11 +646,16 @@ def postern():
 
     def start(receiver_port: int, sender_port: int, callback_port: int | None = None,
               protocol: str = "smtp", extra: str = "", rules_first: str = "",
-              settings: dict[str, dict[str, str]] | None = None) -> Postern:
+              settings: dict[str, dict[str, str]] | None = None,
+              config_text: str | None = None) -> Postern:
         ctl = postern_binary("posternctl")
         workdir = Path(tempfile.mkdtemp(prefix="postern-e2e."))
-        config = postern_config(workdir, receiver_port, sender_port, callback_port,
-                                protocol, extra, rules_first, settings)
+        if config_text is None:
+            config = postern_config(workdir, receiver_port, sender_port, callback_port,
+                                    protocol, extra, rules_first, settings)
+        else:
+            config = workdir / "postern.conf"
+            config.write_text(config_text.replace("{dir}", str(workdir)))
         log_path = workdir / "posternctl.log"
         env = dict(os.environ)
         for var in ("NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES",

@@ -24,10 +24,14 @@ public enum ConfigDefaults {
     public static let processingErrors = "tempfail"
     /// Postfix's `hopcount_limit` is 50.
     public static let maxReceivedHeaders = 50
+    /// A message may come back through the filter once (an alias that leads out and back in,
+    /// a second MTA sharing the key): two passes are normal, a third is a loop.
+    public static let maxFilterPasses = 2
     /// Stays inside Postfix's default 300 s wait for the end-of-data reply.
     public static let scanTimeout = Duration.seconds(300)
-    /// Proxy mode's usual next hop: the local MTA's port 25.
-    public static let senderAddress = "inet:25@127.0.0.1"
+    /// The local MTA's unfiltered return port (Postfix FILTER_README, docs/exim.md). Never its
+    /// port 25: that one hands mail to the filter, and mail sent there would come back for ever.
+    public static let senderAddress = "inet:10025@127.0.0.1"
     /// RFC 5321 §4.5.3.2.1 initial 220 wait is 5 minutes; 30 s is what Postfix uses to connect.
     public static let connectTimeout = Duration.seconds(30)
     /// RFC 5321 §4.5.3.2.6: the DATA termination reply may take 10 minutes.

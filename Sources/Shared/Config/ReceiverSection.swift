@@ -24,6 +24,9 @@ public struct ReceiverSection: Sendable {
     public var addReceivedHeader = true
     /// More `Received:` headers than this is a mail loop (554 5.4.6).
     public var maxReceivedHeaders = ConfigDefaults.maxReceivedHeaders
+    /// A message that has passed this filter this often already (its valid loop guards) is
+    /// in a loop through it: it is put on hold, not queued.
+    public var maxFilterPasses = ConfigDefaults.maxFilterPasses
     /// PEM certificate chain for STARTTLS; nil means STARTTLS is not offered.
     public var tlsCertificate: String?
     /// PEM private key for STARTTLS.
@@ -55,6 +58,7 @@ public struct ReceiverSection: Sendable {
         section.returnReject = reader.bool("ReturnReject") ?? section.returnReject
         section.addReceivedHeader = reader.bool("AddReceivedHeader") ?? section.addReceivedHeader
         section.maxReceivedHeaders = reader.integer("MaxReceivedHeaders", in: 1...Int.max) ?? section.maxReceivedHeaders
+        section.maxFilterPasses = reader.integer("MaxFilterPasses", in: 1...HeaderInspector.maxGuards - 1) ?? section.maxFilterPasses
         let certificate = reader.value("TLSCertificate")
         let key = reader.value("TLSKey")
         section.tlsCertificate = certificate.flatMap { $0.text.isEmpty ? nil : $0.text }

@@ -1,10 +1,13 @@
 import NIOCore
 
 /// Watches message bytes as they stream to the spool: counts `Received:` fields (loop
-/// detection), keeps the value of a loop-guard field, and hashes the body.
+/// detection), keeps the values of the loop-guard fields, and hashes the body.
 public struct HeaderInspector: Sendable {
     public private(set) var receivedCount = 0
-    public private(set) var guardValue: String?
+    /// The values of the `X-Postern-Guard:` fields, newest (topmost) first; at most
+    /// `maxGuards`, enough to tell any loop from legitimate re-filtering.
+    public private(set) var guardValues: [String] = []
+    public static let maxGuards = 16
     public private(set) var inHeaders = true
     private var line: [UInt8] = []
     private var lineOverflow = false
@@ -38,9 +41,9 @@ public struct HeaderInspector: Sendable {
         if line.last == UInt8(ascii: "\r") { line.removeLast() }
         if line.isEmpty { inHeaders = false; return }
         if Self.hasName(line, "received") { receivedCount += 1 }
-        if !lineOverflow, Self.hasName(line, "x-postern-guard") {
+        if !lineOverflow, guardValues.count < Self.maxGuards, Self.hasName(line, "x-postern-guard") {
             let colon = line.firstIndex(of: UInt8(ascii: ":"))!
-            guardValue = String(decoding: line[(colon + 1)...], as: UTF8.self)
+            guardValues.append(String(decoding: line[(colon + 1)...], as: UTF8.self))
         }
     }
 

@@ -34,15 +34,20 @@ public struct Envelope: Sendable, Hashable {
     /// SHA-256 of the message body (after the header section), hex.
     public var bodyHash: String
     /// The message carried a valid loop guard of ours: it was scanned before.
-    public var guardValid: Bool
+    public var guardValid: Bool { validGuards > 0 }
+    /// How many valid loop guards of ours the message carried: how often it had passed
+    /// this filter (or one sharing its key) before.
+    public var validGuards: Int
     public var receivedHeaders: Int
+    /// Why receiverd put the message on hold instead of queueing it for scanning (a loop).
+    public var holdReason: String?
 
     public init(id: String, arrival: Double, mailProtocol: String = "smtp", receivedWith: String = "ESMTP",
                 clientIP: String = "", clientPort: Int = 0, clientName: String = "unknown", helo: String = "",
                 serverIP: String = "", serverPort: Int = 0, xforward: [String: String] = [:],
                 mailFrom: String = "", mailParameters: MailParameters = MailParameters(),
-                recipients: [Recipient] = [], size: Int = 0, bodyHash: String = "", guardValid: Bool = false,
-                receivedHeaders: Int = 0) {
+                recipients: [Recipient] = [], size: Int = 0, bodyHash: String = "", validGuards: Int = 0,
+                receivedHeaders: Int = 0, holdReason: String? = nil) {
         self.id = id
         self.arrival = arrival
         self.mailProtocol = mailProtocol
@@ -59,8 +64,9 @@ public struct Envelope: Sendable, Hashable {
         self.recipients = recipients
         self.size = size
         self.bodyHash = bodyHash
-        self.guardValid = guardValid
+        self.validGuards = validGuards
         self.receivedHeaders = receivedHeaders
+        self.holdReason = holdReason
     }
 }
 
@@ -85,7 +91,9 @@ extension Envelope {
         add("size", String(size))
         add("body-sha256", bodyHash)
         add("guard-valid", guardValid ? "yes" : "no")
+        add("valid-guards", String(validGuards))
         add("received-headers", String(receivedHeaders))
+        if let holdReason { add("hold-reason", holdReason) }
         s += "end envelope\n"
         return s
     }
@@ -119,8 +127,11 @@ extension Envelope {
                 e.recipients.append(Recipient(address: a, parameters: p))
             case "size": e.size = Int(v) ?? -1
             case "body-sha256": e.bodyHash = v
-            case "guard-valid": e.guardValid = v == "yes"
+            // Files written before `valid-guards` existed say only whether there was one.
+            case "guard-valid": if v == "yes" { e.validGuards = max(e.validGuards, 1) }
+            case "valid-guards": e.validGuards = Int(v) ?? e.validGuards
             case "received-headers": e.receivedHeaders = Int(v) ?? 0
+            case "hold-reason": e.holdReason = v
             default: break   // newer minor fields are ignored by older readers
             }
         }

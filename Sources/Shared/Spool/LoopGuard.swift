@@ -17,14 +17,20 @@ public struct LoopGuard: Sendable {
 
     /// Checks a guard header's value (after `X-Postern-Guard:`) against the body hash.
     public func isValid(value: String, bodyHash: String) -> Bool {
+        stamp(value: value, bodyHash: bodyHash) != nil
+    }
+
+    /// The host and queue id of a valid guard, nil for an invalid one.
+    public func stamp(value: String, bodyHash: String) -> (host: String, id: String)? {
         var fields: [String: String] = [:]
         for part in value.split(separator: ";") {
             let kv = part.split(separator: "=", maxSplits: 1)
             guard kv.count == 2 else { continue }
             fields[String(kv[0].trimmingSpaces)] = String(kv[1].trimmingSpaces)
         }
-        guard fields["v"] == "1", let h = fields["h"], let id = fields["id"], let m = fields["mac"] else { return false }
-        return m == mac(host: h, id: id, bodyHash: bodyHash)
+        guard fields["v"] == "1", let h = fields["h"], let id = fields["id"], let m = fields["mac"],
+              m == mac(host: h, id: id, bodyHash: bodyHash) else { return nil }
+        return (h, id)
     }
 
     private func mac(host: String, id: String, bodyHash: String) -> String {
