@@ -78,6 +78,8 @@ struct ClientConnection {
 
     private mutating func transaction(_ job: DeliveryJob, _ outcomes: inout [RecipientOutcome?]) async throws {
         sentData = false
+        // 8BITMIME (RFC 6152 §3): convert or refuse 8-bit mail; see ClientConnection+8BITMIME.swift.
+        guard let job = sevenBitReady(job, &outcomes) else { return }
         let e = job.envelope
         if let limit = sizeLimit, job.message.readableBytes > limit {
             let r = Reply(552, EnhancedStatus(5, 3, 4), "message size \(job.message.readableBytes) exceeds next hop's limit \(limit)")

@@ -242,9 +242,13 @@ struct DeliveryService: Service {
             let layout = self.layout
             let hostname = config.general.hostname
             let list = failures.map(\.failure)
+            // A message that could not be made 7-bit (5.6.3) cannot go back whole through the
+            // same kind of hop either: its header section, as text, can be encoded.
+            let headersOnly = list.contains { $0.status == "5.6.3" }
             do {
                 let reportID = try await pool.runIfActive(eventLoop: group.next()) {
-                    try LocalMessage.writeReport(original: e, failures: list, message: message, hostname: hostname, layout: layout)
+                    try LocalMessage.writeReport(original: e, failures: list, message: message, hostname: hostname,
+                                                 layout: layout, headersOnly: headersOnly)
                 }.get()
                 scanner.send(.scan(id: reportID))
                 log.info("sender non-delivery notification: \(reportID)")
