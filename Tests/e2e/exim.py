@@ -2,7 +2,7 @@
 
 Debian's exim4 packages conflict with Postfix (both are the system MTA), and
 the tests need Postfix installed. So the Exim binary is not installed but
-unpacked: ``apt-get download exim4-daemon-light exim4-base`` and ``dpkg -x``
+unpacked: ``apt-get download exim4-daemon-light exim4-base exim4-config`` and ``dpkg -x``
 into a cache directory, kept between runs. Then the test runs
 ``exim4 -C <config> -bdf -q1s -oX A:B``: a foreground daemon with its own
 configuration, spool and logs in a temp directory, listening on two loopback
@@ -42,7 +42,9 @@ import pytest
 
 from conftest import ROOT, free_port, kill_session, tail, wait_port
 
-EXIM_PACKAGES = ("exim4-daemon-light", "exim4-base")
+# exim4-config (architecture all) brings Debian's configuration and
+# update-exim4.conf, for the test of the doc's Debian section.
+EXIM_PACKAGES = ("exim4-daemon-light", "exim4-base", "exim4-config")
 EXIM_USER = "Debian-exim"
 EXIM_HOSTNAME = "exim.e2e.test"
 DOC = ROOT / "docs" / "exim.md"
@@ -134,7 +136,9 @@ def exim_binary() -> Path:
     with open(cache / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         debs = cache / "debs"
-        if not (cache / "root" / ".complete").exists():
+        marker = cache / "root" / ".complete"
+        unpacked = {line.split("_")[0] for line in marker.read_text().split()} if marker.exists() else set()
+        if not set(EXIM_PACKAGES) <= unpacked:
             found = _download(debs)
             staging = cache / "root.new"
             shutil.rmtree(staging, ignore_errors=True)
@@ -265,6 +269,57 @@ sink_smtp:
 CONFIG_RETRY = """\
 *   *   F,1h,1s
 """
+
+
+# Debian's own configuration: update-exim4.conf's answers for an Internet
+# site (no DNS lookups of clients: the sandbox has no DNS).
+DEBIAN_ANSWERS = """\
+dc_eximconfig_configtype='internet'
+dc_other_hostnames='mx.e2e.test'
+dc_local_interfaces='127.0.0.1 ; ::1'
+dc_readhost=''
+dc_relay_domains=''
+dc_minimaldns='true'
+dc_relay_nets=''
+dc_smarthost=''
+CFILEMODE='644'
+dc_use_split_config='true'
+dc_hide_mailname=''
+dc_mailname_in_oh='true'
+dc_localdelivery='mail_spool'
+"""
+
+
+def debian_config(binary: Path, workdir: Path) -> Path:
+    """Debian's split configuration (exim4-config's conf.d) with the doc's
+    blocks put where docs/exim.md's "Debian's configuration files" says,
+    built by Debian's update-exim4.conf. Only paths are the test's own
+    (CONFDIR, SPOOLDIR, log_file_path); the ports stay the doc's."""
+    root = binary.parents[2]
+    confdir = workdir / "etc"
+    shutil.copytree(root / "etc" / "exim4", confdir)
+    (confdir / "update-exim4.conf.conf").write_text(DEBIAN_ANSWERS)
+    spool = workdir / "spool"
+    spool.mkdir()
+    shutil.chown(spool, EXIM_USER, EXIM_USER)
+    blocks = doc_blocks()
+    confd = confdir / "conf.d"
+    (confd / "main" / "000_localmacros").write_text(
+        f"CONFDIR = {confdir}\nSPOOLDIR = {spool}\nMAIN_QUALIFY_DOMAIN = e2e.test\n"
+        f"log_file_path = {workdir}/%slog\n" + blocks["main"])
+    (confd / "router" / "050_postern").write_text(blocks["routers"])
+    (confd / "transport" / "30_postern").write_text(blocks["transports"])
+    acl = confd / "acl" / "30_exim4-config_check_rcpt"
+    text = acl.read_text()
+    assert text.count("\nacl_check_rcpt:\n") == 1, f"{acl} has no single acl_check_rcpt: line"
+    acl.write_text(text.replace("\nacl_check_rcpt:\n", "\nacl_check_rcpt:\n" + blocks["acl"], 1))
+    out = workdir / "exim4.conf"
+    r = subprocess.run(["sh", str(root / "usr" / "sbin" / "update-exim4.conf"),
+                        "--confdir", str(confdir), "--output", str(out)],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and out.exists(), (
+        f"update-exim4.conf failed ({r.returncode}):\n{r.stdout}{r.stderr}")
+    return out
 
 
 class Exim:

@@ -26,13 +26,14 @@ import functools
 import random
 import re
 import smtplib
+import subprocess
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from conftest import POSTERN_HOSTNAME, Received, field_name, free_port, postern_binary, split_message
-from exim import EXIM_HOSTNAME, doc_blocks, exim, postern_settings  # noqa: F401  (exim: fixture)
+from exim import EXIM_HOSTNAME, debian_config, doc_blocks, exim, exim_binary, postern_settings  # noqa: F401  (exim: fixture)
 
 SENDER = "alice@example.org"
 
@@ -275,3 +276,42 @@ def test_exim_parallel(sink, exim, postern, chunking):
         [msg] = copies[mid]
         [qid] = [q for q in queue_ids if q in msg.header_values("Received")[1]]
         check_message(msg, sent, qid)
+
+
+def test_exim_debian_split_config(workdir):
+    """The doc's blocks where its Debian section puts them, in Debian's own
+    split configuration: update-exim4.conf builds it, Exim accepts it, the
+    postern router comes first, and the RCPT ACL lets loopback (and only
+    loopback) send to 10025 before Debian's relay_from_hosts statement sets
+    submission mode. Exim's -bt (routing) and -bh (a fake SMTP session from
+    a given client to a given local port) need no daemon."""
+    binary = exim_binary()
+    workdir.chmod(0o755)     # Exim's -bh checks the spool as Debian-exim
+    config = debian_config(binary, workdir)
+
+    def exim_run(*args: str, stdin: str = "") -> str:
+        r = subprocess.run([str(binary), "-C", str(config), *args], input=stdin,
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0 or "-bh" in args, f"exim {args}: {r.returncode}\n{r.stdout}{r.stderr}"
+        return r.stdout + r.stderr
+
+    assert re.search(r"^daemon_smtp_ports = 25 : 10025$", exim_run("-bP", "daemon_smtp_ports"), re.M)
+    routed = exim_run("-bt", "bob@example.net", "root@localhost")
+    assert routed.count("router = postern, transport = postern_smtp") == 2, routed
+
+    def rcpt(client: str, port: int) -> tuple[str, str]:
+        session = ("EHLO client.e2e.test\r\nMAIL FROM:<alice@example.org>\r\n"
+                   "RCPT TO:<bob@example.net>\r\nQUIT\r\n")
+        out = exim_run("-bh", client, "-oMi", f"127.0.0.1.{port}", stdin=session)
+        replies = [line for line in out.splitlines() if re.match(r"^[245]\d\d ", line)]
+        return replies[-2], out    # the reply to RCPT (the last is QUIT's)
+
+    reply, trace = rcpt("127.0.0.1", 10025)
+    assert reply.startswith("250 "), f"loopback refused on 10025: {reply}\n{trace[-3000:]}"
+    assert "control = submission" not in trace, "returned mail went through submission mode"
+    reply, trace = rcpt("192.0.2.1", 10025)
+    assert reply.startswith("550 ") and "content filter" in reply, (
+        f"a remote client may relay through 10025: {reply}")
+    # Port 25 from loopback: Debian's own statements, submission mode and all.
+    reply, trace = rcpt("127.0.0.1", 25)
+    assert reply.startswith("250 ") and "control = submission" in trace, reply
