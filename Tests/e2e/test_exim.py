@@ -32,8 +32,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from conftest import POSTERN_HOSTNAME, Received, field_name, free_port, postern_binary, split_message
-from exim import EXIM_HOSTNAME, debian_config, doc_blocks, exim, exim_binary, postern_settings  # noqa: F401  (exim: fixture)
+from conftest import (POSTERN_HOSTNAME, Received, field_name, free_port, postern_binary,
+                      split_message)
+from exim import (EXIM_HOSTNAME, debian_config, doc_blocks, exim,  # noqa: F401  (exim: fixture)
+                  exim_binary, postern_settings)
 
 SENDER = "alice@example.org"
 

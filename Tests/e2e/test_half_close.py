@@ -18,11 +18,11 @@ from __future__ import annotations
 import socket
 import struct
 import uuid
+from smtplib import quotedata
 
 import pytest
 
 from conftest import free_port, postern_binary, split_message
-from smtplib import quotedata
 
 SENDER = "alice@example.org"
 RCPT = "bob@example.net"
@@ -110,7 +110,7 @@ def delivered_once(sink, message: bytes, mid: str) -> None:
     assert copies[0].rcpt_tos == [RCPT]
 
 
-def check_replies(replies: list[str], bdat: bool, protocol: str) -> None:
+def check_replies(replies: list[str], bdat: bool) -> None:
     expected = ["250", "250"] + ([] if bdat else ["354"]) + ["250"]
     assert [r[:3] for r in replies] == expected, replies
     assert "queued as" in replies[-1], replies[-1]
@@ -131,7 +131,7 @@ def test_one_write_then_shutdown(sink, postern, bdat, protocol):
     c.sock.sendall(transaction(message, bdat) + b"QUIT\r\n")
     c.sock.shutdown(socket.SHUT_WR)
     replies = c.replies(4 if bdat else 5)
-    check_replies(replies[:-1], bdat, protocol)
+    check_replies(replies[:-1], bdat)
     assert replies[-1].startswith("221 "), replies
     assert c.eof(), "the server did not close after 221"
     c.sock.close()
@@ -148,7 +148,7 @@ def test_quit_pipelined_after_data(sink, postern, bdat):
     greet(c, "smtp")
     c.sock.sendall(transaction(message, bdat) + b"QUIT\r\n")
     replies = c.replies(4 if bdat else 5)
-    check_replies(replies[:-1], bdat, "smtp")
+    check_replies(replies[:-1], bdat)
     assert replies[-1].startswith("221 "), replies
     assert c.eof(), "the server did not close after 221"
     c.sock.close()
@@ -165,7 +165,7 @@ def test_shutdown_without_quit(sink, postern, bdat):
     greet(c, "smtp")
     c.sock.sendall(transaction(message, bdat))
     c.sock.shutdown(socket.SHUT_WR)
-    check_replies(c.replies(3 if bdat else 4), bdat, "smtp")
+    check_replies(c.replies(3 if bdat else 4), bdat)
     assert c.eof(), "the server did not close after the client's half-close"
     c.sock.close()
     delivered_once(sink, message, mid)
@@ -180,7 +180,7 @@ def test_reset_after_250(sink, postern, bdat):
     c = Client(port)
     greet(c, "smtp")
     c.sock.sendall(transaction(message, bdat))
-    check_replies(c.replies(3 if bdat else 4), bdat, "smtp")
+    check_replies(c.replies(3 if bdat else 4), bdat)
     c.reset()
     delivered_once(sink, message, mid)
 
