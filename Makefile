@@ -5,6 +5,7 @@
 #   make run       all three daemons in the foreground (posternctl run)
 #   make test      Swift tests + e2e tests (Postfix, swaks) + unit file checks
 #   make bench     side-by-side benchmark against amavisd-new, ClamSMTP, Postfix
+#   make fuzz      every libFuzzer target for FUZZ_SECONDS (600) each (Fuzz/README.md)
 
 SHELL       := /bin/bash
 SWIFT       ?= swift
@@ -15,7 +16,7 @@ PATHS       ?= direct amavis clamsmtp postfix
 APT_PACKAGES := libsystemd-dev zlib1g-dev postfix swaks python3-pip clamav-daemon spamassassin spamd rspamd
 PIP_PACKAGES := aiosmtpd pytest
 
-.PHONY: all deps build release run test bench bench-clamav clean
+.PHONY: all deps build release run test bench bench-clamav fuzz clean
 
 all: build
 
@@ -82,6 +83,11 @@ bench: deps release
 bench-clamav: deps release
 	FILTER_CMD='$(CURDIR)/tools/bench-filter.sh' POSTERN_CLAMD=peers FILTER_NAME=postern-clamav \
 	    PATHS='direct clamsmtp' bash '$(PEERS)'
+
+# FUZZ_SECONDS per target, FUZZ_JOBS at a time (default: every core), at nice FUZZ_NICE (10);
+# findings in .build-fuzz/findings/. `tools/fuzz.sh --quick` is the short stage for CI.
+fuzz:
+	tools/fuzz.sh
 
 clean:
 	rm -rf .build

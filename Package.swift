@@ -20,6 +20,8 @@ let package = Package(
         .executable(name: "scannerd", targets: ["scannerd"]),
         .executable(name: "senderd", targets: ["senderd"]),
         .executable(name: "posternctl", targets: ["posternctl"]),
+        // For Fuzz/Package.swift, which builds the libFuzzer binary apart from this package.
+        .library(name: "FuzzHarness", targets: ["FuzzHarness"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -46,6 +48,16 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
+        // The fuzz targets' logic: libFuzzer runs it from Fuzz/, the unit tests replay the
+        // corpus and the regressions through it.
+        .target(
+            name: "FuzzHarness",
+            dependencies: [
+                "Shared", "CZlib",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]
+        ),
         .executableTarget(name: "receiverd", dependencies: daemonDependencies + [.product(name: "NIOSSL", package: "swift-nio-ssl")]),
         .executableTarget(name: "scannerd", dependencies: daemonDependencies),
         .executableTarget(name: "senderd", dependencies: daemonDependencies),
@@ -53,7 +65,7 @@ let package = Package(
         .testTarget(
             name: "SharedTests",
             dependencies: [
-                "Shared",
+                "Shared", "FuzzHarness",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

@@ -62,7 +62,8 @@ public struct SpoolFile: Sendable {
         return try parseTail(tail, path: path, envelopeAt: envelopeAt)
     }
 
-    static func parseTail(_ tail: [UInt8], path: String, envelopeAt: Int) throws -> SpoolFile {
+    /// The envelope and verdict from the bytes at `envelopeAt` on (`package`: the spool fuzz target).
+    package static func parseTail(_ tail: [UInt8], path: String, envelopeAt: Int) throws -> SpoolFile {
         var envLines: [Substring] = []
         var verdictLines: [(Substring, Int)] = []
         var offset = envelopeAt

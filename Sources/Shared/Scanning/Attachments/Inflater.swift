@@ -2,11 +2,12 @@ import CZlib
 
 /// Raw deflate (APPNOTE §4.4.5 method 8, RFC 1951) through zlib, stopping as soon as the output
 /// passes a cap: declared sizes are never trusted, and a bomb costs at most `cap` bytes of work.
-enum Inflater {
+/// `package`: the inflate fuzz target drives it directly.
+package enum Inflater {
     private enum Outcome { case done, overCap, truncated, corrupt, deadline }
 
-    static func inflate(_ input: ArraySlice<UInt8>, cap: Int, keep: Int,
-                        deadline: ContinuousClock.Instant?) throws(ZipError) -> (bytes: [UInt8], size: Int) {
+    package static func inflate(_ input: ArraySlice<UInt8>, cap: Int, keep: Int,
+                                deadline: ContinuousClock.Instant?) throws(ZipError) -> (bytes: [UInt8], size: Int) {
         var stream = z_stream()
         // -MAX_WBITS: a raw stream, no zlib header or checksum, as zip stores it.
         guard inflateInit2_(&stream, -MAX_WBITS, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
