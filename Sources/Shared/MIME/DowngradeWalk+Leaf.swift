@@ -46,7 +46,11 @@ extension DowngradeWalk {
             encoding.encode(content[...], into: &encoded)
             keepsHeader = false
         }
-        edits.append(Edit(range: body, bytes: encoded))
+        // A header that the body's first line ended (no empty line; readers take a line without
+        // a colon as the body) gets its empty line: encoded, that line may well hold a colon
+        // (a bare LF became =0A and joined the next line) and would read as a header field.
+        let separator: [UInt8] = layout.end == body.lowerBound ? [0x0D, 0x0A] : []
+        edits.append(Edit(range: body, bytes: separator + encoded))
         if !keepsHeader { label(layout, encoding: encoding, isMessage: isMessage) }
         conversions.append(EightBitDowngrade.Conversion(contentType: type, encoding: encoding))
         return found

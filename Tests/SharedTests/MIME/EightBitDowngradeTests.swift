@@ -213,11 +213,24 @@ import Testing
             == "Subject: old style\r\nMIME-Version: 1.0\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nd=E9j=E0 vu, once more\r\n")
     }
 
-    @Test func headerCutShortGetsTheFieldBeforeTheBody() throws {
+    @Test func headerCutShortGetsTheFieldAndTheEmptyLine() throws {
         // No empty line: the walker starts the body at the first line that is not a field.
         let message = MIMEFixture.latin1("MIME-Version: 1.0\nCaf\u{E9} au lait\n")
         let out = try #require(try EightBitDowngrade.convert(message)).message
-        #expect(String(decoding: out, as: UTF8.self) == "MIME-Version: 1.0\r\nContent-Transfer-Encoding: quoted-printable\r\nCaf=E9 au lait\r\n")
+        #expect(String(decoding: out, as: UTF8.self) == "MIME-Version: 1.0\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nCaf=E9 au lait\r\n")
+    }
+
+    /// Found by the eight-bit fuzz target (Fuzz/Regressions/eight-bit/): encoded, the line that
+    /// ended the header joined the next one (bare LF → =0A) and held a colon, so readers took
+    /// it for a header field and the part's content changed.
+    @Test func encodedFirstBodyLineCannotReadAsAField() throws {
+        let body = Array("first line\nnext: with a colon, caf\u{E9}\r\n".utf8)
+        let message = Array("Subject: x\r\n".utf8) + body
+        let out = try #require(try EightBitDowngrade.convert(message)).message
+        let parts = MIMEParser().parts(of: out)
+        try #require(parts.count == 1)
+        #expect(parts[0].transferEncoding == .quotedPrintable)
+        #expect(parts[0].decodedBody() == body)
     }
 
     @Test func everyTransferEncodingFieldIsRewritten() throws {
