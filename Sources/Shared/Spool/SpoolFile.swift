@@ -70,20 +70,27 @@ public struct SpoolFile: Sendable {
         var section = 0   // 0 envelope, 1 verdict, 2 done
         var envelopeEnd = -1
         var verdictDone = false
-        let text = String(decoding: tail, as: UTF8.self)
-        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        // Lines and offsets in octets: the offsets are where senderd overwrites statuses in
+        // place, so they must not move when a damaged file holds bytes that are not UTF-8 (or
+        // a CR, which would make "\r\n" one Character). Only complete lines count.
+        var lineStart = tail.startIndex
+        while let lf = tail[lineStart...].firstIndex(of: 0x0A) {
+            let line = Substring(String(decoding: tail[lineStart..<lf], as: UTF8.self))
             let start = offset
-            offset += line.utf8.count + 1
+            offset += lf - lineStart + 1
+            lineStart = lf + 1
             if section == 0 {
                 if line == "end envelope" { section = 1; envelopeEnd = offset } else { envLines.append(line) }
             } else if section == 1 {
                 if line == "end verdict" { verdictDone = true; section = 2 } else if !line.isEmpty { verdictLines.append((line, start)) }
             }
         }
+        // A verdict line cut short without its LF: scannerd died while appending.
+        let tornVerdict = section == 1 && lineStart < tail.endIndex
         guard envelopeEnd > 0 else { throw SpoolFormatError(hint: "envelope has no end marker (incomplete file)") }
         let envelope = try Envelope.parse(envLines)
         guard envelope.size == envelopeAt - headerLength else { throw SpoolFormatError(hint: "size does not match the message") }
-        var file = SpoolFile(path: path, envelope: envelope, verdict: nil, verdictIncomplete: !verdictLines.isEmpty && !verdictDone,
+        var file = SpoolFile(path: path, envelope: envelope, verdict: nil, verdictIncomplete: (!verdictLines.isEmpty || tornVerdict) && !verdictDone,
                              messageLength: envelopeAt - headerLength, envelopeEnd: envelopeEnd, routeStatusOffsets: [], attemptsOffset: nil)
         if verdictDone { try file.parseVerdict(verdictLines) }
         return file
