@@ -136,6 +136,25 @@ struct TempSpool: ~Copyable, Sendable {
         #expect(g.envelope.recipients == f.envelope.recipients)
     }
 
+    /// Found by the spool fuzz target (Fuzz/Regressions/spool/): an attempts field that is not
+    /// six digits was taken, and update(attempts:) then wrote six digits over the end marker
+    /// (`attempts 5\nend verdict` became `attempts 000002nd verdict`): the verdict, with the
+    /// statuses of recipients already delivered, was lost. Such a file is damaged: refused.
+    @Test(arguments: ["5", "0000)))03", "-00001", "0000001", "+00001"])
+    func attemptsOfAnotherWidthIsRefused(_ attempts: String) throws {
+        let spool = try TempSpool()
+        let id = try write(spool, message: "a\r\n")
+        let path = spool.layout.path(id, .scan)
+        let f = try SpoolFile.read(path: path)
+        try f.writeVerdict(Verdict(scanned: 1, routes: [.init(recipient: 0, endpoint: "inet:25@[::1]")], attempts: 1), sync: false)
+        var text = String(decoding: try SysCall.readFile(path), as: UTF8.self)
+        text = text.replacing("attempts 000001\n", with: "attempts \(attempts)\n")
+        let fd = open(path, O_WRONLY | O_TRUNC)
+        _ = text.withCString { Glibc.write(fd, $0, strlen($0)) }
+        close(fd)
+        #expect(throws: SpoolFormatError.self) { try SpoolFile.read(path: path) }
+    }
+
     @Test func exclusiveCreate() throws {
         let spool = try TempSpool()
         let id = QueueID.make()

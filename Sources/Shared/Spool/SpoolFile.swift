@@ -122,7 +122,12 @@ public struct SpoolFile: Sendable {
                 v.routes.append(.init(recipient: idx, status: st, endpoint: String(f[2]), address: f.count == 4 ? String(f[3].dropFirst(3)) : nil))
                 routeStatusOffsets.append(start + "route ".utf8.count)
             case "attempts":
-                v.attempts = Int(rest) ?? 0
+                // update(attempts:) overwrites exactly this many digits in place: any other
+                // width would spill into the next line (the end marker).
+                guard rest.utf8.count == Verdict.attemptsWidth, rest.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
+                      let attempts = Int(rest)
+                else { throw SpoolFormatError(hint: "bad attempts line") }
+                v.attempts = attempts
                 attemptsOffset = start + "attempts ".utf8.count
             default: break
             }
