@@ -17,6 +17,9 @@ import Testing
         ("BDAT 100 LAST", .bdat(size: 100, last: true)),
         ("XFORWARD NAME=mx ADDR=192.0.2.1", .xforward(["NAME": "mx", "ADDR": "192.0.2.1"])),
         ("MAIL FROM:<ü@example.com> SMTPUTF8", .mail(from: "ü@example.com", MailParameters([.init(keyword: "SMTPUTF8", value: nil)]))),
+        // Found by the smtp-command fuzz target: the name ended in the tab before "x".
+        ("EHLO mx.example\t x", .ehlo("mx.example")),
+        ("LHLO lmtp.example\tjunk", .lhlo("lmtp.example")),
     ])
     func parses(_ line: String, _ expected: Command) throws {
         #expect(try Command.parse(Substring(line)) == expected)

@@ -64,7 +64,9 @@ extension Command {
             guard name.unicodeScalars.allSatisfy({ $0.value > 32 && $0.value != 127 }) || verb != "HELO" else {
                 throw CommandError(.syntax, "bad domain name")
             }
-            let n = String(name.split(separator: " ").first ?? name)
+            // The domain ends at white space, a tab included, as trimming counts it (else a
+            // name could end in a tab that no client can send back the same way).
+            let n = String(name.split(whereSeparator: { $0 == " " || $0 == "\t" }).first ?? name)
             return verb == "HELO" ? .helo(n) : verb == "EHLO" ? .ehlo(n) : .lhlo(n)
         case "MAIL":
             let (path, params) = try parsePathCommand(rest, prefix: "FROM:")
