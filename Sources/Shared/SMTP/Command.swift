@@ -158,7 +158,13 @@ extension Command {
     /// `Mailbox = Local-part "@" ( Domain / address-literal )`; a bare `postmaster` is allowed for RCPT.
     static func parseMailbox(_ path: Substring, utf8: Bool) throws(CommandError) -> String {
         var p = path
-        if p.first == "@", let colon = p.firstIndex(of: ":") { p = p[p.index(after: colon)...] }
+        // A-d-l = At-domain *( "," At-domain ) ":": a colon after a quote or a space is not the
+        // route's (it may lie inside a quoted local part, and cutting there would leave a path
+        // with an unbalanced quote, which the spool cannot read back).
+        if p.first == "@", let colon = p.firstIndex(of: ":"),
+           !p[..<colon].contains(where: { $0 == "\"" || $0 == "\\" || $0 == " " }) {
+            p = p[p.index(after: colon)...]
+        }
         guard !p.isEmpty, p.count <= 512 else { throw CommandError(.badAddress, "bad address length") }
         for s in p.unicodeScalars {
             if s.value < 33 || s.value == 127 {
