@@ -6,6 +6,7 @@
 #   make test      Swift tests + e2e tests (Postfix, swaks) + unit file checks
 #   make bench     side-by-side benchmark against amavisd-new, ClamSMTP, Postfix
 #   make fuzz      every libFuzzer target for FUZZ_SECONDS (600) each (Fuzz/README.md)
+#   make sanitizers  the unit tests under AddressSanitizer and ThreadSanitizer
 
 SHELL       := /bin/bash
 SWIFT       ?= swift
@@ -16,7 +17,7 @@ PATHS       ?= direct amavis clamsmtp postfix
 APT_PACKAGES := libsystemd-dev zlib1g-dev postfix swaks python3-pip clamav-daemon spamassassin spamd rspamd
 PIP_PACKAGES := aiosmtpd pytest
 
-.PHONY: all deps build release run test bench bench-clamav fuzz clean
+.PHONY: all deps build release run test bench bench-clamav fuzz sanitizers clean
 
 all: build
 
@@ -88,6 +89,10 @@ bench-clamav: deps release
 # findings in .build-fuzz/findings/. `tools/fuzz.sh --quick` is the short stage for CI.
 fuzz:
 	tools/fuzz.sh
+
+# The unit tests built and run with -sanitize=address, then -sanitize=thread (own build dirs).
+sanitizers:
+	tools/sanitizers.sh
 
 clean:
 	rm -rf .build
