@@ -346,6 +346,38 @@ import Testing
         }
     }
 
+    /// Found by the eight-bit fuzz target (Fuzz/Regressions/eight-bit/): inside a message/global
+    /// a multipart reused the enclosing boundary. The scanner's walk gave its part to the
+    /// message/global; encoded whole up to the first "--g", that part moved out of it.
+    @Test(arguments: ["g", "h"])
+    func messageGlobalReusingAnEnclosingBoundaryIsRefused(_ inner: String) throws {
+        let message = MIMEFixture.utf8("""
+            MIME-Version: 1.0
+            Content-Type: multipart/mixed; boundary=g
+
+            --g
+            Content-Type: message/global
+
+            Subject: Grüße
+            Content-Type: multipart/mixed; boundary=\(inner)
+
+            --\(inner)
+            Content-Type: text/plain
+
+            caf\u{E9}
+            --\(inner)--
+            --g--
+
+            """)
+        if inner == "g" {
+            #expect(throws: EightBitRefusal(.composite, "8-bit octets in a message/global whose parts reuse an enclosing boundary")) {
+                try EightBitDowngrade.convert(message)
+            }
+        } else {
+            #expect(try EightBitDowngrade.convert(message)?.conversions.map(\.contentType) == ["message/global"])
+        }
+    }
+
     @Test func messageGlobalIsEncodedWhole() throws {
         let message = MIMEFixture.utf8("MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: message/global\n\nSubject: Grüße\n\nHallo, this is a longer body in plain ASCII\n--b--\n")
         let result = try #require(try EightBitDowngrade.convert(message))
