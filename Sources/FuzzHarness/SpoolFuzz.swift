@@ -5,7 +5,7 @@ import Shared
 ///
 /// Invariants: no crash; the offsets senderd overwrites in place (each route's status, the
 /// attempt counter) point at what they stand for, so an update can never hit another byte;
-/// envelope and verdict written back and read again are a fixed point.
+/// envelope and verdict written back read again, and are then a fixed point.
 enum SpoolFuzz {
     static func run(_ data: UnsafeRawBufferPointer) throws(FuzzFailure) {
         let bytes = [UInt8](data)
@@ -38,19 +38,26 @@ enum SpoolFuzz {
         try roundTrip(file)
     }
 
-    /// What Postern writes from what it read reads back the same, written again the same.
+    /// What Postern writes from what it read reads back, and from then on reading and writing
+    /// is a fixed point. (The first writing makes control characters `?` and so may change the
+    /// order of XFORWARD attributes, which is by name.)
     static func roundTrip(_ file: SpoolFile) throws(FuzzFailure) {
+        let once = try rewritten(file)
+        let twice = try rewritten(once.file)
+        let thrice = try rewritten(twice.file)
+        try expect(thrice.envelope == twice.envelope, "envelope write/parse is not a fixed point: \(difference(Array(twice.envelope.utf8), Array(thrice.envelope.utf8)))")
+        try expect(thrice.verdict == twice.verdict, "verdict write/parse is not a fixed point: \(difference(Array(twice.verdict.utf8), Array(thrice.verdict.utf8)))")
+    }
+
+    /// `file`'s envelope and verdict written, and read back.
+    static func rewritten(_ file: SpoolFile) throws(FuzzFailure) -> (file: SpoolFile, envelope: String, verdict: String) {
         let envelope = file.envelope.write()
         let verdict = file.verdict?.write() ?? ""
         let tail = Array((envelope + verdict).utf8)
-        let envelopeAt = SpoolFile.headerLength + file.envelope.size
-        let again: SpoolFile
         do {
-            again = try SpoolFile.parseTail(tail, path: "fuzz", envelopeAt: envelopeAt)
+            return (try SpoolFile.parseTail(tail, path: "fuzz", envelopeAt: SpoolFile.headerLength + file.envelope.size), envelope, verdict)
         } catch {
             throw FuzzFailure("the envelope and verdict written back do not read: \(error)\n\(show(tail, limit: 600))")
         }
-        try expect(again.envelope.write() == envelope, "envelope write/parse is not a fixed point:\n\(show(envelope, limit: 600))\n\(show(again.envelope.write(), limit: 600))")
-        try expect((again.verdict?.write() ?? "") == verdict, "verdict write/parse is not a fixed point:\n\(show(verdict, limit: 600))\n\(show(again.verdict?.write() ?? "", limit: 600))")
     }
 }

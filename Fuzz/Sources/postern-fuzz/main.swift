@@ -1,7 +1,8 @@
 // postern-fuzz TARGET [libFuzzer options and corpus directories]
 //
 // One binary for every target (one link of an instrumented build, not eighteen): the first
-// argument names the target, the rest goes to libFuzzer as it is.
+// argument names the target, the rest goes to libFuzzer as it is. POSTERN_FUZZ_TARGET names
+// it instead when set (then every argument is libFuzzer's).
 import CLibFuzzer
 import FuzzHarness
 #if canImport(Glibc)
@@ -21,13 +22,30 @@ func usage() -> Never {
     exit(2)
 }
 
+/// libFuzzer runs itself again for -minimize_crash, -merge, -fork and -jobs, with its own
+/// options only: the target travels in the environment.
+let targetVariable = "POSTERN_FUZZ_TARGET"
+
 let arguments = CommandLine.arguments
-guard arguments.count >= 2, !arguments[1].hasPrefix("-") else { usage() }
-if arguments[1] == "list" {
-    for target in FuzzTargets.all { print(target.name) }
-    exit(0)
+var argc = CommandLine.argc
+var argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = CommandLine.unsafeArgv
+let name: String
+if let inherited = getenv(targetVariable) {
+    name = String(cString: inherited)
+} else {
+    guard arguments.count >= 2, !arguments[1].hasPrefix("-") else { usage() }
+    if arguments[1] == "list" {
+        for target in FuzzTargets.all { print(target.name) }
+        exit(0)
+    }
+    name = arguments[1]
+    setenv(targetVariable, name, 1)
+    // libFuzzer sees argv without the target name.
+    argc -= 1
+    argv![1] = argv![0]
+    argv = argv! + 1
 }
-guard let selected = FuzzTargets.named(arguments[1]) else { usage() }
+guard let selected = FuzzTargets.named(name) else { usage() }
 
 /// The target libFuzzer's callback runs; set once before the driver starts.
 nonisolated(unsafe) var current = selected
@@ -43,9 +61,4 @@ let callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt = { data, size
     return 0
 }
 
-// libFuzzer sees argv without the target name.
-var argc = CommandLine.argc - 1
-var argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = CommandLine.unsafeArgv
-argv![1] = argv![0]
-argv = argv! + 1
 exit(LLVMFuzzerRunDriver(&argc, &argv, callback))
