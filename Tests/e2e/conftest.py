@@ -159,6 +159,20 @@ def kill_session(sid: int, grace: float = 5.0) -> list[int]:
     return left
 
 
+def stop_server(proc: subprocess.Popen, term_timeout: float = 10.0) -> None:
+    """SIGTERM a server we started in its own session, wait for it, then
+    SIGKILL whatever of its session is left (children it forked)."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(term_timeout)
+        except subprocess.TimeoutExpired:
+            pass
+    kill_session(proc.pid, grace=5)
+    if proc.poll() is None:
+        proc.wait(5)
+
+
 def postern_bin_dir() -> Path:
     return Path(os.environ.get("POSTERN_BIN", ROOT / ".build" / "debug")).resolve()
 
@@ -477,15 +491,7 @@ class Postfix:
     def stop(self) -> None:
         if self.proc is None:
             return
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)   # master stops its children
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                pass
-        kill_session(self.proc.pid, grace=5)
-        if self.proc.poll() is None:
-            self.proc.wait(5)
+        stop_server(self.proc, 15)   # master stops its children
         self.proc = None
 
     def log_text(self) -> str:
