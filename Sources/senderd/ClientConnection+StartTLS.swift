@@ -24,13 +24,21 @@ extension ClientConnection {
     /// Sends STARTTLS and, after its 220, shakes hands with `tls` and says EHLO again. Errors
     /// thrown before the reply to STARTTLS are the connection's; from then on they are TLS's.
     mutating func startTLS(channel: any Channel, tls: NIOSSLContext, serverHostname: String?) async throws -> StartTLSOutcome {
-        try await channel.eventLoop.submit {
-            try channel.pipeline.syncOperations.addHandler(StartTLSGate(context: tls, serverHostname: serverHostname), position: .first)
-        }.get()
+        let handshake = channel.eventLoop.makePromise(of: Void.self)
+        do {
+            try await channel.eventLoop.submit {
+                let gate = StartTLSGate(context: tls, serverHostname: serverHostname, handshake: handshake)
+                try channel.pipeline.syncOperations.addHandler(gate, position: .first)
+            }.get()
+        } catch {
+            handshake.fail(error)
+            throw error
+        }
         try await send("STARTTLS\r\n")
         do {
             let reply = try await read()
             guard reply.code == 220 else { return .refused(reply) }
+            try await handshake.futureResult.get()
             if let refusal = try await hello(fallback: false) {
                 return .failed("\(lmtp ? "LHLO" : "EHLO") after STARTTLS refused: \(refusal)")
             }

@@ -1,5 +1,6 @@
 import NIOCore
 import NIOSSL
+import NIOTLS
 
 /// Sits in front of the reply decoder from the moment STARTTLS is sent until its reply has
 /// been read, and puts TLS in place the instant a 220 ends: nothing the server sent in clear
@@ -8,19 +9,31 @@ import NIOSSL
 ///
 /// Bytes after the final line of the reply, in the same read, are a protocol violation (the
 /// server must wait for our ClientHello), and the connection is closed with an error.
+///
+/// `handshake` succeeds once TLS is up: the client waits for it before EHLO, so that a failed
+/// handshake is told apart from a refused EHLO.
 final class StartTLSGate: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
 
     private let context: NIOSSLContext
     private let serverHostname: String?
+    private let handshake: EventLoopPromise<Void>
     /// The first bytes of the line being read: the code and the separator.
     private var lineStart: [UInt8] = []
     private var done = false
+    /// Whether `handshake` is still this handler's to complete.
+    private var ownsPromise = true
 
-    init(context: NIOSSLContext, serverHostname: String?) {
+    init(context: NIOSSLContext, serverHostname: String?, handshake: EventLoopPromise<Void>) {
         self.context = context
         self.serverHostname = serverHostname
+        self.handshake = handshake
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        if ownsPromise { handshake.fail(StartTLSError(hint: "no TLS handshake")) }
+        ownsPromise = false
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -53,6 +66,8 @@ final class StartTLSGate: ChannelInboundHandler, RemovableChannelHandler {
             do {
                 let tls = try NIOSSLClientHandler(context: self.context, serverHostname: serverHostname)
                 try context.pipeline.syncOperations.addHandler(tls, position: .first)
+                try context.pipeline.syncOperations.addHandler(HandshakeWatcher(handshake), position: .after(tls))
+                ownsPromise = false
                 try context.pipeline.syncOperations.addHandler(ServerHelloSniffer(), position: .first)
             } catch {
                 context.fireErrorCaught(error)
@@ -61,7 +76,45 @@ final class StartTLSGate: ChannelInboundHandler, RemovableChannelHandler {
             }
         }
         context.fireChannelRead(data)
+        // swift-nio-ssl, now in front, swallows this read's channelReadComplete (no plaintext
+        // came out of it), and NIOAsyncChannel hands replies over only on one.
+        context.fireChannelReadComplete()
         context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+    }
+}
+
+/// Completes the handshake promise: success on swift-nio-ssl's `handshakeCompleted`, failure
+/// on the first error or when the connection goes.
+final class HandshakeWatcher: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+    private var promise: EventLoopPromise<Void>?
+
+    init(_ promise: EventLoopPromise<Void>) { self.promise = promise }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let e = event as? TLSUserEvent, case .handshakeCompleted = e {
+            promise?.succeed()
+            promise = nil
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        promise?.fail(error)
+        promise = nil
+        context.fireErrorCaught(error)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        promise?.fail(ChannelError.eof)
+        promise = nil
+        context.fireChannelInactive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        promise?.fail(ChannelError.ioOnClosedChannel)
+        promise = nil
     }
 }
 
