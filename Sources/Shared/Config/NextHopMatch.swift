@@ -17,7 +17,10 @@ public enum NextHopMatch: Sendable, Hashable, CustomStringConvertible {
         let lowered = ASCII.lowercased(text)
         if ["inet:", "local:", "unix:", "smtp:", "lmtp:"].contains(where: { lowered.hasPrefix($0) }) {
             let endpoint = try Endpoint.parse(text)
-            guard !endpoint.hasMacros else { throw EndpointError(.invalidHost, offset: text.utf8.count - 1) }
+            guard !endpoint.hasMacros else {
+                let at = text.utf8.lastIndex(of: UInt8(ascii: "@")).map { text.utf8.distance(from: text.utf8.startIndex, to: $0) + 1 } ?? 0
+                throw EndpointError(.macroNotAllowed, offset: at)
+            }
             return .location(normalized(endpoint.location))
         }
         if text.hasPrefix("["), let close = text.firstIndex(of: "]") {
@@ -59,7 +62,7 @@ public enum NextHopMatch: Sendable, Hashable, CustomStringConvertible {
         do throws(EndpointError) {
             guard case .inet(let host, _) = try Endpoint.parse("inet:25@" + text).location,
                   host != Endpoint.clientIPMacro && host != Endpoint.serverIPMacro
-            else { throw EndpointError(.invalidHost, offset: 0) }
+            else { throw EndpointError(.macroNotAllowed, offset: "inet:25@".utf8.count) }
             return ASCII.lowercased(host)
         } catch {
             throw EndpointError(error.reason, offset: max(0, error.offset - "inet:25@".utf8.count))
