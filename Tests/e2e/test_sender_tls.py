@@ -340,3 +340,35 @@ def test_config_check_reports_tls_and_auth_files(tmp_path):
                        capture_output=True, text=True)
     assert r.returncode == 78 and r.stderr.startswith(f"{open_auth}:2:"), r.stderr
     assert "pw" not in r.stderr.replace(str(open_auth), "")
+
+
+# ---------------------------------------------------------------- a misbehaving next hop
+
+def test_reply_bytes_after_starttls_220_are_refused(postern, sink):
+    """Test double (no real MTA can be made to do this): a next hop that sends
+    a second reply right behind its 220 to STARTTLS, in clear, as a man in
+    the middle injecting commands' answers would. Under `encrypt` the
+    connection is dropped before any TLS and the message is deferred; no
+    MAIL is sent."""
+    from test_next_hop_failures import ScriptedServer
+
+    def respond(line: str):
+        u = line.upper()
+        if u.startswith("EHLO"):
+            return ["250-double.test", "250 STARTTLS"]
+        if u == "STARTTLS":
+            return ["220 2.0.0 Ready to start TLS", "250 2.0.0 injected"]
+        if u == "QUIT":
+            return ["221 bye", "__HANGUP__"]
+        return ["250 2.0.0 Ok"]
+
+    server = ScriptedServer("220 double.test ESMTP", respond)
+    try:
+        port = free_port()
+        p = postern(port, sink.port, callback_port=server.port, settings={"Sender": {"TLS": "encrypt", "RetryIntervals": "1h"}})
+        send(port, "injection")
+        wait_postern_log(p, r"status=deferred \(4\.7\.5 Cannot start TLS with inet:\d+@127\.0\.0\.1: "
+                            r"next hop sent data after its reply to STARTTLS\)")
+        assert not [l for l in server.transcript if l.upper().startswith(("MAIL", "RCPT", "DATA"))], server.transcript
+    finally:
+        server.close()
