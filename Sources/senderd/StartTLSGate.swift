@@ -1,6 +1,5 @@
 import NIOCore
 import NIOSSL
-import NIOTLS
 
 /// Sits in front of the reply decoder from the moment STARTTLS is sent until its reply has
 /// been read, and puts TLS in place the instant a 220 ends: nothing the server sent in clear
@@ -80,41 +79,6 @@ final class StartTLSGate: ChannelInboundHandler, RemovableChannelHandler {
         // came out of it), and NIOAsyncChannel hands replies over only on one.
         context.fireChannelReadComplete()
         context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
-    }
-}
-
-/// Completes the handshake promise: success on swift-nio-ssl's `handshakeCompleted`, failure
-/// on the first error or when the connection goes.
-final class HandshakeWatcher: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = ByteBuffer
-    typealias InboundOut = ByteBuffer
-    private var promise: EventLoopPromise<Void>?
-
-    init(_ promise: EventLoopPromise<Void>) { self.promise = promise }
-
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if let e = event as? TLSUserEvent, case .handshakeCompleted = e {
-            promise?.succeed()
-            promise = nil
-        }
-        context.fireUserInboundEventTriggered(event)
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        promise?.fail(error)
-        promise = nil
-        context.fireErrorCaught(error)
-    }
-
-    func channelInactive(context: ChannelHandlerContext) {
-        promise?.fail(ChannelError.eof)
-        promise = nil
-        context.fireChannelInactive()
-    }
-
-    func handlerRemoved(context: ChannelHandlerContext) {
-        promise?.fail(ChannelError.ioOnClosedChannel)
-        promise = nil
     }
 }
 

@@ -124,14 +124,16 @@ import Testing
             [mx.example.net]:587 nocolon-secret3
             mx.example.org again:secret4
             lonely
+            user:secret5
             """)
         chmod(file, 0o600)
         let got = messages("[Sender]\nAuthFile = \(file)", in: dir)
         #expect(got == [
-            "\(file):2:6: invalid character in host name in 'bad!host'",
+            "\(file):2:6: invalid next hop: invalid character in host name",
             "\(file):3:22: expected username:password after the next hop",
-            "\(file):4:1: 'mx.example.org' is listed twice",
-            "\(file):5:7: missing username:password after 'lonely'",
+            "\(file):4:1: next hop mx.example.org is already listed on line 1",
+            "\(file):5:7: expected a next hop, then username:password",
+            "\(file):6:13: expected a next hop, then username:password",
         ])
         #expect(!got.joined().contains("secret"))
     }

@@ -146,8 +146,15 @@ def wait_postern_log(p, regex: str, timeout: float = 30.0) -> re.Match:
         time.sleep(0.1)
 
 
-def deferred_ids(p) -> list[str]:
-    return [f.name for f in (Path(p.dir) / "spool" / "deferred").iterdir()]
+def deferred_ids(p, wait: float = 10.0) -> list[str]:
+    """The ids in Postern's deferred/, waiting up to `wait` s for one (senderd
+    logs the deferral just before it moves the file)."""
+    deadline = time.monotonic() + wait
+    while True:
+        ids = [f.name for f in (Path(p.dir) / "spool" / "deferred").iterdir()]
+        if ids or time.monotonic() > deadline:
+            return ids
+        time.sleep(0.05)
 
 
 def assert_never_sent_in_clear(pf: SecurePostfix, p, sink) -> None:

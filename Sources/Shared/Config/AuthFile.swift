@@ -58,7 +58,7 @@ public struct AuthFile: Sendable {
     static func parse(_ text: String, path: String) -> (AuthFile, [ConfigError]) {
         var file = AuthFile(path: path, entries: [])
         var errors: [ConfigError] = []
-        var seen: Set<NextHopMatch> = []
+        var seen: [NextHopMatch: Int] = [:]
         // Bytes, not Characters: "\r\n" is one Character and would hide the line end.
         for (index, raw) in text.utf8.split(separator: 0x0A, omittingEmptySubsequences: false).enumerated() {
             let line = String(decoding: raw.filter { $0 != 0x0D }, as: UTF8.self)
@@ -71,7 +71,8 @@ public struct AuthFile: Sendable {
             let parts = trimmed.split(maxSplits: 1, whereSeparator: { $0 == " " || $0 == "\t" })
             let key = String(parts[0])
             guard parts.count == 2 else {
-                report(indent + key.unicodeScalars.count + 1, "missing username:password after '\(key)'")
+                // No text of the line in messages: a misplaced password must not reach a log.
+                report(indent + key.unicodeScalars.count + 1, "expected a next hop, then username:password")
                 continue
             }
             let value = ASCII.trim(parts[1])
@@ -79,18 +80,18 @@ public struct AuthFile: Sendable {
             do throws(EndpointError) {
                 match = try NextHopMatch.parse(key)
             } catch {
-                report(indent + 1 + error.offset, "\(error.description) in '\(key)'")
+                report(indent + 1 + error.offset, "invalid next hop: \(error.description)")
                 continue
             }
             guard let colon = value.firstIndex(of: ":"), colon != value.startIndex else {
-                // Never echo the value: it is probably a password.
                 report(Self.valueColumn(line, indent, key), "expected username:password after the next hop")
                 continue
             }
-            guard seen.insert(match).inserted else {
-                report(indent + 1, "'\(key)' is listed twice")
+            if let first = seen[match] {
+                report(indent + 1, "next hop \(match) is already listed on line \(first)")
                 continue
             }
+            seen[match] = index + 1
             file.entries.append((match, SASLCredentials(username: String(value[..<colon]),
                                                         password: String(value[value.index(after: colon)...]))))
         }
