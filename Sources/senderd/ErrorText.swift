@@ -22,6 +22,9 @@ enum ErrorText {
             case .uncleanShutdown: return "connection closed without TLS close_notify"
             default: return "TLS: \(e)"
             }
+        case let e as NIOSSLExtraError where e == .failedToValidateHostname:
+            return "TLS: the certificate does not name the next hop (its host name, TLSServerName, or for an"
+                + " address route without one the address itself)"
         case let e as NIOSSLExtraError:
             // "NIOSSLExtraError.failedToValidateHostname: Couldn't find … in certificate from peer"
             let text = "\(e)"

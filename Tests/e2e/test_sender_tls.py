@@ -217,7 +217,7 @@ def test_verify_failure_defers_and_never_sends_in_clear(postern, secure_postfix,
         why = "CERTIFICATE_VERIFY_FAILED"
     else:
         sender = {"TLS": "verify", "TLSCAFile": str(pf.ca[0])}
-        why = "in certificate from peer"
+        why = "the certificate does not name the next hop"
     port, p = start_postern(postern, pf, sender)
     send(port, f"verify {case}")
     line = wait_postern_log(p, r"to=<b@example\.org>.*status=deferred \(4\.7\.5 Cannot start TLS with inet:\d+@127\.0\.0\.1: (.*)\)")
