@@ -47,8 +47,8 @@ extension ClientConnection {
         if policy.tls != .none && !inClear {
             if !offers("STARTTLS") {
                 if policy.tls.requiresTLS { return .deferAll("4.7.4 TLS is required, but was not offered by \(endpoint)") }
-            } else if let contexts = policy.contexts {
-                switch try await startTLS(channel: channel, tls: contexts.context(for: policy.tls), serverHostname: policy.serverHostname) {
+            } else if let tls = policy.contexts?.context(for: policy.tls) {
+                switch try await startTLS(channel: channel, tls: tls, serverHostname: policy.serverHostname) {
                 case .established(let summary):
                     logger.info("\(summary.logLine(to: "\(endpoint)", verified: policy.tls == .verify))")
                     secured = true
@@ -60,7 +60,7 @@ extension ClientConnection {
                     return .retryInClear(why)
                 }
             } else {
-                let why = "TLS files of [Sender] cannot be used: \(policy.contextError ?? "unknown error")"
+                let why = "TLS cannot be used: \(policy.contexts?.verifyingError ?? policy.contextError ?? "unknown error")"
                 if policy.tls.requiresTLS { return .deferAll("4.7.5 \(why)") }
                 logger.error("\(why); going on in clear text")
             }

@@ -21,9 +21,12 @@ final class NextHopTLS: Sendable {
     /// One context that checks nothing (`may`, `encrypt`) and one that verifies (`verify`).
     struct Contexts: Sendable {
         let unverified: NIOSSLContext
-        let verifying: NIOSSLContext
+        /// nil when there are no trust anchors: no `TLSCAFile` and no system store (a minimal
+        /// container); only `verify` needs them, so only `verify` deliveries are deferred.
+        let verifying: NIOSSLContext?
+        let verifyingError: String?
 
-        func context(for policy: TLSPolicy) -> NIOSSLContext {
+        func context(for policy: TLSPolicy) -> NIOSSLContext? {
             policy == .verify ? verifying : unverified
         }
     }
@@ -51,15 +54,23 @@ final class NextHopTLS: Sendable {
         // Opportunistic TLS protects against reading, not against a man in the middle
         // (RFC 7435): any certificate will do, as with Postfix's may and encrypt levels.
         unverified.certificateVerification = .none
+        unverified.trustRoots = .certificates([])   // nothing to load, nothing to fail
         var verifying = base
         verifying.certificateVerification = .fullVerification
         if let ca = m.caFile {
             // The CA file replaces the system's store: a private CA must not also mean
             // trusting every public one for an internal hop.
             verifying.trustRoots = .certificates(try NIOSSLCertificate.fromPEMBytes(ca.bytes))
+            return Contexts(unverified: try NIOSSLContext(configuration: unverified),
+                            verifying: try NIOSSLContext(configuration: verifying), verifyingError: nil)
         }
-        return Contexts(unverified: try NIOSSLContext(configuration: unverified),
-                        verifying: try NIOSSLContext(configuration: verifying))
+        let open = try NIOSSLContext(configuration: unverified)
+        do {
+            return Contexts(unverified: open, verifying: try NIOSSLContext(configuration: verifying), verifyingError: nil)
+        } catch {
+            return Contexts(unverified: open, verifying: nil,
+                            verifyingError: "no system trust store to verify with (\(error)); set [Sender] TLSCAFile")
+        }
     }
 
     /// The name sent as SNI and, under `verify`, looked for in the certificate: the route's host

@@ -23,7 +23,9 @@ struct Senderd: AsyncParsableCommand {
         }
         let store = ConfigStore(cfg)
         let nextHopTLS = NextHopTLS()
-        do { _ = try nextHopTLS.contexts(for: cfg.sender) } catch {
+        do {
+            if let why = try nextHopTLS.contexts(for: cfg.sender).verifyingError { logger.warning("TLS = verify: \(why)") }
+        } catch {
             // The PEM files passed the load-time check but the TLS library refuses them.
             logger.critical("cannot use [Sender] TLSCAFile / TLSCertificate / TLSKey: \(error)")
             throw ExitCode(DaemonBootstrap.exitConfig)
