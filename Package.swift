@@ -48,7 +48,9 @@ let package = Package(
         ),
         .executableTarget(name: "receiverd", dependencies: daemonDependencies + [.product(name: "NIOSSL", package: "swift-nio-ssl")]),
         .executableTarget(name: "scannerd", dependencies: daemonDependencies),
-        .executableTarget(name: "senderd", dependencies: daemonDependencies),
+        .executableTarget(name: "senderd", dependencies: daemonDependencies + [
+            .product(name: "NIOSSL", package: "swift-nio-ssl"), .product(name: "NIOTLS", package: "swift-nio"),
+        ]),
         .executableTarget(name: "posternctl", dependencies: daemonDependencies),
         .testTarget(
             name: "SharedTests",

@@ -122,6 +122,8 @@ struct StageScan {
             }
             let endpoint = resolver.route(for: e, recipient: i, headers: headers,
                                           blocks: byRecipient[i]?.blocks ?? [], score: byRecipient[i]?.score)
+            verdict.recipientTLS[i] = resolver.tlsPolicy(for: e, recipient: i, headers: headers,
+                                                          blocks: byRecipient[i]?.blocks ?? [], score: byRecipient[i]?.score)
             let redirect = byRecipient[i]?.extras.lazy.compactMap { extra -> [String]? in
                 if case .redirect(let to) = extra { return to } else { return nil }
             }.first

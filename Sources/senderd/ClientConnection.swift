@@ -37,9 +37,17 @@ struct ClientConnection {
     mutating func open() async throws -> Reply? {
         let greeting = try await read()
         guard greeting.code == 220 else { return greeting }
+        return try await hello(fallback: true)
+    }
+
+    /// EHLO or LHLO, and what the server offers; also after STARTTLS, where everything learnt
+    /// before is forgotten (RFC 3207 §4.2) and HELO is no answer (`fallback` false).
+    mutating func hello(fallback: Bool) async throws -> Reply? {
+        extensions = [:]
+        sizeLimit = nil
         try await send("\(lmtp ? "LHLO" : "EHLO") \(hostname)\r\n")
         var hello = try await read()
-        if !hello.isPositive && !lmtp {
+        if !hello.isPositive && !lmtp && fallback {
             try await send("HELO \(hostname)\r\n")
             hello = try await read()
         }

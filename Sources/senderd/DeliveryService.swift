@@ -20,8 +20,10 @@ struct DeliveryService: Service {
     let metrics: SenderMetrics
     /// Wakes scannerd for the delivery reports senderd writes into `scan/`.
     let scanner: WakeupLink
+    /// TLS client contexts, rebuilt when a reload changes the files.
+    let nextHopTLS: NextHopTLS
     let queue = WorkQueue()
-    let pools = NIOLockedValueBox<[Endpoint: DestinationPool]>([:])
+    let pools = NIOLockedValueBox<[PoolKey: DestinationPool]>([:])
     /// How often `deferred/` is looked at for messages whose time has come.
     static let deferredScanInterval: Duration = .seconds(5)
     /// How long a stopping senderd lets deliveries in flight finish before it cuts their
@@ -102,11 +104,15 @@ struct DeliveryService: Service {
         }
     }
 
-    private func destination(_ e: Endpoint) -> DestinationPool {
+    private func destination(_ e: Endpoint, tls: TLSPolicy) -> DestinationPool {
         pools.withLockedValue { p in
-            if let existing = p[e] { return existing }
-            let created = DestinationPool(endpoint: e, group: group, settings: settings, logger: logger)
-            p[e] = created
+            let key = PoolKey(endpoint: e, tls: tls)
+            if let existing = p[key] { return existing }
+            let store = self.store, cache = self.nextHopTLS
+            let created = DestinationPool(endpoint: e, tls: tls, group: group, settings: settings, logger: logger) {
+                NextHopPolicy(endpoint: e, tls: tls, sender: store.current.sender, cache: cache)
+            }
+            p[key] = created
             return created
         }
     }
@@ -146,7 +152,8 @@ struct DeliveryService: Service {
                 badRoutes.append(k)
                 continue
             }
-            pending[Transaction(endpoint: ep, headers: verdict.recipientHeaders[r.recipient] ?? []), default: []].append(k)
+            pending[Transaction(endpoint: ep, tls: verdict.recipientTLS[r.recipient] ?? config.sender.tls,
+                                headers: verdict.recipientHeaders[r.recipient] ?? []), default: []].append(k)
         }
         var head = ByteBuffer()
         head.writeString(loopGuard.header(host: config.general.hostname, id: id, bodyHash: e.bodyHash) + "\r\n")
@@ -163,7 +170,7 @@ struct DeliveryService: Service {
             let collector = OutcomeCollector(expected: pending.count, continuation: c)
             let several = pending.count > 1
             for (transaction, routeIndices) in pending {
-                destination(transaction.endpoint).submit(DeliveryJob(
+                destination(transaction.endpoint, tls: transaction.tls).submit(DeliveryJob(
                     envelope: e, recipients: routeIndices.map { verdict.routes[$0].recipient },
                     addresses: routeIndices.map { verdict.routes[$0].address ?? e.recipients[verdict.routes[$0].recipient].address },
                     message: payload(transaction.headers),
@@ -320,8 +327,16 @@ private func format2(_ x: Double) -> String {
     return String(r)
 }
 
-/// Recipients of a message that go out in one transaction: same next hop, same header fields.
+/// Recipients of a message that go out in one transaction: same next hop and TLS policy, same
+/// header fields.
 struct Transaction: Hashable {
     let endpoint: Endpoint
+    let tls: TLSPolicy
     let headers: [String]
+}
+
+/// One pool of connections per next hop and TLS policy.
+struct PoolKey: Hashable {
+    let endpoint: Endpoint
+    let tls: TLSPolicy
 }

@@ -10,9 +10,13 @@ import Shared
 /// so a dead next hop costs one connect attempt, not one per message.
 final class DestinationPool: Sendable {
     let endpoint: Endpoint
+    /// Recipients with another TLS policy for the same hop have a pool of their own.
+    let tls: TLSPolicy
     private let group: any EventLoopGroup
     private let settings: SenderSettings
     private let logger: Logger
+    /// TLS contexts and credentials as configured now, asked for at every new connection.
+    private let policy: @Sendable () -> NextHopPolicy
 
     private struct State {
         var pending: [DeliveryJob] = []
@@ -24,10 +28,13 @@ final class DestinationPool: Sendable {
     }
     private let state = NIOLockedValueBox(State())
 
-    init(endpoint: Endpoint, group: any EventLoopGroup, settings: SenderSettings, logger: Logger) {
+    init(endpoint: Endpoint, tls: TLSPolicy, group: any EventLoopGroup, settings: SenderSettings, logger: Logger,
+         policy: @escaping @Sendable () -> NextHopPolicy) {
         self.endpoint = endpoint
+        self.tls = tls
         self.group = group
         self.settings = settings
+        self.policy = policy
         var l = logger
         l[metadataKey: "relay"] = "\(endpoint)"
         self.logger = l
@@ -106,6 +113,16 @@ final class DestinationPool: Sendable {
             if respawn { Task { await self.work() } }
         }
         guard let first = takePending() else { return }
+        // `may`: a failed TLS handshake is followed by one connection without STARTTLS.
+        var inClear = false
+        while let retry = await session(first: first, inClear: inClear), !inClear {
+            logger.warning("TLS handshake with \(endpoint) failed (\(retry)); trying again without TLS")
+            inClear = true
+        }
+    }
+
+    /// One connection: returns why TLS failed when the jobs should go out again in clear.
+    private func session(first: DeliveryJob, inClear: Bool) async -> String? {
         let channel: NIOAsyncChannel<Reply, ByteBuffer>
         do {
             channel = try await connect()
@@ -114,9 +131,10 @@ final class DestinationPool: Sendable {
             logger.warning("\(why)")
             first.deferAll(why)
             failAllPending(why)
-            return
+            return nil
         }
         var current: DeliveryJob? = first
+        var retryInClear: String?
         let key = ObjectIdentifier(channel.channel)
         state.withLockedValue { $0.channels[key] = channel.channel }
         defer { state.withLockedValue { _ = $0.channels.removeValue(forKey: key) } }
@@ -130,6 +148,20 @@ final class DestinationPool: Sendable {
                     current?.deferAll(why)
                     current = nil
                     failAllPending(why)
+                    return
+                }
+                switch try await conn.setUp(channel: channel.channel, endpoint: endpoint, policy: policy(),
+                                            inClear: inClear, logger: logger) {
+                case .ready: break
+                case .deferAll(let why):
+                    logger.warning("\(why)")
+                    current?.deferAll(why)
+                    current = nil
+                    failAllPending(why)
+                    try? await conn.send("QUIT\r\n")
+                    return
+                case .retryInClear(let why):
+                    retryInClear = why   // `current` goes out on the next connection
                     return
                 }
                 var reused = false
@@ -159,7 +191,9 @@ final class DestinationPool: Sendable {
             let why = "lost connection with \(endpoint): \(ErrorText.describe(error))"
             logger.warning("\(why)")
             current?.deferAll(why)
+            return nil
         }
+        return retryInClear
     }
 
     private func connect() async throws -> NIOAsyncChannel<Reply, ByteBuffer> {

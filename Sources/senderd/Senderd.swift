@@ -22,9 +22,18 @@ struct Senderd: AsyncParsableCommand {
             throw ExitCode(1)
         }
         let store = ConfigStore(cfg)
+        let nextHopTLS = NextHopTLS()
+        do {
+            if let why = try nextHopTLS.contexts(for: cfg.sender).verifyingError { logger.warning("TLS = verify: \(why)") }
+        } catch {
+            // The PEM files passed the load-time check but the TLS library refuses them.
+            logger.critical("cannot use [Sender] TLSCAFile / TLSCertificate / TLSKey: \(error)")
+            throw ExitCode(DaemonBootstrap.exitConfig)
+        }
         let delivery = DeliveryService(store: store, layout: layout, group: MultiThreadedEventLoopGroup.singleton,
                                        pool: pool, loopGuard: LoopGuard(key: key), logger: logger, metrics: SenderMetrics(),
-                                       scanner: WakeupLink(endpoint: cfg.scanner.address, group: MultiThreadedEventLoopGroup.singleton, logger: logger))
+                                       scanner: WakeupLink(endpoint: cfg.scanner.address, group: MultiThreadedEventLoopGroup.singleton, logger: logger),
+                                       nextHopTLS: nextHopTLS)
         let services = ServiceGroup(configuration: .init(
             services: [.init(service: delivery), .init(service: WatchdogService()),
                        .init(service: await ReloadService(store: store, logger: logger)),

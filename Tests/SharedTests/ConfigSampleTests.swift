@@ -36,7 +36,8 @@ import Testing
                          "maxreceivedheaders", "maxfilterpasses"],
             "scanner": ["address", "beforequeuefilters", "afterqueuefilters", "scantimeout"],
             "sender": ["address", "controladdress", "connecttimeout", "commandtimeout", "datatimeout",
-                       "maxconnections", "retryintervals", "maxqueuelifetime", "securehash", "skipdsnonblock"],
+                       "maxconnections", "retryintervals", "maxqueuelifetime", "securehash", "skipdsnonblock",
+                       "tls", "tlscafile", "tlscertificate", "tlskey", "tlsservername", "authfile", "authwithouttls"],
             "notifier": ["filtermail", "adminmail"],
             "quarantine": ["path", "storedtime", "maxsize"],
         ]

@@ -40,6 +40,10 @@ public enum ConfigDefaults {
     public static let maxConnections = 20
     /// Back-off for deferred mail, the last interval repeating.
     public static let retryIntervals: [Duration] = [.seconds(60), .seconds(300), .seconds(900), .seconds(3600)]
+    /// Opportunistic TLS to the next hop: encryption whenever it is offered, never a lost
+    /// message when it is not. Postfix's own default is `none`, but `may` is what its TLS_README
+    /// recommends, and a return hop to another host should not cross the network in clear.
+    public static let senderTLS = TLSPolicy.may
     /// Postfix's `maximal_queue_lifetime`.
     public static let maxQueueLifetime = Duration.seconds(5 * 86400)
     /// Who receives admin notifications when nobody configured it.

@@ -79,7 +79,7 @@ public struct EndpointError: Error, Sendable, Hashable, CustomStringConvertible 
     /// The kinds of mistake.
     public enum Reason: Sendable, Hashable {
         case unknownScheme, missingAt, invalidPort, missingHost, invalidIPv4, invalidIPv6
-        case unbracketedIPv6, invalidHost, missingPath, pathTooLong
+        case unbracketedIPv6, invalidHost, missingPath, pathTooLong, macroNotAllowed
     }
 
     /// What is wrong.
@@ -105,6 +105,7 @@ public struct EndpointError: Error, Sendable, Hashable, CustomStringConvertible 
         case .invalidHost: "invalid character in host name"
         case .missingPath: "missing socket path"
         case .pathTooLong: "socket path longer than \(Endpoint.maximumSocketPathLength) bytes"
+        case .macroNotAllowed: "CLIENT-IP and SERVER-IP cannot be used here"
         }
     }
 }

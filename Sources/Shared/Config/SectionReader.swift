@@ -117,6 +117,11 @@ public struct SectionReader: Sendable {
         errors.append(ConfigError(file: file, line: line, column: column, message: message))
     }
 
+    /// Records errors found in a file the section names (an `AuthFile`), with their own positions.
+    public mutating func report(_ errors: [ConfigError]) {
+        self.errors += errors
+    }
+
     private mutating func parse<T>(_ key: String, expecting: String, _ parser: (String) -> T?) -> T? {
         guard let raw = value(key) else { return nil }
         if let parsed = parser(raw.text) { return parsed }

@@ -20,6 +20,21 @@ public struct SenderSection: Sendable {
     public var secureHash = ""
     /// `yes`: an after-queue block is not reported to the sender by DSN.
     public var skipDSNOnBlock = false
+    /// STARTTLS to the next hop; rules override it per recipient with `SenderTLS`.
+    public var tls = ConfigDefaults.senderTLS
+    /// Trust anchors for `TLS = verify`; nil means the system's trust store.
+    public var tlsCAFile: PEMFile?
+    /// Client certificate chain offered to next hops that ask for one.
+    public var tlsCertificate: PEMFile?
+    /// Its private key.
+    public var tlsKey: PEMFile?
+    /// The name a next hop's certificate must carry under `verify` when its route names an IP
+    /// address (callback mode); nil means the address itself must be in the certificate.
+    public var tlsServerName: String?
+    /// Credentials for SMTP AUTH, by next hop.
+    public var authFile: AuthFile?
+    /// Next hops that may be sent credentials on a connection without TLS.
+    public var authWithoutTLS: [NextHopMatch] = []
 
     /// Defaults for a run directory.
     public init(runDir: String = ConfigDefaults.runDir) {
@@ -62,6 +77,8 @@ public struct SenderSection: Sendable {
         section.maxQueueLifetime = reader.duration("MaxQueueLifetime") ?? section.maxQueueLifetime
         section.secureHash = reader.string("SecureHash") ?? ""
         section.skipDSNOnBlock = reader.bool("SkipDSNOnBlock") ?? false
+        readTLS(&reader, into: &section)
+        readAuth(&reader, into: &section)
         return section
     }
 }

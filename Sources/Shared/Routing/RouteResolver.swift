@@ -30,4 +30,15 @@ public struct RouteResolver: Sendable {
         // not become a route that cannot work: such mail takes the default route.
         return resolved.hasMacros ? config.sender.address : resolved
     }
+
+    /// The `SenderTLS` a rule sets for one recipient, nil when none does: senderd then applies
+    /// `[Sender] TLS` as configured at delivery time (a SIGHUP changes it for queued mail too).
+    public func tlsPolicy(for e: Envelope, recipient: Int, headers: [HeaderField]?,
+                          blocks: [String]? = nil, score: Double? = nil) -> TLSPolicy? {
+        var context = context(for: e, recipient: recipient, headers: headers)
+        context.blocks = blocks
+        context.score = score
+        guard case .text(let word) = config.rules.setting(for: "SenderTLS", in: context)?.typed else { return nil }
+        return TLSPolicy(text: word)
+    }
 }

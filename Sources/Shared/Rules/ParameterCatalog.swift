@@ -7,6 +7,8 @@ public enum ParameterCatalog {
     /// How a parameter's value is parsed.
     public enum Kind: Sendable, Hashable {
         case endpoint, actions, bool, duration, list, filters, text
+        /// One of a few words, case-insensitive; the value is kept lower-cased as `.text`.
+        case keyword([String])
     }
 
     /// A known parameter.
@@ -20,6 +22,7 @@ public enum ParameterCatalog {
     /// The core parameters settable per recipient, as documented in `docs/rules.md`.
     public static let known: [Parameter] = [
         Parameter(name: "SenderAddress", kind: .endpoint),
+        Parameter(name: "SenderTLS", kind: .keyword(TLSPolicy.allCases.map(\.rawValue))),
         Parameter(name: "ProcessingErrors", kind: .actions),
         Parameter(name: "ReturnReject", kind: .bool),
         Parameter(name: "SkipDSNOnBlock", kind: .bool),
@@ -45,6 +48,13 @@ public enum ParameterCatalog {
         switch kind {
         case .text:
             return .success(.text(value))
+        case .keyword(let words):
+            let lowered = ASCII.lowercased(value)
+            guard words.contains(lowered) else {
+                let list = words.dropLast().joined(separator: ", ") + (words.count > 1 ? " or " : "") + (words.last ?? "")
+                return .failure(CatalogError(offset: 0, message: "invalid value '\(value)': expected \(list)"))
+            }
+            return .success(.text(lowered))
         case .endpoint:
             do throws(EndpointError) {
                 return .success(.endpoint(try Endpoint.parse(value)))

@@ -103,6 +103,7 @@ public struct Quarantine: Sendable {
         var verdict = Verdict(scanned: timespec.now.seconds, action: "released from quarantine \(id)")
         for i in wanted.sorted() {
             verdict.routes.append(.init(recipient: i, endpoint: resolver.route(for: envelope, recipient: i, headers: headers).description))
+            verdict.recipientTLS[i] = resolver.tlsPolicy(for: envelope, recipient: i, headers: headers)
         }
         let writer = try SpoolWriter(layout: layout, id: newID)
         do {

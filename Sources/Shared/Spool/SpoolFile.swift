@@ -105,6 +105,10 @@ public struct SpoolFile: Sendable {
             case "rcpt-header":
                 let f = rest.split(separator: " ", maxSplits: 1)
                 if f.count == 2, let idx = Int(f[0]) { v.recipientHeaders[idx, default: []].append(String(f[1])) }
+            case "rcpt-tls":
+                // Since the TLS policy came in; older readers skip the line (default: break).
+                let f = rest.split(separator: " ")
+                if f.count == 2, let idx = Int(f[0]), let policy = TLSPolicy(text: String(f[1])) { v.recipientTLS[idx] = policy }
             case "route":
                 let f = rest.split(separator: " ", maxSplits: 3)
                 guard f.count >= 3, f[0].utf8.count == 1, let st = RecipientStatus(rawValue: f[0].utf8.first!),

@@ -42,6 +42,9 @@ public struct Verdict: Sendable, Hashable {
     /// Header fields only one recipient's copy gets (its own `add-header(…)` actions), by
     /// recipient index, after `addHeaders`.
     public var recipientHeaders: [Int: [String]] = [:]
+    /// The TLS policy a rule (`SenderTLS`) chose for a recipient's route, by recipient index;
+    /// absent means `[Sender] TLS` as configured when senderd delivers.
+    public var recipientTLS: [Int: TLSPolicy] = [:]
 
     public init(scanned: Double, action: String = "pass", routes: [Route] = [], addHeaders: [String] = [], attempts: Int = 0) {
         self.scanned = scanned
@@ -69,6 +72,7 @@ public struct Verdict: Sendable, Hashable {
         for (i, headers) in recipientHeaders.sorted(by: { $0.key < $1.key }) {
             for h in headers { s += "rcpt-header \(i) \(SpoolText.clean(h))\n" }
         }
+        for (i, policy) in recipientTLS.sorted(by: { $0.key < $1.key }) { s += "rcpt-tls \(i) \(policy)\n" }
         for r in routes {
             let to = r.address.map { " to=" + SpoolText.clean($0) } ?? ""
             s += "route \(Character(Unicode.Scalar(r.status.rawValue))) \(r.recipient) \(SpoolText.clean(r.endpoint))\(to)\n"
