@@ -7,7 +7,7 @@ import Testing
     let envelope = Envelope(id: "X", arrival: 0, clientIP: "192.0.2.1", clientPort: 1, helo: "h", serverIP: "127.0.0.1",
                             serverPort: 10024, xforward: [:], mailFrom: "a@example.com", mailParameters: MailParameters([]),
                             recipients: [Recipient(address: "open@example.org"), Recipient(address: "secret@example.org")],
-                            size: 0, bodyHash: "", guardValid: false, receivedHeaders: 0)
+                            size: 0, bodyHash: "", validGuards: 0, receivedHeaders: 0)
 
     @Test func ruleSetsItPerRecipient() throws {
         let config = try PosternConfig.parse("[Rules]\nto:secret@example.org cont SenderTLS = Encrypt\n", path: "t")

@@ -260,3 +260,13 @@ extension String {
         #expect(throws: SpoolError.self) { try w.commit(to: .scan, committer: committer) }
     }
 }
+
+extension LoopGuardTests {
+    /// Services are printed in full at debug level; the guard's key must not be.
+    @Test func keyIsNeverPrinted() {
+        struct Holder { let loopGuard = LoopGuard(key: Array("s3cr3t-key".utf8)) }
+        for text in [String(describing: Holder()), String(reflecting: Holder()), "\(LoopGuard(key: [115, 51]))"] {
+            #expect(!text.contains("115") && !text.contains("s3cr3t") && text.contains("redacted"), "\(text)")
+        }
+    }
+}

@@ -58,3 +58,10 @@ public struct LoopGuard: Sendable {
         return try SysCall.readFile(path, limit: 4096)
     }
 }
+
+/// The key is a secret: a service printed at debug level (ServiceLifecycle's "Starting
+/// service") must not show it.
+extension LoopGuard: CustomStringConvertible, CustomDebugStringConvertible {
+    public var description: String { "LoopGuard(key: <redacted>)" }
+    public var debugDescription: String { description }
+}
