@@ -123,7 +123,7 @@ extension SMTPServerHandler {
         if let refusal {
             (refusal.isTransient ? ctx.metrics.tempfailed : ctx.metrics.refused).increment()
             writer.abort()
-            log.notice("reject: \(refusal)", metadata: ["from": "<\(session.mailFrom ?? "")>"])
+            logRefused(log, session.recipients.map { _ in refusal }, size: writer.messageBytes, wholeMessage: true)
             finishTransaction(with: refusal)
             mode = .command
             return
@@ -131,6 +131,7 @@ extension SMTPServerHandler {
         let guardValues = inspector.guardValues
         let bodyHash = inspector.bodyHash()
         var envelope = session.envelope(size: writer.messageBytes)
+        envelope.completed = timespec.now.seconds
         envelope.bodyHash = bodyHash
         envelope.receivedHeaders = inspector.receivedCount
         // Each valid guard is one earlier pass through this filter (or one sharing its key).
@@ -149,6 +150,8 @@ extension SMTPServerHandler {
             writer.abort()
             ctx.metrics.tempfailed.increment()
             log.error("queue file write error: \(error)")
+            logRefused(log, session.recipients.map { _ in Reply(451, EnhancedStatus(4, 3, 0), "Error: queue file write error") },
+                       size: writer.messageBytes, wholeMessage: true)
             finishTransaction(with: error.isDiskFull ? Reply(452, EnhancedStatus(4, 3, 1), "Error: insufficient system storage")
                                                       : Reply(451, EnhancedStatus(4, 3, 0), "Error: queue file write error"))
             mode = .command
@@ -193,9 +196,15 @@ extension SMTPServerHandler {
                 me.ctx.metrics.commit.record(ContinuousClock.now - started)
                 me.ctx.metrics.queued.increment()
                 me.ctx.metrics.bytes.increment(by: Int64(queued.size))
-                commitLog.info("queued", metadata: [
+                var fields: Logger.Metadata = [
                     "from": "<\(queued.mailFrom)>", "nrcpt": "\(queued.recipients.count)", "size": "\(queued.size)",
-                ])
+                ]
+                if let mid = me.inspector.messageID { fields["message-id"] = "\(mid)" }
+                commitLog.info("queued", metadata: fields)
+                if let codes {   // recipients a before-queue scan refused, while others were accepted
+                    let replies = me.replies(codes, id: id, text: text)
+                    me.logRefused(commitLog, replies, size: queued.size, wholeMessage: false)
+                }
                 if let reason = queued.holdReason {
                     commitLog.error("held: \(reason); fix the route, then: posternctl queue release \(id)")
                 } else {
@@ -259,10 +268,27 @@ extension SMTPServerHandler {
             }
             writer.abort()
             (codes.contains(451) ? me.ctx.metrics.tempfailed : me.ctx.metrics.refused).increment()
-            log.notice("refused after scan", metadata: ["from": "<\(envelope.mailFrom)>", "codes": "\(codes)", "reason": "\(text)"])
+            me.logRefused(log, me.replies(codes, id: writer.id, text: text), size: envelope.size, wholeMessage: true)
             me.finishTransaction(replies: me.replies(codes, id: writer.id, text: text))
             me.mode = .command
             me.process(context)
+        }
+    }
+
+    /// The log of a refusal at end of data: for a message refused as a whole one line with
+    /// its sender, size and Message-ID, then one `to=` line per refused recipient (Postfix
+    /// style, so that every recipient's fate can be followed by its queue id).
+    func logRefused(_ log: Logger, _ replies: [Reply], size: Int, wholeMessage: Bool) {
+        if wholeMessage {
+            var fields: Logger.Metadata = [
+                "from": "<\(session.mailFrom ?? "")>", "nrcpt": "\(session.recipients.count)", "size": "\(size)",
+            ]
+            if let mid = inspector.messageID { fields["message-id"] = "\(mid)" }
+            log.notice("refused", metadata: fields)
+        }
+        for (rcpt, r) in zip(session.recipients, replies) where !r.isPositive {
+            let dsn = r.status.map { "\($0)" } ?? (r.isTransient ? "4.0.0" : "5.0.0")
+            log.notice("to=<\(rcpt.address)>, dsn=\(dsn), status=\(r.isTransient ? "deferred" : "refused") (\(r))")
         }
     }
 

@@ -253,7 +253,11 @@ final class SMTPServerHandler: ChannelInboundHandler {
               !text.utf8.contains(13), !text.utf8.contains(0)
         else { return error(Reply(500, EnhancedStatus(5, 5, 2), "Error: bad command line"), context) }
 
-        switch session.handle(line: Substring(text)) {
+        let outcome = session.handle(line: Substring(text))
+        if case .reply(let r) = outcome, !r.isPositive, ["MAIL", "RCPT"].contains(session.lastVerb) {
+            logRefusedCommand(r, line: text)
+        }
+        switch outcome {
         case .reply(let r):
             // A client over MaxRecipients is not misbehaving (RFC 5321 §4.5.3.1.10).
             if (r.isPermanent || r.isTransient) && r.status != EnhancedStatus(4, 5, 3) {
@@ -280,6 +284,17 @@ final class SMTPServerHandler: ChannelInboundHandler {
             writer = nil
             chunkFailure = nil
         }
+    }
+
+    /// `NOQUEUE: reject: RCPT from [client]: 550 …; from=<…> to=<…>`, as Postfix's smtpd logs
+    /// a refused MAIL or RCPT: the refused recipient never gets a queue id, but it gets a line.
+    func logRefusedCommand(_ r: Reply, line: String) {
+        let argument = line.firstIndex(of: "<").map { open in
+            String(line[open...].prefix { $0 != ">" }.dropFirst().prefix(SMTPDefaults.maxCommandLine))
+        } ?? ""
+        var fields: Logger.Metadata = ["from": "<\(session.mailFrom ?? (session.lastVerb == "MAIL" ? argument : ""))>"]
+        if session.lastVerb == "RCPT" { fields["to"] = "<\(argument)>" }
+        logger.notice("NOQUEUE: reject: \(session.lastVerb): \(r)", metadata: fields)
     }
 
     /// An error reply; Postfix's smtpd_hard_error_limit cuts off a client that keeps erring.

@@ -150,7 +150,7 @@ struct ScanService: Service {
                     log.warning("before-queue scan finished after receiverd's deadline; it applies ProcessingErrors")
                     return
                 }
-                record(outcome, log: log, started: started)
+                record(outcome, envelope: file.envelope, stage: .beforeQueue, log: log, started: started)
                 if !retried { notify(outcome, envelope: file.envelope, message: message, log: log) }
                 reply(.verdict(id: id, codes: outcome.codes, text: outcome.text))
             } catch {
@@ -161,8 +161,10 @@ struct ScanService: Service {
         }
     }
 
-    /// Logs and counts a verdict.
-    func record(_ outcome: StageScan.Outcome, log: Logger, started: ContinuousClock.Instant) {
+    /// Logs and counts a verdict: one line for the message, and a `to=` line for each
+    /// recipient it ends for here (discarded, or blocked after it was accepted and reported by
+    /// DSN); recipients refused to the client are logged by receiverd, which gave the refusal.
+    func record(_ outcome: StageScan.Outcome, envelope e: Envelope, stage: ScanStage, log: Logger, started: ContinuousClock.Instant) {
         metrics.count(outcome.verdict.action)
         for f in outcome.findings where f.verdict == Finding.error { metrics.pluginErrors(f.plugin) }
         var meta: Logger.Metadata = [
@@ -176,6 +178,18 @@ struct ScanService: Service {
         }
         if !outcome.text.isEmpty { meta["reason"] = "\(outcome.text)" }
         log.info("scanned", metadata: meta)
+        for d in outcome.decisions where e.recipients.indices.contains(d.recipient) {
+            let reason = d.reasons.last ?? outcome.text
+            let refusedToClient = stage == .beforeQueue && outcome.codes.indices.contains(d.recipient) && outcome.codes[d.recipient] != 250
+            switch d.main {
+            case .discard:
+                log.notice("to=<\(e.recipients[d.recipient].address)>, dsn=2.0.0, status=discarded (\(reason))")
+            case .reject where !refusedToClient:
+                log.notice("to=<\(e.recipients[d.recipient].address)>, dsn=5.7.1, status=blocked (\(reason))")
+            default:
+                break
+            }
+        }
     }
 
     private func scanBlocking(_ id: String) throws {
@@ -207,7 +221,7 @@ struct ScanService: Service {
             // The copy first: once the verdict is written, the scan is not repeated.
             quarantine(outcome, envelope: file.envelope, message: message, log: log)
             try file.writeVerdict(outcome.verdict, sync: false)
-            record(outcome, log: log, started: started)
+            record(outcome, envelope: file.envelope, stage: .afterQueue, log: log, started: started)
             notify(outcome, envelope: file.envelope, message: message, log: log)
             file = try SpoolFile.read(path: path)
         }

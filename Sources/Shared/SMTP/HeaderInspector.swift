@@ -8,6 +8,10 @@ public struct HeaderInspector: Sendable {
     /// `maxGuards`, enough to tell any loop from legitimate re-filtering.
     public private(set) var guardValues: [String] = []
     public static let maxGuards = 16
+    /// The first `Message-ID:` field's value (unfolded, at most `maxMessageID` octets), for the log.
+    public private(set) var messageID: String?
+    public static let maxMessageID = 250
+    private var inMessageID = false
     public private(set) var inHeaders = true
     private var line: [UInt8] = []
     private var lineOverflow = false
@@ -40,6 +44,18 @@ public struct HeaderInspector: Sendable {
         defer { line.removeAll(keepingCapacity: true); lineOverflow = false }
         if line.last == UInt8(ascii: "\r") { line.removeLast() }
         if line.isEmpty { inHeaders = false; return }
+        let continued = line.first == UInt8(ascii: " ") || line.first == UInt8(ascii: "\t")
+        if inMessageID && continued {
+            let more = Substring(String(decoding: line, as: UTF8.self)).trimmingSpaces
+            messageID = String(((messageID ?? "") + more).prefix(Self.maxMessageID))
+            return
+        }
+        inMessageID = false
+        if messageID == nil, Self.hasName(line, "message-id") {
+            inMessageID = true
+            let value = line[("message-id".utf8.count + 1)...]
+            messageID = String(Substring(String(decoding: value, as: UTF8.self)).trimmingSpaces.prefix(Self.maxMessageID))
+        }
         if Self.hasName(line, "received") { receivedCount += 1 }
         if !lineOverflow, guardValues.count < Self.maxGuards, Self.hasName(line, "x-postern-guard") {
             let colon = line.firstIndex(of: UInt8(ascii: ":"))!

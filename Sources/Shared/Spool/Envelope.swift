@@ -12,8 +12,12 @@ public struct Recipient: Sendable, Hashable {
 /// - SeeAlso: docs/spool-format.md
 public struct Envelope: Sendable, Hashable {
     public var id: String
-    /// Arrival, seconds since the epoch.
+    /// Arrival (the MAIL command), seconds since the epoch.
     public var arrival: Double
+    /// End of the message data, seconds since the epoch; 0 in files from before it was kept.
+    public var completed: Double = 0
+    /// End of the message data, or the arrival for files that do not say.
+    public var endOfData: Double { completed > 0 ? completed : arrival }
     /// `smtp` or `lmtp`: how the message came in.
     public var mailProtocol: String
     /// `ESMTP`, `SMTP` or `LMTP`, for the Received: header and XFORWARD PROTO.
@@ -77,6 +81,7 @@ extension Envelope {
         func add(_ k: String, _ v: String) { s += k + " " + SpoolText.clean(v) + "\n" }
         add("id", id)
         add("arrival", String(arrival))
+        if completed > 0 { add("completed", String(completed)) }
         add("protocol", mailProtocol)
         add("received-with", receivedWith)
         add("client-ip", clientIP)
@@ -108,6 +113,7 @@ extension Envelope {
             switch k {
             case "id": e.id = v
             case "arrival": e.arrival = Double(v) ?? 0
+            case "completed": e.completed = Double(v) ?? 0
             case "protocol": e.mailProtocol = v
             case "received-with": e.receivedWith = v
             case "client-ip": e.clientIP = v

@@ -3,7 +3,10 @@ import Logging
 
 /// One line per event on stderr, Postfix style: `receiverd[PID]: QUEUEID: text key=value`.
 /// Under journald (JOURNAL_STREAM set) each line starts with the `<N>` priority prefix of
-/// sd-daemon(3), so `journalctl -p` works.
+/// sd-daemon(3), so `journalctl -p` works, and journald adds the time; anywhere else (a file,
+/// a terminal, `posternctl run` under a container runtime) with an RFC 3339 timestamp.
+/// Values with spaces, quotes, backslashes or nothing at all are quoted, so `key=value` pairs can be
+/// split by a program.
 public struct PosternLogHandler: LogHandler {
     public var metadata: Logger.Metadata = [:]
     public var logLevel: Logger.Level
@@ -24,16 +27,44 @@ public struct PosternLogHandler: LogHandler {
     public func log(event: LogEvent) {
         var all = metadata
         if let m = event.metadata { all.merge(m) { $1 } }
-        var line = journald ? "<\(Self.priority(event.level))>" : ""
+        var line = journald ? "<\(Self.priority(event.level))>" : Self.timestamp() + " "
         line += prefix
         if let id = all.removeValue(forKey: "queue-id") { line += "\(id): " }
         if event.level >= .warning && !journald { line += "\(event.level): " }
         line += event.message.description
-        for key in all.keys.sorted() { line += " \(key)=\(all[key]!)" }
+        for key in all.keys.sorted() { line += " \(key)=\(Self.quoted("\(all[key]!)"))" }
         // Values can carry what a sender chose (file names, header text): one event, one line.
         line = ASCII.replacing(line, where: ASCII.isControl, with: UInt8(ascii: "?"))
         line += "\n"
         Stderr.write(line)
+    }
+
+    /// `value` as is when a space cannot end it, else in double quotes with `"` and `\`
+    /// escaped (the free text of a message stays as written, Postfix style).
+    static func quoted(_ value: String) -> String {
+        let plain = !value.isEmpty && !value.utf8.contains { $0 == 0x20 || $0 == 0x22 || $0 == 0x5C || $0 == 0x09 }
+        if plain { return value }
+        var out = "\""
+        for c in value.unicodeScalars {
+            if c == "\"" || c == "\\" { out.unicodeScalars.append("\\") }
+            out.unicodeScalars.append(c)
+        }
+        return out + "\""
+    }
+
+    /// RFC 3339 local time with microseconds and the numeric offset: `2026-12-06T07:10:00.123456+01:00`.
+    static func timestamp() -> String {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        var t = ts.tv_sec
+        var parts = tm()
+        localtime_r(&t, &parts)
+        let offset = parts.tm_gmtoff / 60
+        let sign = offset < 0 ? "-" : "+"
+        func two(_ n: Int) -> String { n < 10 ? "0\(n)" : "\(n)" }
+        let micros = String(Int(ts.tv_nsec) / 1000)
+        return Timestamp.format(t, "%Y-%m-%dT%H:%M:%S") + "." + String(repeating: "0", count: 6 - micros.count) + micros
+            + sign + two(abs(offset) / 60) + ":" + two(abs(offset) % 60)
     }
 
     static func priority(_ level: Logger.Level) -> Int {
