@@ -58,6 +58,7 @@ struct DeliveryService: Service {
         let listeners = try await Listeners.open(names: ["sender"], endpoints: [config.sender.controlAddress], bootstrap: bootstrap, logger: logger)
         enqueueOutgoing()
         Systemd.notify("READY=1\nSTATUS=delivering")
+        DaemonStatus.publish(.ready, runDir: config.general.runDir, logger: logger)
         logger.info("ready")
         await withTaskGroup(of: Void.self) { tasks in
             for _ in 0..<DeliveryService.workers {
@@ -74,6 +75,7 @@ struct DeliveryService: Service {
             }
             try? await gracefulShutdown()
             Systemd.notify("STOPPING=1")
+            DaemonStatus.publish(.stopping, runDir: config.general.runDir, logger: logger)
             for l in listeners { try? await l.close() }
             queue.close()
             let pools = self.pools
