@@ -30,7 +30,7 @@ struct ReceiverService: Service {
                 }
             }
         let listeners = try await Listeners.open(
-            names: ["smtp", "lmtp", "receiver"], endpoints: ctx.store.current.receiver.address, bootstrap: bootstrap, logger: ctx.logger)
+            names: ["smtp", "lmtp", "receiver"], endpoints: ctx.store.current.receiver.address, setting: "[Receiver] Address", bootstrap: bootstrap, logger: ctx.logger)
         Systemd.notify("READY=1\nSTATUS=accepting connections")
         DaemonStatus.publish(.ready, runDir: ctx.store.current.general.runDir, logger: ctx.logger)
         ctx.logger.info("ready", metadata: ["spool": "\(ctx.layout.root)"])

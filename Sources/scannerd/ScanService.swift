@@ -51,7 +51,7 @@ struct ScanService: Service {
                     })
                 }
             }
-        let listeners = try await Listeners.open(names: ["scanner"], endpoints: [config.scanner.address], bootstrap: bootstrap, logger: logger)
+        let listeners = try await Listeners.open(names: ["scanner"], endpoints: [config.scanner.address], setting: "[Scanner] Address", bootstrap: bootstrap, logger: logger)
         Systemd.notify("READY=1\nSTATUS=scanning")
         DaemonStatus.publish(.ready, runDir: config.general.runDir, logger: logger)
         logger.info("ready")

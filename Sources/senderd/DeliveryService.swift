@@ -55,7 +55,7 @@ struct DeliveryService: Service {
                     })
                 }
             }
-        let listeners = try await Listeners.open(names: ["sender"], endpoints: [config.sender.controlAddress], bootstrap: bootstrap, logger: logger)
+        let listeners = try await Listeners.open(names: ["sender"], endpoints: [config.sender.controlAddress], setting: "[Sender] ControlAddress", bootstrap: bootstrap, logger: logger)
         enqueueOutgoing()
         Systemd.notify("READY=1\nSTATUS=delivering")
         DaemonStatus.publish(.ready, runDir: config.general.runDir, logger: logger)
