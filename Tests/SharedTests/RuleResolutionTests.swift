@@ -20,7 +20,7 @@ import Testing
         let route: Endpoint
         if case .endpoint(let endpoint)? = resolution.typed { route = endpoint } else { route = config.sender.address }
         let delivered = route.substituting(clientIP: context.clientIP, serverIP: nil).description
-        #expect(delivered == (expected == nil ? "inet:25@127.0.0.1" : "inet:10025@192.0.2.7"))
+        #expect(delivered == (expected == nil ? "inet:10025@127.0.0.1" : "inet:10025@192.0.2.7"))
     }
 
     @Test func seedRuleIsSkippedWhileTheSenderIsUnknown() throws {
