@@ -49,7 +49,7 @@ let package = Package(
         .executableTarget(name: "receiverd", dependencies: daemonDependencies + [.product(name: "NIOSSL", package: "swift-nio-ssl")]),
         .executableTarget(name: "scannerd", dependencies: daemonDependencies),
         .executableTarget(name: "senderd", dependencies: daemonDependencies),
-        .executableTarget(name: "posternctl", dependencies: daemonDependencies),
+        .executableTarget(name: "posternctl", dependencies: daemonDependencies + [.product(name: "NIOSSL", package: "swift-nio-ssl")]),
         .testTarget(
             name: "SharedTests",
             dependencies: [
