@@ -290,3 +290,34 @@ def test_every_command_documents_the_exit_codes():
     for args in (["queue", "list"], ["queue", "delete"], ["quarantine", "release"], ["status"], ["queue", "flush"]):
         r = subprocess.run([str(postern_binary("posternctl")), *args, "--help"], capture_output=True, text=True, timeout=20)
         assert r.returncode == 0 and "Exit codes (sysexits.h)" in r.stdout and "66 no such message" in r.stdout, args
+
+
+def test_admin_changes_go_to_syslog(spool):
+    """The same lines reach syslog (facility mail, ident posternctl), as
+    postsuper's do. posternctl runs in a private mount namespace whose /dev/log
+    is the test's own datagram socket: the host's /dev is not touched."""
+    import socket
+    import tempfile
+    qid = queue_id(1)
+    spool.put("deferred", qid)
+    d = Path(tempfile.mkdtemp(prefix="pe2e-log."))
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(d / "log"))
+    sock.settimeout(10)
+    try:
+        inner = (f"mount -t tmpfs tmpfs /dev && ln -s {d / 'log'} /dev/log && "
+                 f"exec {postern_binary('posternctl')} queue delete {qid} --config {spool.config}")
+        r = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", inner],
+                           capture_output=True, text=True, timeout=30,
+                           env=dict(os.environ, SUDO_USER="carol"))
+        assert r.returncode == 0, r.stderr
+        line = f"{qid}: deleted from deferred/ by user=root uid=0 sudo_user=carol"
+        assert r.stderr == f"posternctl: {line}\n"
+        datagram = sock.recv(4096).decode()
+        # <PRI> = facility mail (2) * 8 + notice (5) = 21
+        assert re.fullmatch(rf"<21>\w{{3}} [ \d]\d \d\d:\d\d:\d\d posternctl\[\d+\]: {re.escape(line)}\n?", datagram), datagram
+    finally:
+        sock.close()
+        for f in d.iterdir():
+            f.unlink()
+        d.rmdir()
