@@ -51,7 +51,7 @@ let package = Package(
         .executableTarget(name: "senderd", dependencies: daemonDependencies + [
             .product(name: "NIOSSL", package: "swift-nio-ssl"), .product(name: "NIOTLS", package: "swift-nio"),
         ]),
-        .executableTarget(name: "posternctl", dependencies: daemonDependencies),
+        .executableTarget(name: "posternctl", dependencies: daemonDependencies + [.product(name: "NIOSSL", package: "swift-nio-ssl")]),
         .testTarget(
             name: "SharedTests",
             dependencies: [

@@ -12,7 +12,8 @@ nonisolated(unsafe) private var reloadSignal: sig_atomic_t = 0
 /// no refused connection while one restarts; a daemon that dies is started again; SIGHUP is
 /// passed on to all three (like `systemctl reload`); SIGINT or SIGTERM stops all three.
 struct RunCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "run", abstract: "Run receiverd, scannerd and senderd in the foreground.")
+    static let configuration = CommandConfiguration(commandName: "run", abstract: "Run receiverd, scannerd and senderd in the foreground.",
+                                                    discussion: exitCodesHelp)
     @OptionGroup var options: ConfigOption
 
     /// Grace period before a daemon that ignores SIGTERM is killed (systemd's TimeoutStopSec).

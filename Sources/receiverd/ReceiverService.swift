@@ -30,13 +30,15 @@ struct ReceiverService: Service {
                 }
             }
         let listeners = try await Listeners.open(
-            names: ["smtp", "lmtp", "receiver"], endpoints: ctx.store.current.receiver.address, bootstrap: bootstrap, logger: ctx.logger)
+            names: ["smtp", "lmtp", "receiver"], endpoints: ctx.store.current.receiver.address, setting: "[Receiver] Address", bootstrap: bootstrap, logger: ctx.logger)
         Systemd.notify("READY=1\nSTATUS=accepting connections")
+        DaemonStatus.publish(.ready, runDir: ctx.store.current.general.runDir, logger: ctx.logger)
         ctx.logger.info("ready", metadata: ["spool": "\(ctx.layout.root)"])
 
         try? await gracefulShutdown()
 
         Systemd.notify("STOPPING=1\nSTATUS=finishing sessions")
+        DaemonStatus.publish(.stopping, runDir: ctx.store.current.general.runDir, logger: ctx.logger)
         ctx.logger.info("shutting down: no new connections")
         for l in listeners { try? await l.close() }
         ctx.sessions.shutdownAll()

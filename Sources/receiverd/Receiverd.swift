@@ -9,7 +9,8 @@ import Shared
 /// receiverd: the SMTP/LMTP server that writes each message durably into the spool.
 @main
 struct Receiverd: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "receiverd", abstract: "Postern's SMTP/LMTP receiver.")
+    static let configuration = CommandConfiguration(commandName: "receiverd", abstract: "Postern's SMTP/LMTP receiver.",
+                                                    version: PosternVersion.current)
 
     @Option(name: .long, help: "Configuration file.")
     var config: String = PosternConfig.defaultPath

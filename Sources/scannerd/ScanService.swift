@@ -51,8 +51,9 @@ struct ScanService: Service {
                     })
                 }
             }
-        let listeners = try await Listeners.open(names: ["scanner"], endpoints: [config.scanner.address], bootstrap: bootstrap, logger: logger)
+        let listeners = try await Listeners.open(names: ["scanner"], endpoints: [config.scanner.address], setting: "[Scanner] Address", bootstrap: bootstrap, logger: logger)
         Systemd.notify("READY=1\nSTATUS=scanning")
+        DaemonStatus.publish(.ready, runDir: config.general.runDir, logger: logger)
         logger.info("ready")
         await withTaskGroup(of: Void.self) { tasks in
             for _ in 0..<ScanService.workers {
@@ -71,6 +72,7 @@ struct ScanService: Service {
             }
             try? await gracefulShutdown()
             Systemd.notify("STOPPING=1")
+            DaemonStatus.publish(.stopping, runDir: config.general.runDir, logger: logger)
             for l in listeners { try? await l.close() }
             queue.close()
         }

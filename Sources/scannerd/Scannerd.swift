@@ -7,7 +7,8 @@ import Shared
 /// scannerd: runs the checks and the rules, and resolves each recipient's route.
 @main
 struct Scannerd: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "scannerd", abstract: "Postern's scanner.")
+    static let configuration = CommandConfiguration(commandName: "scannerd", abstract: "Postern's scanner.",
+                                                    version: PosternVersion.current)
 
     @Option(name: .long, help: "Configuration file.")
     var config: String = PosternConfig.defaultPath

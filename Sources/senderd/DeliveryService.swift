@@ -57,9 +57,10 @@ struct DeliveryService: Service {
                     })
                 }
             }
-        let listeners = try await Listeners.open(names: ["sender"], endpoints: [config.sender.controlAddress], bootstrap: bootstrap, logger: logger)
+        let listeners = try await Listeners.open(names: ["sender"], endpoints: [config.sender.controlAddress], setting: "[Sender] ControlAddress", bootstrap: bootstrap, logger: logger)
         enqueueOutgoing()
         Systemd.notify("READY=1\nSTATUS=delivering")
+        DaemonStatus.publish(.ready, runDir: config.general.runDir, logger: logger)
         logger.info("ready")
         await withTaskGroup(of: Void.self) { tasks in
             for _ in 0..<DeliveryService.workers {
@@ -76,6 +77,7 @@ struct DeliveryService: Service {
             }
             try? await gracefulShutdown()
             Systemd.notify("STOPPING=1")
+            DaemonStatus.publish(.stopping, runDir: config.general.runDir, logger: logger)
             for l in listeners { try? await l.close() }
             queue.close()
             let pools = self.pools
@@ -215,8 +217,13 @@ struct DeliveryService: Service {
                                                        remote: verdict.routes[k].endpoint)))
         }
         let expired = now - e.arrival > Double(config.sender.maxQueueLifetime.components.seconds)
+        // Each route's last error stays in the file for `posternctl queue list` (docs/spool-format.md).
+        var errors = file.deliveryErrors
         for (k, r) in verdict.routes.enumerated() where r.status == .pending {
             let rcpt = r.address.map { "\($0)>, orig_to=<\(e.recipients[r.recipient].address)" } ?? e.recipients[r.recipient].address
+            if let outcome = results[k] {
+                if case .delivered = outcome { errors[k] = nil } else { errors[k] = DeliveryError(time: now, text: outcome.text) }
+            }
             switch results[k] {
             case .delivered(let reply):
                 statuses.append((k, .delivered))
@@ -273,6 +280,7 @@ struct DeliveryService: Service {
         let wait = intervals[min(attempts - 1, intervals.count - 1)]
         let remaining = stillPending
         let updates = statuses
+        let lastErrors = errors
         do {
             let path = layout.path(id, .outgoing)
             if remaining == 0 {
@@ -280,6 +288,7 @@ struct DeliveryService: Service {
             } else {
                 // The future-based call: a status write must not be cancelled half-way.
                 try await pool.runIfActive(eventLoop: group.next()) {
+                    try file.writeDeliveryErrors(lastErrors)   // made durable by the fsync of the update
                     try file.update(statuses: updates, attempts: attempts, sync: true)
                     var times = [timespec(tv_sec: time(nil) + Int(wait.components.seconds), tv_nsec: 0),
                                  timespec(tv_sec: time(nil) + Int(wait.components.seconds), tv_nsec: 0)]

@@ -7,7 +7,8 @@ import Shared
 /// senderd: delivers checked mail to each recipient's resolved SenderAddress.
 @main
 struct Senderd: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "senderd", abstract: "Postern's sender.")
+    static let configuration = CommandConfiguration(commandName: "senderd", abstract: "Postern's sender.",
+                                                    version: PosternVersion.current)
 
     @Option(name: .long, help: "Configuration file.")
     var config: String = PosternConfig.defaultPath

@@ -35,7 +35,7 @@ import Testing
         ("[Sender]\nRetryIntervals = 1m, soon", "t.conf:2:22: invalid time 'soon': expected e.g. 30s, 5m, 2h, 1d or 500ms"),
         ("[General]\nLogLevel = loud",
          "t.conf:2:12: invalid LogLevel 'loud': expected one of trace, debug, info, notice, warning, error, critical"),
-        ("[Rules]\nfrom:a@b cont Foo = 1", "t.conf:2:15: unknown parameter 'Foo'"),
+        ("[Rules]\nfrom:a@b cont Foo = 1", "t.conf:2:15: unknown parameter 'Foo': rules can set SenderAddress, SenderTLS, ProcessingErrors, ReturnReject, SkipDSNOnBlock, BeforeQueueFilters, AfterQueueFilters and the plug-ins' action lists, e.g. clamav/InfectedActions"),
         ("[Rules]\nfrom:a@b && (to:x cont", "t.conf:2:19: expected ')'"),
         ("[Rules]\nfrom:a@b \\\n   && bogus:x cont", "t.conf:3:7: unknown term 'bogus:'"),
         ("[Rules]\nfrom:a@b cont rule=missing", "t.conf:2:15: unknown rule group 'missing' (no [Rule:missing] section)"),
@@ -56,7 +56,8 @@ import Testing
         ("[Rules]\nclient-ip:cidr:\"10.0.0.0/8, 300.0.0.1\" cont", "t.conf:2:29: invalid address or network '300.0.0.1'"),
         ("[Rules]\nprotocol:esmtp cont", "t.conf:2:10: invalid protocol 'esmtp': expected smtp or lmtp"),
         ("[Rules]\ntrue cont ReturnReject = perhaps", "t.conf:2:26: ReturnReject: invalid value 'perhaps': expected yes or no"),
-        ("[Rules]\ntrue cont X/Y = 1, X/y = 2", "t.conf:2:20: parameter 'X/y' set twice in one rule"),
+        ("[Rules]\ntrue cont clamav/InfectedActions = pass, CLAMAV/infectedactions = reject",
+         "t.conf:2:42: parameter 'CLAMAV/infectedactions' set twice in one rule"),
         ("[Rules]\ntrue cont X/Y = \"a\" b", "t.conf:2:21: expected ',' between settings"),
         ("[Rules]\ntrue cont reject, quarantine", "t.conf:2:17: expected '=' after 'reject'"),
     ])
@@ -82,7 +83,7 @@ import Testing
             """
         let thrown = #expect(throws: ConfigErrors.self) { try PosternConfig.parse(text, path: "t.conf") }
         #expect(thrown?.description == """
-            t.conf:2:11: unknown parameter 'Bogus'
+            t.conf:2:11: unknown parameter 'Bogus': rules can set SenderAddress, SenderTLS, ProcessingErrors, ReturnReject, SkipDSNOnBlock, BeforeQueueFilters, AfterQueueFilters and the plug-ins' action lists, e.g. clamav/InfectedActions
             t.conf:4:17: invalid value '0' for MaxRecipients: expected a number from 1 to 10000
             t.conf:5:1: unknown key 'Nope' in [Receiver]
             t.conf:7:18: invalid value '0s' for ConnectTimeout: expected a time such as 30s, 5m, 2h, 1d or 500ms

@@ -1,3 +1,4 @@
+import Glibc
 import Testing
 @testable import Shared
 
@@ -41,6 +42,14 @@ import Testing
     }
 
     @Test func everyKey() throws {
+        // The files the configuration names must exist (PEM only needs to look like PEM here).
+        let files = ConfigTestDirectory()
+        defer { files.remove() }
+        let cert = files.write("cert.pem", "-----BEGIN CERTIFICATE-----\nMAIwAA==\n-----END CERTIFICATE-----\n")
+        let key = files.write("key.pem", "-----BEGIN PRIVATE KEY-----\nMAMCAQA=\n-----END PRIVATE KEY-----\n")
+        let templates = files.path + "/templates"
+        mkdir(templates, 0o755)
+        defer { rmdir(templates) }
         let text = """
             [general]
             hostname = filter.example.com
@@ -61,8 +70,8 @@ import Testing
             ReturnReject = no
             AddReceivedHeader = off
             MaxReceivedHeaders = 30
-            TLSCertificate = /etc/ssl/cert.pem
-            TLSKey = /etc/ssl/key.pem
+            TLSCertificate = \(cert)
+            TLSKey = \(key)
             [Scanner]
             Address = local:/tmp/scan.sock
             BeforeQueueFilters = ClamAV
@@ -84,7 +93,7 @@ import Testing
             [Notifier]
             FilterMail = filter@example.com
             AdminMail = admin@example.com
-            TemplatesDir = /etc/postern/templates
+            TemplatesDir = \(templates)
             [Quarantine]
             Path = ./var/quarantine
             StoredTime = 7d
@@ -105,7 +114,7 @@ import Testing
         #expect(config.receiver.processingErrors == "reject, notify")
         #expect(!config.receiver.returnReject && !config.receiver.addReceivedHeader)
         #expect(config.receiver.maxReceivedHeaders == 30)
-        #expect(config.receiver.tlsCertificate == "/etc/ssl/cert.pem" && config.receiver.tlsKey == "/etc/ssl/key.pem")
+        #expect(config.receiver.tlsCertificate == cert && config.receiver.tlsKey == key)
         #expect(config.scanner.address.description == "local:/tmp/scan.sock")
         #expect(config.scanner.beforeQueueFilters == ["clamav", "rspamd"])
         #expect(config.scanner.afterQueueFilters == ["headersfilter"])
@@ -118,7 +127,8 @@ import Testing
         #expect(config.sender.maxQueueLifetime == .seconds(2 * 86400))
         #expect(config.sender.secureHash == "s3cret; not a comment" && config.sender.skipDSNOnBlock)
         #expect(config.notifier.filterMail == "filter@example.com" && config.notifier.adminMail == "admin@example.com")
-        #expect(config.notifier.templatesDir == "/etc/postern/templates")
+        #expect(config.notifier.templatesDir == templates)
+        #expect(config.warnings.map(\.message) == ["TemplatesDir is not used yet: notifications and DSNs use the built-in texts"])
         #expect(config.quarantine.path == "./var/quarantine" && config.quarantine.storedTime == .seconds(7 * 86400))
         #expect(config.quarantine.maxSize == 2 << 30)
         #expect(config.plugins["clamav"]?.timeout == .seconds(20))
@@ -140,8 +150,8 @@ import Testing
     }
 
     @Test func pluginSectionsWithSectionReader() throws {
-        let config = try PosternConfig.parse("[Milter:spamd]\nSocket = local:/run/clamd.sock\nTimeout = 30s\nTypo = 1", path: "t.conf")
-        var reader = SectionReader(config.sections["milter:spamd"], name: "ClamAV", file: config.path)
+        let document = INIParser.parse("[Milter:spamd]\nSocket = local:/run/clamd.sock\nTimeout = 30s\nTypo = 1", file: "t.conf")
+        var reader = SectionReader(document.sections["milter:spamd"], name: "ClamAV", file: "t.conf")
         #expect(reader.endpoint("Socket")?.description == "local:/run/clamd.sock")
         #expect(reader.duration("timeout") == .seconds(30))
         #expect(reader.bool("Absent") == nil)

@@ -31,23 +31,23 @@ import Testing
     }
 
     static let rules = """
-        from:a@x cont x/P = first
-        from:a@x cont x/P = second, x/Q = q1
-        from:b@x stop x/Q = q2
-        block:virus cont x/P = blocked
-        true cont x/P = fallback, x/Q = fallback
+        from:a@x cont clamav/InfectedActions = reject
+        from:a@x cont clamav/InfectedActions = discard, spamassassin/SpamActions = tempfail
+        from:b@x stop spamassassin/SpamActions = continue
+        block:virus cont clamav/InfectedActions = tempfail
+        true cont clamav/InfectedActions = pass, spamassassin/SpamActions = pass
         """
 
     @Test(arguments: [
-        ("x/P", "a@x", nil, "first" as String?),     // first match wins
-        ("x/Q", "a@x", nil, "q1"),                   // a true rule without Q goes on (cont)
-        ("x/P", "b@x", nil, nil),                    // stop ends the search, P unset
-        ("x/Q", "b@x", nil, "q2"),                   // the stop rule itself may set
-        ("x/P", "c@x", nil, "fallback"),             // block: unknown → rule skipped, not stopped
-        ("x/P", "c@x", ["virus"], "blocked"),
-        ("x/P", "c@x", ["other"], "fallback"),
-        ("X/p", "a@x", nil, "first"),                // names are case-insensitive
-        ("x/R", "a@x", nil, nil),
+        ("clamav/InfectedActions", "a@x", nil, "reject" as String?),    // first match wins
+        ("spamassassin/SpamActions", "a@x", nil, "tempfail"),            // a true rule without it goes on (cont)
+        ("clamav/InfectedActions", "b@x", nil, nil),                     // stop ends the search, unset
+        ("spamassassin/SpamActions", "b@x", nil, "continue"),            // the stop rule itself may set
+        ("clamav/InfectedActions", "c@x", nil, "pass"),                  // block: unknown → rule skipped, not stopped
+        ("clamav/InfectedActions", "c@x", ["virus"], "tempfail"),
+        ("clamav/InfectedActions", "c@x", ["other"], "pass"),
+        ("CLAMAV/infectedactions", "a@x", nil, "reject"),                // names are case-insensitive
+        ("rspamd/SpamActions", "a@x", nil, nil),
     ] as [(String, String, [String]?, String?)])
     func resolution(parameter: String, from: String, blocks: [String]?, expected: String?) throws {
         let rules = try RuleSet.parse(Self.rules, path: "t")
@@ -58,39 +58,39 @@ import Testing
 
     @Test func traceShowsEveryVisitedRule() throws {
         let rules = try RuleSet.parse(Self.rules, path: "t")
-        #expect(rules.resolve("x/P", in: RuleContext(from: "b@x")).trace == [
+        #expect(rules.resolve("clamav/InfectedActions", in: RuleContext(from: "b@x")).trace == [
             RuleTrace(line: 1, result: .false, setParameter: false, stopped: false),
             RuleTrace(line: 2, result: .false, setParameter: false, stopped: false),
             RuleTrace(line: 3, result: .true, setParameter: false, stopped: true),
         ])
-        #expect(rules.resolve("x/P", in: RuleContext(from: "c@x")).trace.map(\.description) == [
+        #expect(rules.resolve("clamav/InfectedActions", in: RuleContext(from: "c@x")).trace.map(\.description) == [
             "line 1: false", "line 2: false", "line 3: false", "line 4: unknown", "line 5: true, set",
         ])
     }
 
     @Test func unknownDoesNotStop() throws {
-        let rules = try RuleSet.parse("header:X-A:yes stop\ntrue cont x/P = reached", path: "t")
-        #expect(rules.value(of: "x/P", in: RuleContext()) == "reached")
-        #expect(rules.value(of: "x/P", in: RuleContext(headers: [HeaderField(name: "X-A", value: "yes")])) == nil)
+        let rules = try RuleSet.parse("header:X-A:yes stop\ntrue cont clamav/InfectedActions = pass", path: "t")
+        #expect(rules.value(of: "clamav/InfectedActions", in: RuleContext()) == "pass")
+        #expect(rules.value(of: "clamav/InfectedActions", in: RuleContext(headers: [HeaderField(name: "X-A", value: "yes")])) == nil)
     }
 
     @Test func groupsExpandInPlace() throws {
         let text = """
             [Rules]
-            from:a@x cont x/P = own, rule=Spam
-            from:b@x cont rule=spam, x/P = own
+            from:a@x cont clamav/InfectedActions = discard, rule=Spam
+            from:b@x cont rule=spam, clamav/InfectedActions = discard
             [Rule:Spam]
-            x/P = group
+            clamav/InfectedActions = reject
             spamassassin/SpamActions = reject, notify
             """
         let config = try PosternConfig.parse(text, path: "t.conf")
-        #expect(config.rules.value(of: "x/P", in: RuleContext(from: "a@x")) == "own")
-        #expect(config.rules.value(of: "x/P", in: RuleContext(from: "b@x")) == "group")
+        #expect(config.rules.value(of: "clamav/InfectedActions", in: RuleContext(from: "a@x")) == "discard")
+        #expect(config.rules.value(of: "clamav/InfectedActions", in: RuleContext(from: "b@x")) == "reject")
         let resolution = config.rules.resolve("SpamAssassin/SpamActions", in: RuleContext(from: "a@x"))
         #expect(resolution.setting?.group == "spam")
         #expect(resolution.typed == .actions(ActionList(main: .reject, extras: [.notify])))
         #expect(config.rules.groups["spam"]?.count == 2)
-        #expect(config.sections["rule:spam"]?.keys["x/p"]?.values.first?.text == "group")
+        #expect(config.sections["rule:spam"]?.keys["clamav/infectedactions"]?.values.first?.text == "reject")
     }
 
     @Test func emptyRuleSetResolvesNothing() {

@@ -125,9 +125,16 @@ def test_socket_activation_ready_and_stopping(activated, notify_socket):
 
     assert any(a.startswith("STATUS=") for _, a in notify_socket.assignments()), (
         f"no STATUS= sent: {notify_socket.assignments()!r}")
+    # The socket systemd passed is the configured address: nothing to say about it.
+    assert "is ignored" not in rd.log_path.read_text()
+    # The status file for posternctl status names this very process (socket-activate execs
+    # receiverd in its own pid).
+    status = rd.config.parent / "run" / "receiverd.status"
+    assert f"pid {rd.proc.pid}\nstate ready\n" in status.read_text()
     rc = rd.terminate()
     notify_socket.wait_for("STOPPING=1", timeout=5)
     assert rc == 0, f"receiverd exited {rc} on SIGTERM\n{tail(rd.log_path)}"
+    assert f"pid {rd.proc.pid}\nstate stopping\n" in status.read_text()
 
 
 def test_watchdog_pings(activated, notify_socket):
@@ -173,7 +180,12 @@ def test_unix_socket_activation(workdir, notify_socket, daemon, fdname, message)
         s.sendall(message)
         notify_socket.wait_for("READY=1", timeout=30)
         s.close()
-        assert f"adopting passed socket fd=3 name={fdname}" in log_path.read_text()
+        log = log_path.read_text()
+        assert f"adopting passed socket fd=3 name={fdname}" in log
+        # The configuration names another socket (RunDir's): said once, with both.
+        setting = "[Scanner] Address" if daemon == "scannerd" else "[Sender] ControlAddress"
+        assert (f"{setting} local:{workdir}/run/{daemon}.sock is ignored: listening on the socket(s) "
+                f"systemd passed instead: '{fdname}' on local:{sock_path}") in log, log
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(10) == 0, tail(log_path)
         notify_socket.wait_for("STOPPING=1", timeout=5)

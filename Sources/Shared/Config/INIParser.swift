@@ -104,9 +104,13 @@ struct INIParser {
             let items = lexed.items.map {
                 RawItem(text: $0.text, line: number, column: ASCII.column(in: line, at: $0.start), isMissing: $0.missing)
             }
+            var sourceStart = index + 1
+            while sourceStart < line.count && ASCII.isSpace(line[sourceStart]) { sourceStart += 1 }
+            let sourceEnd = max(sourceStart, INIValueLexer.contentEnd(line, from: index + 1))
             sections[current!]!.append(RawValue(
                 key: key, line: number, keyColumn: ASCII.column(in: line, at: start),
-                column: ASCII.column(in: line, at: lexed.start), text: lexed.text, items: items))
+                column: ASCII.column(in: line, at: lexed.start), text: lexed.text, items: items,
+                source: String(decoding: line[sourceStart..<sourceEnd], as: UTF8.self)))
         } catch {
             self.error(number, line, error.index, error.message)
         }

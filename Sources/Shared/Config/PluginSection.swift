@@ -40,6 +40,18 @@ public enum PluginCatalog {
         displayNames.first { $0.0 == name }?.1
     }
 
+    /// The verdicts plug-in `name` can give that ask for actions, each with its
+    /// `VERDICTActions` key in the section and its `plugin/VERDICTActions` rule parameter.
+    public static func verdicts(of name: String) -> [String] {
+        switch name {
+        case "clamav": [ClamAVPlugin.infected]
+        case "spamassassin", "rspamd": [SpamVerdict.spam, SpamVerdict.unconditionalSpam]
+        case "headersfilter": HeadersFilterPlugin.Keyword.allCases.map(\.rawValue)
+        case "attachments": [AttachmentsPlugin.banned, AttachmentsPlugin.archiveBomb]
+        default: []
+        }
+    }
+
     /// Reads the section of plug-in `name` (known); errors go into `reader`.
     static func read(_ name: String, _ reader: inout SectionReader) -> PluginSection {
         let display = displayName(name) ?? name
@@ -53,7 +65,7 @@ public enum PluginCatalog {
         case "clamav":
             plugin = ClamAVPlugin(addresses: reader.scannerAddresses("Address") ?? [PluginDefaults.clamd],
                                   maxSize: reader.size("MaxSize") ?? PluginDefaults.clamavMaxSize)
-            verdict("infected", default: ActionList(main: .reject))
+            verdict(ClamAVPlugin.infected, default: ActionList(main: .reject))
         case "spamassassin", "rspamd":
             let spamd = name == "spamassassin"
             let addresses = reader.scannerAddresses("Address") ?? [spamd ? PluginDefaults.spamd : PluginDefaults.rspamd]
@@ -67,8 +79,8 @@ public enum PluginCatalog {
                 plugin = RspamdPlugin(addresses: addresses, maxSize: maxSize, spamThreshold: threshold,
                                       unconditionalThreshold: unconditional)
             }
-            verdict("spam", default: ActionList(main: .continue))
-            verdict("unconditional-spam", default: ActionList(main: .reject))
+            verdict(SpamVerdict.spam, default: ActionList(main: .continue))
+            verdict(SpamVerdict.unconditionalSpam, default: ActionList(main: .reject))
         case "headersfilter":
             plugin = HeadersFilterPlugin(rules: reader.headerRules("Rule"), maxSize: reader.size("MaxSize") ?? Int.max)
             for keyword in HeadersFilterPlugin.Keyword.allCases {
@@ -85,8 +97,8 @@ public enum PluginCatalog {
             settings.maxExpansionRatio = reader.integer("MaxExpansionRatio", in: 1...1_000_000) ?? settings.maxExpansionRatio
             settings.maxExpandedSize = reader.size("MaxExpandedSize") ?? settings.maxExpandedSize
             plugin = AttachmentsPlugin(settings: settings)
-            verdict("banned", default: ActionList(main: .reject))
-            verdict("archive-bomb", default: ActionList(main: .reject))
+            verdict(AttachmentsPlugin.banned, default: ActionList(main: .reject))
+            verdict(AttachmentsPlugin.archiveBomb, default: ActionList(main: .reject))
         }
         return PluginSection(plugin: plugin, displayName: display, timeout: timeout, actions: actions)
     }
@@ -159,5 +171,13 @@ extension SectionReader {
             }
         }
         return rules
+    }
+}
+
+extension PluginCatalog {
+    /// Plug-in `name` (known) with every default, as an empty section gives it.
+    public static func defaults(_ name: String) -> PluginSection {
+        var reader = SectionReader(nil, name: displayName(name) ?? name, file: "")
+        return read(name, &reader)
     }
 }

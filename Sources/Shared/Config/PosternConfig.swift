@@ -29,6 +29,10 @@ public struct PosternConfig: Sendable {
     /// plug-ins to read with ``SectionReader``.
     public var sections: [String: RawSection]
 
+    /// What is accepted but worth a word (`file:line:column: message`): `posternctl config
+    /// check` prints these, the daemons log them at start and on reload.
+    public var warnings: [ConfigError] = []
+
     /// Whether receiverd waits for a before-queue scan: some plug-in is listed in
     /// `BeforeQueueFilters`, in `[Scanner]` or by a rule. Derived once at load: receiverd asks
     /// for every message.
@@ -51,6 +55,11 @@ public struct PosternConfig: Sendable {
     public static func parse(_ text: String, path: String) throws(ConfigErrors) -> PosternConfig {
         let document = INIParser.parse(text, file: path)
         var errors = document.errors
+        for (key, section) in document.sections {
+            if let problem = SectionCatalog.problem(with: key, name: section.name) {
+                errors.append(ConfigError(file: path, line: section.line, column: 1, message: problem))
+            }
+        }
         func reader(_ name: String) -> SectionReader {
             SectionReader(document.sections[ASCII.lowercased(name)], name: name, file: path)
         }
@@ -76,7 +85,7 @@ public struct PosternConfig: Sendable {
             plugins[name] = PluginCatalog.read(name, &each)
             pluginReaders.append(each)
         }
-        let config = PosternConfig(
+        var config = PosternConfig(
             path: path,
             general: generalSection,
             receiver: ReceiverSection.read(&receiver),
@@ -93,7 +102,9 @@ public struct PosternConfig: Sendable {
         for var each in [general, receiver, scanner, sender, notifier, quarantine, metrics] + pluginReaders {
             each.reportUnknownKeys()
             errors += each.errors
+            config.warnings += each.warnings
         }
+        config.warnings = ConfigErrors(config.warnings).errors
         guard errors.isEmpty else { throw ConfigErrors(errors) }
         return config
     }

@@ -52,6 +52,9 @@ public struct RawValue: Sendable {
     public var text: String
     /// The value split at commas outside quotes.
     public var items: [RawItem]
+    /// The value exactly as written (quotes and escapes kept, trailing comment dropped), for
+    /// `posternctl config show`, which prints it back.
+    public var source: String = ""
 }
 
 /// One comma-separated element of a value.

@@ -66,6 +66,47 @@ public struct ReceiverSection: Sendable {
         if (section.tlsCertificate == nil) != (section.tlsKey == nil), let raw = certificate ?? key {
             reader.report(line: raw.line, column: raw.keyColumn, "TLSCertificate and TLSKey must be given together")
         }
+        // receiverd reads them at start; a file it cannot use must fail the check, not the start.
+        if let raw = certificate, section.tlsCertificate != nil, let problem = checkPEM(raw.text, certificate: true) {
+            reader.report(line: raw.line, column: raw.column, "TLSCertificate: \(problem)")
+        }
+        if let raw = key, section.tlsKey != nil, let problem = checkPEM(raw.text, certificate: false) {
+            reader.report(line: raw.line, column: raw.column, "TLSKey: \(problem)")
+        }
         return section
+    }
+
+    /// Labels of the private keys NIOSSL (BoringSSL) reads without a passphrase.
+    static let keyLabels: Set<String> = ["PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY"]
+
+    /// Why `path` is not a PEM certificate chain (or private key), nil when it is one. Relative
+    /// paths are relative to the working directory, as receiverd opens them.
+    static func checkPEM(_ path: String, certificate: Bool) -> String? {
+        let text: String
+        do { text = try TextFile.read(path) } catch { return error.description }
+        if !certificate && text.contains("Proc-Type: 4,ENCRYPTED") {
+            return "'\(path)' holds an encrypted private key: receiverd cannot ask for a passphrase (decrypt it with openssl pkey)"
+        }
+        let blocks: [PEM.Block]
+        do { blocks = try PEM.blocks(text) } catch { return "'\(path)': \(error)" }
+        if certificate {
+            guard let first = blocks.first(where: { $0.label == "CERTIFICATE" }) else {
+                let found = blocks.first.map { " (it holds \($0.label))" } ?? ""
+                return "'\(path)' holds no PEM certificate (-----BEGIN CERTIFICATE-----)\(found)"
+            }
+            // Certificate ::= SEQUENCE { tbsCertificate SEQUENCE, … } (RFC 5280 §4.1)
+            if PEM.derLength(first.der, at: PEM.derHeaderLength(first.der)) == nil {
+                return "'\(path)': the CERTIFICATE on line \(first.line) is not an X.509 certificate"
+            }
+            return nil
+        }
+        if blocks.contains(where: { $0.label == "ENCRYPTED PRIVATE KEY" }) {
+            return "'\(path)' holds an encrypted private key: receiverd cannot ask for a passphrase (decrypt it with openssl pkey)"
+        }
+        guard blocks.contains(where: { keyLabels.contains($0.label) }) else {
+            let found = blocks.first.map { " (it holds \($0.label))" } ?? ""
+            return "'\(path)' holds no PEM private key (-----BEGIN PRIVATE KEY-----)\(found)"
+        }
+        return nil
     }
 }

@@ -18,6 +18,9 @@ public struct SectionReader: Sendable {
     public let file: String
     /// Problems found so far.
     public private(set) var errors: [ConfigError] = []
+    /// Things that work, but not as the administrator may think (`posternctl config check`
+    /// prints them, the daemons log them; the file is still accepted).
+    public private(set) var warnings: [ConfigError] = []
     var consumed: Set<String> = []
 
     /// Reads `section` (nil when the file has no such section).
@@ -110,6 +113,11 @@ public struct SectionReader: Sendable {
                 report(line: raw.line, column: raw.keyColumn, "unknown key '\(raw.key)' in [\(name)]")
             }
         }
+    }
+
+    /// Records a warning at a position of this section's file.
+    public mutating func warn(line: Int, column: Int, _ message: String) {
+        warnings.append(ConfigError(file: file, line: line, column: column, message: message))
     }
 
     /// Records an error at a position of this section's file.

@@ -32,6 +32,7 @@ public final class ConfigStore: Sendable {
             || fresh.scanner.address != old.scanner.address || fresh.sender.controlAddress != old.sender.controlAddress {
             logger.warning("listening addresses and SpoolDir changed in \(path): they take effect on restart")
         }
+        for warning in fresh.warnings { logger.warning("\(warning)") }
         box.withLockedValue { $0 = fresh }
         logger.info("configuration reloaded from \(path)")
         return true

@@ -20,6 +20,7 @@ public enum DaemonBootstrap {
         }
         PosternLogHandler.bootstrap(label: label, level: Logger.Level(rawValue: "\(config.general.logLevel)") ?? .info)
         let logger = Logger(label: label)
+        for warning in config.warnings { logger.warning("\(warning)") }
         let layout = SpoolLayout(root: config.general.spoolDir)
         do {
             try layout.createDirectories()

@@ -6,12 +6,15 @@ import NIOPosix
 /// Opens a daemon's listening sockets: those systemd (or `posternctl run`) passed with one of
 /// `names`, or else binds `endpoints` itself. Never sets SO_REUSEADDR on an adopted socket.
 public enum Listeners {
+    /// `setting` names the configuration key of `endpoints` (`[Receiver] Address`) for the
+    /// notice logged when systemd's sockets are not what it says: the key is then ignored.
     public static func open(
-        names: Set<String>, endpoints: [Endpoint], bootstrap: ServerBootstrap, logger: Logger
+        names: Set<String>, endpoints: [Endpoint], setting: String, bootstrap: ServerBootstrap, logger: Logger
     ) async throws -> [any Channel] {
         let passed = Systemd.listenFDs()
         if !passed.isEmpty {
             var channels: [any Channel] = []
+            var unlike: [String] = []
             for l in passed {
                 guard names.contains(l.name) || (passed.count == 1 && l.name == "unknown") else {
                     logger.warning("ignoring passed socket with unexpected name", metadata: ["fd": "\(l.fd)", "name": "\(l.name)"])
@@ -19,7 +22,16 @@ public enum Listeners {
                     continue
                 }
                 logger.info("adopting passed socket", metadata: ["fd": "\(l.fd)", "name": "\(l.name)"])
-                channels.append(try await bootstrap.withBoundSocket(l.fd).get())
+                let channel = try await bootstrap.withBoundSocket(l.fd).get()
+                if let local = channel.localAddress, !endpoints.contains(where: { matches($0, local) }) {
+                    unlike.append("'\(l.name)' on \(describe(local))")
+                }
+                channels.append(channel)
+            }
+            if !unlike.isEmpty {
+                // systemd's .socket unit decides where we listen; a different address in the
+                // configuration would otherwise be ignored without a word.
+                logger.notice("\(setting) \(endpoints.map(\.description).joined(separator: ", ")) is ignored: listening on the socket(s) systemd passed instead: \(unlike.joined(separator: ", "))")
             }
             if !channels.isEmpty { return channels }
         }
@@ -37,5 +49,27 @@ public enum Listeners {
             logger.info("listening", metadata: ["address": "\(e)"])
         }
         return channels
+    }
+
+    /// Whether a passed socket listens where `e` says: same port and, for a numeric host, the
+    /// same address (a host name is not resolved here); same path for a unix socket.
+    static func matches(_ e: Endpoint, _ address: SocketAddress) -> Bool {
+        switch (e.location, address) {
+        case (.inet(let host, let port), .v4), (.inet(let host, let port), .v6):
+            guard address.port == port else { return false }
+            guard let wanted = IPAddress(host), let actual = address.ipAddress.flatMap(IPAddress.init) else { return true }
+            return wanted == actual
+        case (.unix(let path), .unixDomainSocket):
+            return address.pathname == path
+        default:
+            return false
+        }
+    }
+
+    static func describe(_ address: SocketAddress) -> String {
+        switch address {
+        case .unixDomainSocket: return "local:\(address.pathname ?? "?")"
+        default: return Endpoint(location: .inet(host: address.ipAddress ?? "?", port: address.port ?? 0)).description
+        }
     }
 }

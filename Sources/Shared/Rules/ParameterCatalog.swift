@@ -1,12 +1,14 @@
 /// The parameters rules may set, and how their values are checked.
 ///
-/// Names without a `/` must be listed here (a typo is an error, not a silently ignored
-/// setting); `plugin/Name` parameters belong to plug-ins and are accepted as they are, except
-/// that any name ending in `Actions` must hold an action list.
+/// Only parameters that some daemon resolves per recipient are accepted: a setting nothing
+/// reads would look as if it worked (`posternctl rules test` shows it) and change nothing.
+/// Core names are listed here; a plug-in's are `plugin/VERDICTActions`, one per verdict of a
+/// known plug-in (`clamav/InfectedActions`). Anything else is refused with the list of what a
+/// rule can set.
 public enum ParameterCatalog {
     /// How a parameter's value is parsed.
     public enum Kind: Sendable, Hashable {
-        case endpoint, actions, bool, duration, list, filters, text
+        case endpoint, actions, bool, filters
         /// One of a few words, case-insensitive; the value is kept lower-cased as `.text`.
         case keyword([String])
     }
@@ -19,7 +21,10 @@ public enum ParameterCatalog {
         public var kind: Kind
     }
 
-    /// The core parameters settable per recipient, as documented in `docs/rules.md`.
+    /// The core parameters resolved per recipient, as documented in `docs/rules.md`:
+    /// `SenderAddress` (scannerd's routes), `SenderTLS` (scannerd, into the verdict for senderd), `ProcessingErrors` (scannerd, and receiverd when
+    /// scannerd does not answer), `ReturnReject` and `SkipDSNOnBlock` (scannerd), the filter lists
+    /// (scannerd, and receiverd to know whether to wait).
     public static let known: [Parameter] = [
         Parameter(name: "SenderAddress", kind: .endpoint),
         Parameter(name: "SenderTLS", kind: .keyword(TLSPolicy.allCases.map(\.rawValue))),
@@ -28,26 +33,54 @@ public enum ParameterCatalog {
         Parameter(name: "SkipDSNOnBlock", kind: .bool),
         Parameter(name: "BeforeQueueFilters", kind: .filters),
         Parameter(name: "AfterQueueFilters", kind: .filters),
-        Parameter(name: "ScanTimeout", kind: .duration),
-        Parameter(name: "AdminMail", kind: .text),
-        Parameter(name: "FilterMail", kind: .text),
+    ]
+
+    /// Settings of the configuration file that rules cannot change, and where to set them.
+    static let notPerRecipient: [String: String] = [
+        "scantimeout": "[Scanner] ScanTimeout",
+        "adminmail": "[Notifier] AdminMail",
+        "filtermail": "[Notifier] FilterMail",
     ]
 
     private static let byKey = Dictionary(uniqueKeysWithValues: known.map { (ASCII.lowercased($0.name), $0) })
 
-    /// The parameter `name` refers to, or nil for an unknown core name.
-    public static func parameter(named name: String) -> Parameter? {
+    /// Every parameter a rule can set: the core ones, then each known plug-in's action lists.
+    public static var settable: [String] {
+        known.map(\.name) + PluginCatalog.displayNames.flatMap { name, _ in
+            PluginCatalog.verdicts(of: name).map { PluginSection.parameter(plugin: name, verdict: $0) }
+        }
+    }
+
+    /// The parameter `name` refers to, or why no rule can set it.
+    public static func parameter(named name: String) -> Result<Parameter, CatalogError> {
         let key = ASCII.lowercased(name)
-        if let parameter = byKey[key] { return parameter }
-        guard name.contains("/") else { return nil }
-        return Parameter(name: name, kind: key.hasSuffix("actions") ? .actions : .text)
+        if let parameter = byKey[key] { return .success(parameter) }
+        let core = known.map(\.name).joined(separator: ", ")
+        guard let slash = key.firstIndex(of: "/") else {
+            if let place = notPerRecipient[key] {
+                return .failure(CatalogError(offset: 0, message:
+                    "'\(name)' is not resolved per recipient: set it in \(place) (rules can set \(core) and the plug-ins' action lists, e.g. clamav/InfectedActions)"))
+            }
+            return .failure(CatalogError(offset: 0, message:
+                "unknown parameter '\(name)': rules can set \(core) and the plug-ins' action lists, e.g. clamav/InfectedActions"))
+        }
+        let plugin = String(key[..<slash])
+        let rest = name[name.index(after: name.firstIndex(of: "/")!)...]
+        guard let display = PluginCatalog.displayName(plugin) else {
+            let names = PluginCatalog.displayNames.map(\.0).joined(separator: ", ")
+            return .failure(CatalogError(offset: 0, message: "unknown plug-in '\(name[..<name.firstIndex(of: "/")!])' in '\(name)': expected one of \(names)"))
+        }
+        let own = PluginCatalog.verdicts(of: plugin).map { PluginSection.parameter(plugin: plugin, verdict: $0) }
+        if let canonical = own.first(where: { ASCII.lowercased($0) == key }) {
+            return .success(Parameter(name: canonical, kind: .actions))
+        }
+        return .failure(CatalogError(offset: 0, message:
+            "'\(name)' is not resolved per recipient: set \(rest) in [\(display)]; rules can set \(own.joined(separator: ", ")) for this plug-in"))
     }
 
     /// Parses `value` for `kind`; on failure the byte offset in `value` and a message.
     public static func parse(_ value: String, as kind: Kind) -> Result<ParameterValue, CatalogError> {
         switch kind {
-        case .text:
-            return .success(.text(value))
         case .keyword(let words):
             let lowered = ASCII.lowercased(value)
             guard words.contains(lowered) else {
@@ -72,14 +105,6 @@ public enum ParameterCatalog {
                 return .failure(CatalogError(offset: 0, message: "invalid value '\(value)': expected yes or no"))
             }
             return .success(.bool(flag))
-        case .duration:
-            guard let duration = ValueSyntax.parseDuration(value), duration > .zero else {
-                return .failure(CatalogError(offset: 0, message: "invalid time '\(value)': expected e.g. 30s, 5m, 2h"))
-            }
-            return .success(.duration(duration))
-        case .list:
-            let items = value.split(separator: ",").map { ASCII.trim($0) }.filter { !$0.isEmpty }
-            return .success(.list(items.map(ASCII.lowercased)))
         case .filters:
             // A plug-in name that is not known would silently scan nothing.
             let items = value.split(separator: ",").map { ASCII.lowercased(ASCII.trim($0)) }.filter { !$0.isEmpty }

@@ -93,8 +93,10 @@ extension RuleSet {
     }
 
     private static func checkedSetting(name: String, value: String, group: String?) -> Result<Setting, SettingFailure> {
-        guard let parameter = ParameterCatalog.parameter(named: name) else {
-            return .failure(SettingFailure(atName: true, offset: 0, message: "unknown parameter '\(name)'"))
+        let parameter: ParameterCatalog.Parameter
+        switch ParameterCatalog.parameter(named: name) {
+        case .success(let known): parameter = known
+        case .failure(let error): return .failure(SettingFailure(atName: true, offset: 0, message: error.message))
         }
         switch ParameterCatalog.parse(value, as: parameter.kind) {
         case .success(let typed):

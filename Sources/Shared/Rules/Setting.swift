@@ -22,10 +22,11 @@ public struct Setting: Sendable, Hashable {
 
 /// A setting's value parsed once at load so resolution never parses.
 public enum ParameterValue: Sendable, Hashable {
+    /// A keyword (`SenderTLS`), lower-cased.
     case text(String)
     case endpoint(Endpoint)
     case actions(ActionList)
     case bool(Bool)
-    case duration(Duration)
+    /// Plug-in names, lower-cased.
     case list([String])
 }

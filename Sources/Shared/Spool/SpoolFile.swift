@@ -5,7 +5,9 @@ import NIOCore
 ///
 /// Layout (docs/spool-format.md): a fixed-width first line `POSTERN-SPOOL 1 envelope-at=N`,
 /// the message bytes, the envelope ending in `end envelope`, then the verdict appended by
-/// scannerd ending in `end verdict`. A file whose envelope lacks its end marker is incomplete.
+/// scannerd ending in `end verdict`, then (senderd, after a failed attempt) each route's last
+/// delivery error ending in `end errors`. A file whose envelope lacks its end marker is
+/// incomplete; an errors section without its end marker is ignored.
 public struct SpoolFile: Sendable {
     public static let magic = "POSTERN-SPOOL 1 envelope-at="
     public static let headerLength = magic.utf8.count + 16 + 1
@@ -27,6 +29,12 @@ public struct SpoolFile: Sendable {
     /// Offsets of each route's status character, by route index.
     public var routeStatusOffsets: [Int]
     public var attemptsOffset: Int?
+    /// Offset just past `end verdict`, where the delivery errors are written; nil without a
+    /// complete verdict.
+    public var verdictEnd: Int?
+    /// The last delivery error of each route that has one, by route index (senderd writes them
+    /// when an attempt leaves a route undelivered).
+    public var deliveryErrors: [Int: DeliveryError] = [:]
 
     /// Reads the envelope and verdict (not the message) of the file at `path`.
     public static func read(path: String) throws -> SpoolFile {
@@ -66,9 +74,12 @@ public struct SpoolFile: Sendable {
         var envLines: [Substring] = []
         var verdictLines: [(Substring, Int)] = []
         var offset = envelopeAt
-        var section = 0   // 0 envelope, 1 verdict, 2 done
+        var section = 0   // 0 envelope, 1 verdict, 2 delivery errors, 3 done
         var envelopeEnd = -1
+        var verdictEnd = -1
         var verdictDone = false
+        var errorLines: [Substring] = []
+        var errorsDone = false
         let text = String(decoding: tail, as: UTF8.self)
         for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
             let start = offset
@@ -76,7 +87,9 @@ public struct SpoolFile: Sendable {
             if section == 0 {
                 if line == "end envelope" { section = 1; envelopeEnd = offset } else { envLines.append(line) }
             } else if section == 1 {
-                if line == "end verdict" { verdictDone = true; section = 2 } else if !line.isEmpty { verdictLines.append((line, start)) }
+                if line == "end verdict" { verdictDone = true; section = 2; verdictEnd = offset } else if !line.isEmpty { verdictLines.append((line, start)) }
+            } else if section == 2 {
+                if line == "end errors" { errorsDone = true; section = 3 } else if !line.isEmpty { errorLines.append(line) }
             }
         }
         guard envelopeEnd > 0 else { throw SpoolFormatError(hint: "envelope has no end marker (incomplete file)") }
@@ -84,7 +97,12 @@ public struct SpoolFile: Sendable {
         guard envelope.size == envelopeAt - headerLength else { throw SpoolFormatError(hint: "size does not match the message") }
         var file = SpoolFile(path: path, envelope: envelope, verdict: nil, verdictIncomplete: !verdictLines.isEmpty && !verdictDone,
                              messageLength: envelopeAt - headerLength, envelopeEnd: envelopeEnd, routeStatusOffsets: [], attemptsOffset: nil)
-        if verdictDone { try file.parseVerdict(verdictLines) }
+        if verdictDone {
+            try file.parseVerdict(verdictLines)
+            file.verdictEnd = verdictEnd
+            // A torn errors section (senderd died writing it) only loses the error texts.
+            if errorsDone { file.deliveryErrors = DeliveryError.parse(errorLines, routes: file.verdict?.routes.count ?? 0) }
+        }
         return file
     }
 
@@ -162,6 +180,19 @@ public struct SpoolFile: Sendable {
         try SysCall.pwriteAll(fd, Array(verdict.write().utf8), at: envelopeEnd, path: path)
         if sync && fsync(fd) != 0 { throw SpoolError("fsync", path) }
         return true
+    }
+
+    /// Replaces the delivery errors section (after `end verdict`) with `errors`, by route index;
+    /// no fsync: senderd's ``update(statuses:attempts:sync:)`` that follows makes both durable.
+    /// The statuses and the attempt counter before it keep their offsets. Blocking.
+    public func writeDeliveryErrors(_ errors: [Int: DeliveryError]) throws(SpoolError) {
+        guard let verdictEnd else { return }
+        let fd = open(path, O_WRONLY | O_CLOEXEC)
+        if fd < 0 { throw SpoolError("open", path) }
+        defer { close(fd) }
+        if ftruncate(fd, off_t(verdictEnd)) != 0 { throw SpoolError("ftruncate", path) }
+        guard !errors.isEmpty else { return }
+        try SysCall.pwriteAll(fd, Array(DeliveryError.write(errors).utf8), at: verdictEnd, path: path)
     }
 
     /// Overwrites recipient statuses and the attempt counter in place.

@@ -31,7 +31,13 @@ public struct SpoolLayout: Sendable {
     /// The queue ids in a state, oldest first; other names (editor files, leftovers) are not ours.
     /// An unreadable directory reads as empty: the next scan tries again.
     public func ids(in state: SpoolState) -> [String] {
-        ((try? SysCall.listDirectory(directory(state))) ?? []).filter(QueueID.isValid).sorted()
+        (try? listIDs(in: state)) ?? []
+    }
+
+    /// The same, but a directory that cannot be read is an error: for the administrator, a
+    /// missing or unreadable spool is not an empty queue.
+    public func listIDs(in state: SpoolState) throws(SpoolError) -> [String] {
+        try SysCall.listDirectory(directory(state)).filter(QueueID.isValid).sorted()
     }
 
     /// Creates the root and every state directory (mode 0750), as each daemon does on start.
