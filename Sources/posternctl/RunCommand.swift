@@ -159,7 +159,7 @@ struct RunCommand: ParsableCommand {
 }
 
 func say(_ s: String) {
-    Stderr.write("posternctl[\(getpid())]: \(s)\n")
+    Stderr.write(PosternLogHandler.linePrefix(label: "posternctl", level: .notice) + s + "\n")
 }
 
 /// Calls `body` with a NULL-terminated C array of the strings.

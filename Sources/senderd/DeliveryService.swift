@@ -120,6 +120,7 @@ struct DeliveryService: Service {
     }
 
     private func deliver(_ id: String) async {
+        let started = timespec.now.seconds
         let config = self.config   // one snapshot per message (SIGHUP may replace it)
         var log = logger
         log[metadataKey: "queue-id"] = "\(id)"
@@ -197,16 +198,21 @@ struct DeliveryService: Service {
         for k in badRoutes {
             results[k] = .failed(Reply(554, EnhancedStatus(5, 3, 5), "bad route \(verdict.routes[k].endpoint) in queue file"))
         }
-        await record(file: file, verdict: verdict, results: results, message: message, config: config, log: log)
+        await record(file: file, verdict: verdict, results: results, message: message, config: config, log: log,
+                     started: started)
     }
 
     /// Writes the outcomes to the spool file and moves it on: removed when every recipient is
     /// final, otherwise to `deferred/` with the time of the next attempt as its mtime.
     private func record(file: SpoolFile, verdict: Verdict, results: [Int: RecipientOutcome], message: ByteBuffer,
-                        config: PosternConfig, log: Logger) async {
+                        config: PosternConfig, log: Logger, started: Double) async {
         let e = file.envelope
         let now = timespec.now.seconds
-        let delay = String(format2(now - e.arrival))
+        // Postfix's delay= and delays=: in all, then receiving / scanning / waiting in the queue /
+        // this delivery attempt.
+        let delay = "delay=\(format2(now - e.arrival)), delays=" + [e.endOfData - e.arrival, verdict.scanned - e.endOfData,
+                                                                  started - verdict.scanned, now - started]
+            .map { format2(max(0, $0)) }.joined(separator: "/")
         var statuses: [(route: Int, status: RecipientStatus)] = []
         var stillPending = 0
         var failures: [(route: Int, failure: DeliveryReport.Failure)] = []
@@ -229,22 +235,22 @@ struct DeliveryService: Service {
                 statuses.append((k, .delivered))
                 metrics.sent.increment()
                 metrics.delay.record(.milliseconds(Int64(max(0, now - e.arrival) * 1000)))
-                log.info("to=<\(rcpt)>, relay=\(r.endpoint), delay=\(delay), status=sent (\(reply))")
+                log.info("to=<\(rcpt)>, relay=\(r.endpoint), \(delay), dsn=\(reply.status.map { "\($0)" } ?? "2.0.0"), status=sent (\(reply))")
             case .failed(let reply):
                 statuses.append((k, .failed))
                 reportFailure(k, reply.status.map { "\($0)" } ?? "5.0.0", reply.description)
                 metrics.bounced.increment()
-                log.notice("to=<\(rcpt)>, relay=\(r.endpoint), delay=\(delay), status=bounced (\(reply))")
+                log.notice("to=<\(rcpt)>, relay=\(r.endpoint), \(delay), dsn=\(reply.status.map { "\($0)" } ?? "5.0.0"), status=bounced (\(reply))")
             case .deferred(let why):
                 if expired {
                     statuses.append((k, .failed))
                     reportFailure(k, "4.4.7", "delivery time expired: \(why)")
                     metrics.expired.increment()
-                    log.notice("to=<\(rcpt)>, relay=\(r.endpoint), delay=\(delay), status=expired, returned to sender (\(why))")
+                    log.notice("to=<\(rcpt)>, relay=\(r.endpoint), \(delay), dsn=4.4.7, status=expired, returned to sender (\(why))")
                 } else {
                     stillPending += 1
                     metrics.deferred.increment()
-                    log.info("to=<\(rcpt)>, relay=\(r.endpoint), delay=\(delay), status=deferred (\(why))")
+                    log.info("to=<\(rcpt)>, relay=\(r.endpoint), \(delay), dsn=\(EnhancedStatus.first(in: why) ?? "4.0.0"), status=deferred (\(why))")
                 }
             case nil:
                 stillPending += 1

@@ -71,3 +71,16 @@ import Testing
         #expect(throws: ReplyParseError.self) { try p.feed(Substring(line)) }
     }
 }
+
+@Suite struct EnhancedStatusInTextTests {
+    @Test(arguments: [
+        ("lost connection with next hop", nil),
+        ("inet:25@mx said: 451 4.3.0 Error: queue file write error", "4.3.0"),
+        ("421 4.7.0 too many", "4.7.0"),
+        ("452 too many recipients", nil),
+        ("connect to x: 451 4.x.0", nil),
+    ] as [(String, String?)])
+    func statusQuotedInText(text: String, expected: String?) {
+        #expect(EnhancedStatus.first(in: text) == expected)
+    }
+}

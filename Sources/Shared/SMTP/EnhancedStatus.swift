@@ -22,3 +22,19 @@ public struct EnhancedStatus: Sendable, Hashable, CustomStringConvertible {
         return EnhancedStatus(k, s, d)
     }
 }
+
+extension EnhancedStatus {
+    /// The status of a reply quoted in a text (`… said: 451 4.3.0 Try later`): the first word
+    /// after a three-digit code that parses as one, as text; nil when there is none.
+    public static func first(in text: String) -> String? {
+        let words = text.split(separator: " ")
+        for (i, w) in words.enumerated().dropLast() where w.count == 3 && w.allSatisfy(\.isASCIIDigit) {
+            if let s = parse(words[i + 1]) { return s.description }
+        }
+        return nil
+    }
+}
+
+extension Character {
+    var isASCIIDigit: Bool { asciiValue.map { $0 >= 48 && $0 <= 57 } ?? false }
+}

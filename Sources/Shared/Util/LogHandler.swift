@@ -27,8 +27,7 @@ public struct PosternLogHandler: LogHandler {
     public func log(event: LogEvent) {
         var all = metadata
         if let m = event.metadata { all.merge(m) { $1 } }
-        var line = journald ? "<\(Self.priority(event.level))>" : Self.timestamp() + " "
-        line += prefix
+        var line = (journald ? "<\(Self.priority(event.level))>" : Self.timestamp() + " ") + prefix
         if let id = all.removeValue(forKey: "queue-id") { line += "\(id): " }
         if event.level >= .warning && !journald { line += "\(event.level): " }
         line += event.message.description
@@ -37,6 +36,12 @@ public struct PosternLogHandler: LogHandler {
         line = ASCII.replacing(line, where: ASCII.isControl, with: UInt8(ascii: "?"))
         line += "\n"
         Stderr.write(line)
+    }
+
+    /// The start of a line as this handler writes it, for a program that writes its few lines
+    /// without swift-log (posternctl run).
+    public static func linePrefix(label: String, level: Logger.Level) -> String {
+        (getenv("JOURNAL_STREAM") != nil ? "<\(priority(level))>" : timestamp() + " ") + "\(label)[\(getpid())]: "
     }
 
     /// `value` as is when a space cannot end it, else in double quotes with `"` and `\`
