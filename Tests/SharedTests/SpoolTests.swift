@@ -1,3 +1,4 @@
+import Crypto
 import Glibc
 import NIOCore
 import Testing
@@ -154,7 +155,7 @@ struct TempSpool: ~Copyable, Sendable {
         bytes[20...].withUnsafeBytes { i.feed($0) }
         #expect(i.receivedCount == 2)
         #expect(i.guardValues == [" v=1; h=mx"])
-        #expect(i.bodyHash() == SHA256.hash("body\r\n").hex)
+        #expect(i.bodyHash() == SHA256.hash(data: Array("body\r\n".utf8)).hex)
     }
 }
 
@@ -163,7 +164,7 @@ extension LoopGuardTests {
     @Test func inspectorKeepsEveryGuardUpToTheCap() {
         let g = LoopGuard(key: Array("secret".utf8))
         var head = ""
-        for k in 0..<(HeaderInspector.maxGuards + 3) { head += g.header(host: "mx", id: "ID\(k)", bodyHash: SHA256.hash("b\r\n").hex) + "\r\n" }
+        for k in 0..<(HeaderInspector.maxGuards + 3) { head += g.header(host: "mx", id: "ID\(k)", bodyHash: SHA256.hash(data: Array("b\r\n".utf8)).hex) + "\r\n" }
         var i = HeaderInspector()
         i.feed(ByteBuffer(string: head + "X-Postern-Guard: v=1; h=mx; id=forged; mac=00\r\n\r\nb\r\n"))
         let values = i.guardValues

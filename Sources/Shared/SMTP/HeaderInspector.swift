@@ -1,3 +1,4 @@
+import Crypto
 import NIOCore
 
 /// Watches message bytes as they stream to the spool: counts `Received:` fields (loop
@@ -33,7 +34,7 @@ public struct HeaderInspector: Sendable {
                 lineOverflow = true
             }
         }
-        if !inHeaders && i < bytes.count { body.update(UnsafeRawBufferPointer(rebasing: bytes[i...])) }
+        if !inHeaders && i < bytes.count { body.update(bufferPointer: UnsafeRawBufferPointer(rebasing: bytes[i...])) }
     }
 
     public mutating func feed(_ buffer: ByteBuffer) {
