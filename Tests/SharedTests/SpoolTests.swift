@@ -1,5 +1,7 @@
 import Crypto
+import Dispatch
 import Glibc
+import NIOConcurrencyHelpers
 import NIOCore
 import Testing
 @testable import Shared
@@ -259,6 +261,32 @@ extension String {
         try w.finish(envelope: Envelope(id: w.id, arrival: 1, mailFrom: "", recipients: [Recipient(address: "a@b.c")], size: 1))
         _ = rmdir(spool.layout.directory(.scan))
         #expect(throws: SpoolError.self) { try w.commit(to: .scan, committer: committer) }
+    }
+
+    /// A file whose fsync fails is refused alone: a file in the same batch that was synced
+    /// before (synchronous mode) is still published.
+    @Test func failedSyncFailsAloneInItsBatch() throws {
+        let spool = try TempSpool()
+        let layout = spool.layout
+        let committer = try GroupCommitter(layout: layout, target: .scan)
+        nonisolated(unsafe) let good = try GroupCommitterTests.finishedWriter(layout, QueueID.make())
+        try good.sync(committer: committer)
+        let badID = QueueID.make()
+        let bad = try GroupCommitterTests.finishedWriter(layout, badID)
+        // One leader, two requests: the bad one's descriptor is not a file that fsync accepts.
+        let results = NIOLockedValueBox<[String: Bool]>([:])
+        DispatchQueue.concurrentPerform(iterations: 2) { k in
+            if k == 0 {
+                do { try committer.commit(fd: -1, from: layout.path(badID, .incoming), to: layout.path(badID, .scan)) ; results.withLockedValue { $0["bad"] = true } }
+                catch { results.withLockedValue { $0["bad"] = false } }
+            } else {
+                do { try good.commit(to: .scan, committer: committer, synced: true); results.withLockedValue { $0["good"] = true } }
+                catch { results.withLockedValue { $0["good"] = false } }
+            }
+        }
+        #expect(results.withLockedValue { $0 } == ["bad": false, "good": true])
+        #expect(access(layout.path(badID, .incoming), F_OK) == 0 && access(layout.path(good.id, .scan), F_OK) == 0)
+        bad.abort()
     }
 }
 

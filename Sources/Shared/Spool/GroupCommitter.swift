@@ -1,5 +1,6 @@
 import CPosternShims
 import Glibc
+import NIOConcurrencyHelpers
 
 /// Group commit for new queue files (DESIGN.md §2: "batch fsyncs across concurrent sessions
 /// where it keeps the guarantee"). Each caller has written and not yet synced a file in
@@ -16,23 +17,35 @@ import Glibc
 /// it), or for steps 2–3 alone (`synced: true`, once that sync is done).
 /// XXX: `syncfs` also flushes other dirty data on that file system; a spool on its own file
 /// system keeps that cost to Postern's own files.
-public final class GroupCommitter: @unchecked Sendable {
-    struct Request {
-        let id: UInt64
+public final class GroupCommitter: Sendable {
+    /// One caller's file, and how its commit ended (set by the leader that ran it).
+    final class Request: @unchecked Sendable {   // `outcome` is written before `wake` opens
         let fd: Int32
         let from: String
         let to: String?
         let synced: Bool
+        var outcome: (call: String, errno: Int32)?
+        /// 1 once the caller may go on: its commit is done, or it is the next leader.
+        let wake = ConditionLock(value: 0)
+
+        var id: ObjectIdentifier { ObjectIdentifier(self) }
+
+        init(fd: Int32, from: String, to: String?, synced: Bool) {
+            self.fd = fd
+            self.from = from
+            self.to = to
+            self.synced = synced
+        }
+    }
+
+    private struct State {
+        var pending: [Request] = []
+        var leading = false
     }
 
     private let rootFD: Int32
     private let targetDirectory: String
-    private var mutex = pthread_mutex_t()
-    private var cond = pthread_cond_t()
-    private var pending: [Request] = []
-    private var results: [UInt64: (call: String, errno: Int32)] = [:]
-    private var leading = false
-    private var nextID: UInt64 = 0
+    private let state = NIOLockedValueBox(State())
     /// Tells whether other commits are about to come (sessions inside DATA): a lone leader then
     /// waits `gatherWindow` for them, trading a fraction of a millisecond for fewer flushes.
     private let companionsExpected: (@Sendable () -> Bool)?
@@ -43,62 +56,65 @@ public final class GroupCommitter: @unchecked Sendable {
         rootFD = open(layout.root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if rootFD < 0 { throw SpoolError("open", layout.root) }
         targetDirectory = layout.directory(target)
-        pthread_mutex_init(&mutex, nil)
-        pthread_cond_init(&cond, nil)
     }
 
     deinit {
         close(rootFD)
-        pthread_cond_destroy(&cond)
-        pthread_mutex_destroy(&mutex)
     }
 
     /// Makes `fd`'s file durable (unless `synced`) and renames `from` to `to` (within the spool;
     /// nil: no rename). Blocking.
+    ///
+    /// The first caller leads: it takes every request waiting, runs them as one batch, wakes
+    /// their callers and hands the lead to the oldest request that arrived meanwhile.
     public func commit(fd: Int32, from: String, to: String?, synced: Bool = false) throws(SpoolError) {
-        pthread_mutex_lock(&mutex)
-        nextID += 1
-        let me = nextID
-        pending.append(Request(id: me, fd: fd, from: from, to: to, synced: synced))
-        while results[me] == nil {
-            if leading {
-                pthread_cond_wait(&cond, &mutex)
-                continue
-            }
-            leading = true
-            var batch = pending
-            pending = []
-            if batch.count == 1, let expected = companionsExpected, expected() {
-                pthread_mutex_unlock(&mutex)
-                usleep(GroupCommitter.gatherWindow)
-                pthread_mutex_lock(&mutex)
-                batch += pending
-                pending = []
-            }
-            pthread_mutex_unlock(&mutex)
-            let outcome = run(batch)
-            pthread_mutex_lock(&mutex)
-            for (k, v) in outcome { results[k] = v }
-            leading = false
-            pthread_cond_broadcast(&cond)
+        let me = Request(fd: fd, from: from, to: to, synced: synced)
+        let leads = state.withLockedValue { s -> Bool in
+            s.pending.append(me)
+            if s.leading { return false }
+            s.leading = true
+            return true
         }
-        let result = results.removeValue(forKey: me)!
-        pthread_mutex_unlock(&mutex)
+        if !leads {
+            me.wake.lock(whenValue: 1)
+            me.wake.unlock()
+        }
+        while me.outcome == nil {   // this caller leads
+            var batch = state.withLockedValue { s -> [Request] in defer { s.pending = [] }; return s.pending }
+            if batch.count == 1, let expected = companionsExpected, expected() {
+                usleep(GroupCommitter.gatherWindow)
+                batch += state.withLockedValue { s -> [Request] in defer { s.pending = [] }; return s.pending }
+            }
+            let outcome = run(batch)
+            for r in batch { r.outcome = outcome[r.id] }
+            let next = state.withLockedValue { s -> Request? in
+                if s.pending.isEmpty { s.leading = false; return nil }
+                return s.pending[0]   // stays pending: it takes its own batch
+            }
+            for r in batch where r !== me { Self.release(r.wake) }
+            if let next { Self.release(next.wake) }
+        }
+        let result = me.outcome!
         if result.errno != 0 { throw SpoolError(result.call, result.call == "rename" ? from : targetDirectory, errno: result.errno) }
     }
 
-    private func run(_ batch: [Request]) -> [UInt64: (call: String, errno: Int32)] {
-        var out: [UInt64: (call: String, errno: Int32)] = [:]
+    private static func release(_ wake: ConditionLock<Int>) {
+        wake.lock()
+        wake.unlock(withValue: 1)
+    }
+
+    private func run(_ batch: [Request]) -> [ObjectIdentifier: (call: String, errno: Int32)] {
+        var out: [ObjectIdentifier: (call: String, errno: Int32)] = [:]
+        // A file that could not be made durable fails alone; files synced before go on.
         let unsynced = batch.filter { !$0.synced }
         if unsynced.count == 1 {
-            if fsync(unsynced[0].fd) != 0 { return [unsynced[0].id: ("fsync", errno)] }
+            if fsync(unsynced[0].fd) != 0 { out[unsynced[0].id] = ("fsync", errno) }
         } else if unsynced.count > 1 && postern_syncfs(rootFD) != 0 {
             let e = errno
-            for r in batch { out[r.id] = ("syncfs", e) }
-            return out
+            for r in unsynced { out[r.id] = ("syncfs", e) }
         }
         var renamed: [Request] = []
-        for r in batch {
+        for r in batch where out[r.id] == nil {
             guard let to = r.to else { continue }
             if rename(r.from, to) != 0 { out[r.id] = ("rename", errno) } else { renamed.append(r) }
         }
