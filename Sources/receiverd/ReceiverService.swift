@@ -16,7 +16,7 @@ struct ReceiverService: Service {
         let ctx = self.ctx
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 let lmtp = channel.localAddress.flatMap { local in
                     ctx.store.current.receiver.address.first { $0.matches(local) }.map { $0.mailProtocol == .lmtp }
