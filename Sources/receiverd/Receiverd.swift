@@ -54,13 +54,15 @@ struct Receiverd: AsyncParsableCommand {
             prescan: PrescanClient(endpoint: cfg.scanner.address),
             loopGuard: LoopGuard(key: key), sessions: sessions, tls: tls, metrics: ReceiverMetrics(), logger: logger)
         let services = ServiceGroup(configuration: .init(
+            // Graceful shutdown goes through the list backwards, one service after the other:
+            // the receiver comes last so that it stops accepting at once on SIGTERM.
             services: [
-                .init(service: ReceiverService(ctx: ctx, group: group)),
                 .init(service: WatchdogService()),
-                .init(service: await ReloadService(store: store, logger: logger)),
                 .init(service: MetricsService(endpoint: cfg.metrics.receiver, registry: ctx.metrics.registry, group: group, logger: logger) {
                     ctx.metrics.sessions.set(Int64(ctx.sessions.count))
                 }),
+                .init(service: await ReloadService(store: store, logger: logger)),
+                .init(service: ReceiverService(ctx: ctx, group: group)),
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))

@@ -25,9 +25,11 @@ struct Scannerd: AsyncParsableCommand {
                                sender: WakeupLink(endpoint: cfg.sender.controlAddress, group: group, logger: logger), logger: logger,
                                metrics: ScannerMetrics())
         let services = ServiceGroup(configuration: .init(
-            services: [.init(service: scan), .init(service: WatchdogService()),
+            // Shut down backwards, one after the other: the scanner first.
+            services: [.init(service: WatchdogService()),
+                       .init(service: MetricsService(endpoint: cfg.metrics.scanner, registry: scan.metrics.registry, group: group, logger: logger)),
                        .init(service: await ReloadService(store: store, logger: logger)),
-                       .init(service: MetricsService(endpoint: cfg.metrics.scanner, registry: scan.metrics.registry, group: group, logger: logger))],
+                       .init(service: scan)],
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await services.run()
         try await pool.shutdownGracefully()

@@ -26,12 +26,14 @@ struct Senderd: AsyncParsableCommand {
                                        pool: pool, loopGuard: LoopGuard(key: key), logger: logger, metrics: SenderMetrics(),
                                        scanner: WakeupLink(endpoint: cfg.scanner.address, group: MultiThreadedEventLoopGroup.singleton, logger: logger))
         let services = ServiceGroup(configuration: .init(
-            services: [.init(service: delivery), .init(service: WatchdogService()),
-                       .init(service: await ReloadService(store: store, logger: logger)),
+            // Shut down backwards, one after the other: deliveries first.
+            services: [.init(service: WatchdogService()),
                        .init(service: MetricsService(endpoint: cfg.metrics.sender, registry: delivery.metrics.registry,
                                                      group: MultiThreadedEventLoopGroup.singleton, logger: logger) {
                            delivery.metrics.refreshSpool(layout)
-                       })],
+                       }),
+                       .init(service: await ReloadService(store: store, logger: logger)),
+                       .init(service: delivery)],
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await services.run()
         try await pool.shutdownGracefully()
