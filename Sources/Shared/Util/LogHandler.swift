@@ -3,7 +3,8 @@ import Logging
 
 /// One line per event on stderr, Postfix style: `receiverd[PID]: QUEUEID: text key=value`.
 /// Under journald (JOURNAL_STREAM set) each line starts with the `<N>` priority prefix of
-/// sd-daemon(3), so `journalctl -p` works.
+/// sd-daemon(3), so `journalctl -p` works, and leaves out `receiverd[PID]: `, which journald
+/// records itself (journalctl showed it twice).
 public struct PosternLogHandler: LogHandler {
     public var metadata: Logger.Metadata = [:]
     public var logLevel: Logger.Level
@@ -12,8 +13,8 @@ public struct PosternLogHandler: LogHandler {
 
     public init(label: String, level: Logger.Level) {
         self.logLevel = level
-        self.prefix = "\(label)[\(getpid())]: "
         self.journald = getenv("JOURNAL_STREAM") != nil
+        self.prefix = journald ? "" : "\(label)[\(getpid())]: "
     }
 
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
