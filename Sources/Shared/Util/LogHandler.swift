@@ -2,7 +2,7 @@ import Glibc
 import Logging
 
 /// One line per event on stderr, Postfix style: `receiverd[PID]: QUEUEID: text key=value`.
-/// Under journald (JOURNAL_STREAM set) each line starts with the `<N>` priority prefix of
+/// When stderr is journald's stream each line starts with the `<N>` priority prefix of
 /// sd-daemon(3), so `journalctl -p` works, and leaves out `receiverd[PID]: `, which journald
 /// records itself (journalctl showed it twice).
 public struct PosternLogHandler: LogHandler {
@@ -13,7 +13,7 @@ public struct PosternLogHandler: LogHandler {
 
     public init(label: String, level: Logger.Level) {
         self.logLevel = level
-        self.journald = getenv("JOURNAL_STREAM") != nil
+        self.journald = Self.stderrIsJournal()
         self.prefix = journald ? "" : "\(label)[\(getpid())]: "
     }
 
@@ -35,6 +35,18 @@ public struct PosternLogHandler: LogHandler {
         line = ASCII.replacing(line, where: ASCII.isControl, with: UInt8(ascii: "?"))
         line += "\n"
         Stderr.write(line)
+    }
+
+    /// Whether stderr is the stream JOURNAL_STREAM (`DEVICE:INODE`) names: the variable is
+    /// inherited by children whose stderr goes elsewhere, e.g. into a test's log file.
+    /// - SeeAlso: systemd.exec(5), `$JOURNAL_STREAM`
+    static func stderrIsJournal() -> Bool {
+        guard let value = getenv("JOURNAL_STREAM") else { return false }
+        let parts = String(cString: value).split(separator: ":")
+        var st = stat()
+        guard parts.count == 2, let dev = UInt64(parts[0]), let ino = UInt64(parts[1]),
+              fstat(STDERR_FILENO, &st) == 0 else { return false }
+        return UInt64(st.st_dev) == dev && UInt64(st.st_ino) == ino
     }
 
     static func priority(_ level: Logger.Level) -> Int {
