@@ -325,6 +325,11 @@ def test_target_starts_all_three_ready(ct):
     results["STATUS="] = "; ".join(f"{k.split('-')[1].split('.')[0]}: {v}" for k, v in status.items())
     for s in SOCKETS:
         assert ct.show(s, "ActiveState")["ActiveState"] == "active", s
+    # Logs: journald records the daemon's name and PID; the line must not repeat them.
+    for d, s in zip(DAEMONS, SERVICES):
+        log = ct.run("journalctl", "--no-pager", "-o", "cat", "-u", s, "-p", "info").stdout
+        assert "ready" in log, log
+        assert f"{d}[" not in log, f"{d} repeats journald's identifier:\n{log[-1000:]}"
     assert ct.run("systemctl", "is-active", "postern.target").stdout.strip() == "active"
 
 
