@@ -17,6 +17,8 @@
 #   loopback and no other network (--private-network).
 # - It writes WORKDIR/ready once systemd is up, with the host PID of the container's PID 1 in
 #   WORKDIR/pid1 (for nsenter --target PID --all).
+# - If the process that started it dies (a test killed by its timeout), the container is
+#   killed too.
 set -euo pipefail
 [[ $# -ge 1 ]] || { echo "usage: $0 WORKDIR [--bind-ro=SRC:DST]..." >&2; exit 2; }
 W=$(realpath "$1"); shift
@@ -26,7 +28,7 @@ for t in unshare systemd-nspawn systemd-id128; do
 done
 
 if [[ -z ${POSTERN_PID1_UNSHARED:-} ]]; then
-    export POSTERN_PID1_UNSHARED=1
+    export POSTERN_PID1_UNSHARED=1 POSTERN_PID1_PARENT=$PPID
     exec unshare --mount --propagation private -- "$0" "$W" "$@"
 fi
 
@@ -42,12 +44,21 @@ for h in /sys/fs/cgroup/systemd /sys/fs/cgroup/unified /sys/fs/cgroup; do
 done
 cleanup() {
     local h d
-    for h in "${cgroups[@]}"; do
-        echo $$ > "$h/cgroup.procs" 2>/dev/null || true
-        # Depth first: nspawn leaves payload/ and supervisor/ below ours.
-        while IFS= read -r d; do rmdir "$d" 2>/dev/null || true; done \
-            < <(find "$h/$name" -depth -type d 2>/dev/null)
+    [[ -z ${watcher:-} ]] || kill "$watcher" 2>/dev/null || true
+    for h in "${cgroups[@]}"; do echo $$ > "$h/cgroup.procs" 2>/dev/null || true; done
+    # Depth first: nspawn leaves payload/ and supervisor/ below ours. After a SIGKILL the
+    # container's processes take a moment to go, and a cgroup with processes stays.
+    for _ in $(seq 50); do
+        for h in "${cgroups[@]}"; do
+            while IFS= read -r d; do rmdir "$d" 2>/dev/null || true; done \
+                < <(find "$h/$name" -depth -type d 2>/dev/null)
+        done
+        local left=0
+        for h in "${cgroups[@]}"; do [[ -d $h/$name ]] && left=1; done
+        (( left )) || return 0
+        sleep 0.1
     done
+    echo "systemd-pid1: could not remove the cgroups $name" >&2
 }
 trap cleanup EXIT
 
@@ -90,10 +101,14 @@ rm -f "$W/ready" "$W/pid1"
         done
         [[ -s $W/pid1 ]] || continue
         state=$(nsenter --target "$(cat "$W/pid1")" --all systemctl is-system-running 2>/dev/null || true)
-        case $state in running|degraded) echo "$state" > "$W/ready"; exit 0 ;; esac
+        case $state in running|degraded) echo "$state" > "$W/ready"; break ;; esac
     done
-    echo "systemd-pid1: the container did not finish booting within 60 s" >&2
+    [[ -e $W/ready ]] || echo "systemd-pid1: the container did not finish booting within 60 s" >&2
+    # Whoever started us (the test) died without powering the container off: end it.
+    while kill -0 "$POSTERN_PID1_PARENT" 2>/dev/null; do sleep 1; done
+    [[ -s $W/pid1 ]] && kill -KILL "$(cat "$W/pid1")" 2>/dev/null
 ) &
+watcher=$!
 
 systemd-nspawn -D "$ROOT" --register=no --keep-unit --private-network --console=read-only \
     --tmpfs=/opt/swift:mode=0755 "$@" --boot -- systemd.unit=postern-test-boot.target
