@@ -8,7 +8,13 @@ struct Posternctl: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "posternctl",
         abstract: "Administer Postern: run it, inspect and manage the queue and the quarantine, check the configuration and the rules.",
-        discussion: exitCodesHelp,
+        discussion: """
+        Under systemd the daemons are the units of postern.target (systemctl start|stop|reload \
+        postern.target); posternctl reads and changes the spool they share, /var/spool/postern \
+        ([General] SpoolDir), as root or as the postern user. `posternctl run` runs all three \
+        daemons in the foreground instead, for containers and development.
+
+        """ + exitCodesHelp,
         version: PosternVersion.current,
         subcommands: [RunCommand.self, StatusCommand.self, QueueCommand.self, QuarantineCommand.self, ConfigCommand.self,
                       RulesCommand.self])

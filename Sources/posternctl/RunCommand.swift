@@ -85,7 +85,10 @@ struct RunCommand: ParsableCommand {
         var e = environ
         while let p = e.pointee {
             let s = String(cString: p)
-            if !s.hasPrefix("LISTEN_") && !s.hasPrefix("NOTIFY_SOCKET=") && !s.hasPrefix("WATCHDOG_") { env.append(s) }
+            // Not JOURNAL_STREAM: under journald the daemons would leave out their name, and
+            // their lines would all be posternctl's.
+            if !s.hasPrefix("LISTEN_") && !s.hasPrefix("NOTIFY_SOCKET=") && !s.hasPrefix("WATCHDOG_")
+                && !s.hasPrefix("JOURNAL_STREAM=") { env.append(s) }
             e += 1
         }
         env.append("LISTEN_FDS=\(child.fds.count)")

@@ -10,7 +10,20 @@ import Shared
 @main
 struct Receiverd: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "receiverd", abstract: "Postern's SMTP/LMTP receiver.",
-                                                    version: PosternVersion.current)
+        discussion: """
+        receiverd is Postern's SMTP/LMTP server: the MTA's content filter connects to it \
+        ([Receiver] Address, 127.0.0.1:10024 by default). It writes each message durably \
+        into the spool (fsync, then rename) before it answers 250, hands it to scannerd, and \
+        in synchronous mode (BeforeQueueFilters) waits for scannerd's verdict and answers with it.
+
+        It is started by systemd as postern-receiverd.service, which holds its listening \
+        socket (postern-receiverd.socket) while it restarts, so the MTA never sees a refused \
+        connection. Start and stop Postern with systemctl start|stop postern.target.
+
+        It exits 78 (EX_CONFIG) when the configuration cannot be loaded; the unit does not \
+        restart it then (RestartPreventExitStatus=78).
+        """,
+        version: PosternVersion.current)
 
     @Option(name: .long, help: "Configuration file.")
     var config: String = PosternConfig.defaultPath
@@ -55,13 +68,15 @@ struct Receiverd: AsyncParsableCommand {
             prescan: PrescanClient(endpoint: cfg.scanner.address),
             loopGuard: LoopGuard(key: key), sessions: sessions, tls: tls, metrics: ReceiverMetrics(), logger: logger)
         let services = ServiceGroup(configuration: .init(
+            // Graceful shutdown goes through the list backwards, one service after the other:
+            // the receiver comes last so that it stops accepting at once on SIGTERM.
             services: [
-                .init(service: ReceiverService(ctx: ctx, group: group)),
                 .init(service: WatchdogService()),
-                .init(service: await ReloadService(store: store, logger: logger)),
                 .init(service: MetricsService(endpoint: cfg.metrics.receiver, registry: ctx.metrics.registry, group: group, logger: logger) {
                     ctx.metrics.sessions.set(Int64(ctx.sessions.count))
                 }),
+                .init(service: await ReloadService(store: store, logger: logger)),
+                .init(service: ReceiverService(ctx: ctx, group: group)),
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))

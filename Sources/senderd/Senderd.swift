@@ -8,7 +8,19 @@ import Shared
 @main
 struct Senderd: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "senderd", abstract: "Postern's sender.",
-                                                    version: PosternVersion.current)
+        discussion: """
+        senderd delivers checked mail over SMTP or LMTP to each recipient's route: the MTA's \
+        return port (a rule's SenderAddress, e.g. inet:10025@CLIENT-IP) or [Sender] Address. \
+        It reuses connections, retries with back-off ([Sender] RetryIntervals), and after \
+        MaxQueueLifetime returns the message to its sender with a delivery status notification. \
+        It is woken on a unix socket ([Sender] ControlAddress, /run/postern/senderd.sock).
+
+        It is started by systemd as postern-senderd.service (socket postern-senderd.socket).
+
+        It exits 78 (EX_CONFIG) when the configuration cannot be loaded; the unit does not \
+        restart it then (RestartPreventExitStatus=78).
+        """,
+        version: PosternVersion.current)
 
     @Option(name: .long, help: "Configuration file.")
     var config: String = PosternConfig.defaultPath
@@ -36,12 +48,14 @@ struct Senderd: AsyncParsableCommand {
                                        scanner: WakeupLink(endpoint: cfg.scanner.address, group: MultiThreadedEventLoopGroup.singleton, logger: logger),
                                        nextHopTLS: nextHopTLS)
         let services = ServiceGroup(configuration: .init(
-            services: [.init(service: delivery), .init(service: WatchdogService()),
-                       .init(service: await ReloadService(store: store, logger: logger)),
+            // Shut down backwards, one after the other: deliveries first.
+            services: [.init(service: WatchdogService()),
                        .init(service: MetricsService(endpoint: cfg.metrics.sender, registry: delivery.metrics.registry,
                                                      group: MultiThreadedEventLoopGroup.singleton, logger: logger) {
                            delivery.metrics.refreshSpool(layout)
-                       })],
+                       }),
+                       .init(service: await ReloadService(store: store, logger: logger)),
+                       .init(service: delivery)],
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await services.run()
         try await pool.shutdownGracefully()

@@ -55,6 +55,18 @@ SECURE_HASH = "e2e-test-not-a-secret"
 QUEUED_AS = r"250 2\.0\.0 (?:<[^>]*> )?Ok: queued as ([^\s)]+)\)"
 
 
+# Figures measured by test_deb_systemd.py (stop time, watchdog restart, systemd-analyze
+# security, ...), printed at the end of the run whether the tests passed or not.
+PID1_RESULTS: dict[str, str] = {}
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    if PID1_RESULTS:
+        terminalreporter.section("systemd as PID 1: measured")
+        for k, v in PID1_RESULTS.items():
+            terminalreporter.write_line(f"{k}: {v}")
+
+
 # ---------------------------------------------------------------- helpers
 
 _handed_out: set[int] = set()

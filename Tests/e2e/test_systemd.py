@@ -172,11 +172,18 @@ def test_unix_socket_activation(workdir, notify_socket, daemon, fdname, message)
         proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdin=subprocess.DEVNULL, stdout=out,
                                 stderr=subprocess.STDOUT, start_new_session=True)
     try:
+        # The path exists once systemd-socket-activate has bound it, a moment before it
+        # listens: until then a connection is refused.
         deadline = time.monotonic() + 10
-        while not sock_path.exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.connect(str(sock_path))
+        while True:
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                s.connect(str(sock_path))
+                break
+            except (FileNotFoundError, ConnectionRefusedError):
+                s.close()
+                assert time.monotonic() < deadline, f"{sock_path} not listening\n{tail(log_path)}"
+                time.sleep(0.05)
         s.sendall(message)
         notify_socket.wait_for("READY=1", timeout=30)
         s.close()

@@ -13,7 +13,9 @@ public struct WatchdogService: Service {
         let period = interval / 2
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             Systemd.notify("WATCHDOG=1")
-            try? await Task.sleep(for: period)
+            // The sleep ends at graceful shutdown: a plain sleep held the stop up to half of
+            // WatchdogSec (15 s with the shipped units).
+            do { try await cancelWhenGracefulShutdown { try await Task.sleep(for: period) } } catch { break }
         }
     }
 }

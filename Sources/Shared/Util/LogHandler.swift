@@ -2,11 +2,12 @@ import Glibc
 import Logging
 
 /// One line per event on stderr, Postfix style: `receiverd[PID]: QUEUEID: text key=value`.
-/// Under journald (JOURNAL_STREAM set) each line starts with the `<N>` priority prefix of
-/// sd-daemon(3), so `journalctl -p` works, and journald adds the time; anywhere else (a file,
-/// a terminal, `posternctl run` under a container runtime) with an RFC 3339 timestamp.
-/// Values with spaces, quotes, backslashes or nothing at all are quoted, so `key=value` pairs can be
-/// split by a program.
+/// When stderr is journald's stream each line starts with the `<N>` priority prefix of
+/// sd-daemon(3), so `journalctl -p` works, and leaves out the time and `receiverd[PID]: `,
+/// which journald records itself (journalctl showed the name twice). Anywhere else (a file, a
+/// terminal, `posternctl run` under a container runtime) a line starts with an RFC 3339
+/// timestamp. Values with spaces, quotes, backslashes or nothing at all are quoted, so
+/// `key=value` pairs can be split by a program.
 public struct PosternLogHandler: LogHandler {
     public var metadata: Logger.Metadata = [:]
     public var logLevel: Logger.Level
@@ -15,8 +16,8 @@ public struct PosternLogHandler: LogHandler {
 
     public init(label: String, level: Logger.Level) {
         self.logLevel = level
-        self.prefix = "\(label)[\(getpid())]: "
-        self.journald = getenv("JOURNAL_STREAM") != nil
+        self.journald = Self.stderrIsJournal()
+        self.prefix = journald ? "" : "\(label)[\(getpid())]: "
     }
 
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
@@ -41,7 +42,7 @@ public struct PosternLogHandler: LogHandler {
     /// The start of a line as this handler writes it, for a program that writes its few lines
     /// without swift-log (posternctl run).
     public static func linePrefix(label: String, level: Logger.Level) -> String {
-        (getenv("JOURNAL_STREAM") != nil ? "<\(priority(level))>" : timestamp() + " ") + "\(label)[\(getpid())]: "
+        stderrIsJournal() ? "<\(priority(level))>" : timestamp() + " \(label)[\(getpid())]: "
     }
 
     /// `value` as is when a space cannot end it, else in double quotes with `"` and `\`
@@ -70,6 +71,18 @@ public struct PosternLogHandler: LogHandler {
         let micros = String(Int(ts.tv_nsec) / 1000)
         return Timestamp.format(t, "%Y-%m-%dT%H:%M:%S") + "." + String(repeating: "0", count: 6 - micros.count) + micros
             + sign + two(abs(offset) / 60) + ":" + two(abs(offset) % 60)
+    }
+
+    /// Whether stderr is the stream JOURNAL_STREAM (`DEVICE:INODE`) names: the variable is
+    /// inherited by children whose stderr goes elsewhere, e.g. into a test's log file.
+    /// - SeeAlso: systemd.exec(5), `$JOURNAL_STREAM`
+    static func stderrIsJournal() -> Bool {
+        guard let value = getenv("JOURNAL_STREAM") else { return false }
+        let parts = String(cString: value).split(separator: ":")
+        var st = stat()
+        guard parts.count == 2, let dev = UInt64(parts[0]), let ino = UInt64(parts[1]),
+              fstat(STDERR_FILENO, &st) == 0 else { return false }
+        return UInt64(st.st_dev) == dev && UInt64(st.st_ino) == ino
     }
 
     static func priority(_ level: Logger.Level) -> Int {
