@@ -11,6 +11,17 @@ public enum Listeners {
     public static func open(
         names: Set<String>, endpoints: [Endpoint], setting: String, bootstrap: ServerBootstrap, logger: Logger
     ) async throws -> [any Channel] {
+        let channels = try await listen(names: names, endpoints: endpoints, setting: setting, bootstrap: bootstrap, logger: logger)
+        // A connection NIO closes before any handler of ours sees it (a socket option the
+        // kernel refuses, say) would otherwise vanish without a word: the error reaches the
+        // listening channel only, after NIO's own accept handler.
+        for c in channels { try await c.pipeline.addHandler(AcceptErrorLogger(logger: logger)).get() }
+        return channels
+    }
+
+    private static func listen(
+        names: Set<String>, endpoints: [Endpoint], setting: String, bootstrap: ServerBootstrap, logger: Logger
+    ) async throws -> [any Channel] {
         let passed = Systemd.listenFDs()
         if !passed.isEmpty {
             var channels: [any Channel] = []
@@ -71,5 +82,17 @@ public enum Listeners {
         case .unixDomainSocket: return "local:\(address.pathname ?? "?")"
         default: return Endpoint(location: .inet(host: address.ipAddress ?? "?", port: address.port ?? 0)).description
         }
+    }
+}
+
+/// Logs what goes wrong while accepting or setting up a connection, before the session's own
+/// handler exists; the listener keeps accepting.
+final class AcceptErrorLogger: ChannelInboundHandler, Sendable {
+    typealias InboundIn = any Channel
+    let logger: Logger
+    init(logger: Logger) { self.logger = logger }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        logger.error("connection dropped before its session started: \(error)")
     }
 }
