@@ -652,8 +652,8 @@ class Postern:
 @pytest.fixture
 def postern():
     """Factory: ``postern(receiver_port, sender_port, callback_port=None,
-    protocol="smtp", extra="", rules_first="", settings=None, config_text=None)
-    -> Postern`` (arguments as for postern_config; ``config_text``: use this
+    protocol="smtp", extra="", rules_first="", settings=None, config_text=None,
+    workdir_mode=None) -> Postern`` (arguments as for postern_config; ``config_text``: use this
     whole configuration instead, e.g. the shipped sample with its ports and
     paths substituted; ``{dir}`` in it is the fresh temp dir).
 
@@ -665,9 +665,11 @@ def postern():
     def start(receiver_port: int, sender_port: int, callback_port: int | None = None,
               protocol: str = "smtp", extra: str = "", rules_first: str = "",
               settings: dict[str, dict[str, str]] | None = None,
-              config_text: str | None = None) -> Postern:
+              config_text: str | None = None, workdir_mode: int | None = None) -> Postern:
         ctl = postern_binary("posternctl")
         workdir = Path(tempfile.mkdtemp(prefix="postern-e2e."))
+        if workdir_mode is not None:   # e.g. 0o755 for daemons that switch to another user
+            workdir.chmod(workdir_mode)
         if config_text is None:
             config = postern_config(workdir, receiver_port, sender_port, callback_port,
                                     protocol, extra, rules_first, settings)

@@ -28,6 +28,12 @@ public enum DaemonBootstrap {
             logger.critical("cannot create spool directories: \(error)")
             exit(1)
         }
+        do {
+            try Privileges.drop(config, layout: layout, logger: logger)
+        } catch {
+            logger.critical("\(error)")
+            exit(1)
+        }
         return (config, layout, logger)
     }
 }
