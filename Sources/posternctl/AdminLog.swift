@@ -1,6 +1,6 @@
 import CPosternShims
 import Glibc
-import Shared
+import PosternUtil
 
 /// Every change an administrator makes to the queue or the quarantine, with who made it: to
 /// syslog (facility mail, ident `posternctl`, as postsuper logs; the journal under systemd)

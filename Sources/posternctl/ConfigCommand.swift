@@ -1,7 +1,8 @@
 import ArgumentParser
 import Glibc
 import NIOSSL
-import Shared
+import PosternPolicy
+import PosternUtil
 
 struct ConfigCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "config", abstract: "Configuration tools.",

@@ -1,5 +1,6 @@
 import Glibc
-import Shared
+import PosternSpool
+import PosternUtil
 
 /// posternctl's exit codes, from sysexits.h, so that scripts can tell a typo from a missing
 /// message from a stopped daemon (docs/operations.md, "Exit codes").

@@ -1,6 +1,6 @@
 import ArgumentParser
 import Glibc
-import Shared
+import PosternSpool
 
 /// The messages a command acts on, as postsuper takes them: queue ids, `ALL`, or `-` for ids
 /// read from standard input (separated by white space, one per line as `mailq`-like tools

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Glibc
-import Shared
+import PosternPolicy
+import PosternUtil
 
 /// posternctl: the administrator's tool.
 @main

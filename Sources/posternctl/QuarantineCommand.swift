@@ -1,7 +1,9 @@
 import ArgumentParser
 import Glibc
 import NIOCore
-import Shared
+import PosternPolicy
+import PosternSpool
+import PosternUtil
 
 /// `posternctl quarantine …`: the mail scannerd kept because a verdict said `quarantine`.
 struct QuarantineCommand: ParsableCommand {

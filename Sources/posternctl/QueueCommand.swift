@@ -1,7 +1,9 @@
 import ArgumentParser
 import Glibc
 import NIOCore
-import Shared
+import PosternPolicy
+import PosternSpool
+import PosternUtil
 
 /// `posternctl queue …`: look at and manage the spool, like Postfix's mailq/postqueue/postsuper.
 struct QueueCommand: ParsableCommand {

@@ -1,5 +1,6 @@
 import Glibc
-import Shared
+import PosternSpool
+import PosternUtil
 
 /// One spool file as the queue commands show it: envelope, verdict, each recipient's state and
 /// last delivery error, and (in `deferred/`) the time of the next attempt, which is the

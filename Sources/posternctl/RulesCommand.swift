@@ -1,7 +1,11 @@
 import ArgumentParser
 import Glibc
 import NIOCore
-import Shared
+import PosternPolicy
+import PosternSMTP
+import PosternScanning
+import PosternSpool
+import PosternUtil
 
 /// `posternctl rules test`: how the rules resolve for an envelope (and optionally a message),
 /// per recipient — every parameter some rule sets, the rules visited, and the route. With a

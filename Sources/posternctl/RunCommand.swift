@@ -1,7 +1,8 @@
 import ArgumentParser
 import CPosternShims
 import Glibc
-import Shared
+import PosternSpool
+import PosternUtil
 
 /// Set by the signal handlers; read by the supervision loop.
 nonisolated(unsafe) private var stopSignal: sig_atomic_t = 0

@@ -1,7 +1,8 @@
 import ArgumentParser
 import Glibc
 import NIOCore
-import Shared
+import PosternSpool
+import PosternUtil
 
 /// `posternctl status`: are the daemons up, how full is the spool, what is stuck and why.
 ///
