@@ -1,15 +1,23 @@
 // swift-tools-version:6.1
 import PackageDescription
 
-var daemonDependencies: [Target.Dependency] {
-    [
-        "Shared",
-        .product(name: "NIOCore", package: "swift-nio"),
-        .product(name: "NIOPosix", package: "swift-nio"),
-        .product(name: "Logging", package: "swift-log"),
-        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-        .product(name: "ArgumentParser", package: "swift-argument-parser"),
-    ]
+// Postern's modules, lowest layer first; each may import only those listed as its
+// dependencies (docs/architecture.md):
+//
+//   PosternUtil      system calls, text, addresses, logging: nothing of mail
+//   PosternSMTP      the SMTP/LMTP codec: commands, replies, data, headers (NIOCore only)
+//   PosternMIME      MIME walking, RFC 2047/2231, transfer encodings, 8-bit to 7-bit
+//   PosternSpool     queue files, envelopes, verdicts, DSNs, the loop guard, quarantine store
+//   PosternPolicy    configuration, rules and routing
+//   PosternScanning  the plug-ins and the decision engine
+//   PosternRuntime   daemon plumbing: listeners, IPC transport, metrics, systemd
+//   ReceiverCore, ScannerCore, SenderCore: each daemon's logic; receiverd, scannerd and
+//   senderd are thin executables over them. posternctl links no runtime it does not use.
+
+let nio = "swift-nio"
+
+func product(_ name: String, _ package: String) -> Target.Dependency {
+    .product(name: name, package: package)
 }
 
 let package = Package(
@@ -30,48 +38,101 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
     ],
     targets: [
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
         .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
         .target(name: "CPosternShims"),
-        .target(
-            name: "Shared",
-            dependencies: [
-                "CSystemd", "CPosternShims", "CZlib",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "Prometheus", package: "swift-prometheus"),
-            ]
-        ),
-        // The fuzz targets' logic: libFuzzer runs it from Fuzz/, the unit tests replay the
-        // corpus and the regressions through it.
-        .target(
-            name: "FuzzHarness",
-            dependencies: [
-                "Shared", "CZlib",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOEmbedded", package: "swift-nio"),
-            ]
-        ),
-        .executableTarget(name: "receiverd", dependencies: daemonDependencies + [.product(name: "NIOSSL", package: "swift-nio-ssl")]),
-        .executableTarget(name: "scannerd", dependencies: daemonDependencies),
-        .executableTarget(name: "senderd", dependencies: daemonDependencies),
-        .executableTarget(name: "posternctl", dependencies: daemonDependencies),
-        .testTarget(
-            name: "SharedTests",
-            dependencies: [
-                "Shared", "FuzzHarness",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOEmbedded", package: "swift-nio"),
-                .product(name: "NIOTestUtils", package: "swift-nio"),
-            ]
-        ),
+
+        .target(name: "PosternUtil", dependencies: ["CPosternShims", product("Logging", "swift-log")]),
+        .target(name: "PosternSMTP", dependencies: [
+            "PosternUtil", product("NIOCore", nio), product("Crypto", "swift-crypto"),
+        ]),
+        .target(name: "PosternMIME", dependencies: ["PosternUtil", product("NIOCore", nio)]),
+        .target(name: "PosternSpool", dependencies: [
+            "PosternSMTP", "PosternMIME", "PosternUtil", "CPosternShims", product("Crypto", "swift-crypto"),
+            product("NIOCore", nio), product("NIOConcurrencyHelpers", nio),
+        ]),
+        .target(name: "PosternPolicy", dependencies: ["PosternSpool", "PosternSMTP", "PosternMIME", "PosternUtil", product("NIOCore", nio)]),
+        .target(name: "PosternScanning", dependencies: [
+            "PosternPolicy", "PosternSpool", "PosternMIME", "PosternSMTP", "PosternUtil", "CZlib",
+            product("NIOCore", nio), product("NIOConcurrencyHelpers", nio),
+        ]),
+        .target(name: "PosternRuntime", dependencies: [
+            "PosternPolicy", "PosternSpool", "PosternSMTP", "PosternUtil", "CSystemd",
+            product("NIOCore", nio), product("NIOPosix", nio), product("NIOHTTP1", nio), product("NIOConcurrencyHelpers", nio),
+            product("Logging", "swift-log"), product("Prometheus", "swift-prometheus"),
+            product("ServiceLifecycle", "swift-service-lifecycle"), product("UnixSignals", "swift-service-lifecycle"),
+        ]),
+
+        .target(name: "ReceiverCore", dependencies: [
+            "PosternRuntime", "PosternScanning", "PosternPolicy", "PosternSpool", "PosternSMTP", "PosternUtil",
+            product("NIOCore", nio), product("NIOPosix", nio), product("NIOConcurrencyHelpers", nio), product("NIOSSL", "swift-nio-ssl"),
+            product("Logging", "swift-log"), product("Prometheus", "swift-prometheus"),
+            product("ServiceLifecycle", "swift-service-lifecycle"),
+        ]),
+        .target(name: "ScannerCore", dependencies: [
+            "PosternRuntime", "PosternScanning", "PosternPolicy", "PosternSpool", "PosternSMTP", "PosternUtil",
+            product("NIOCore", nio), product("NIOPosix", nio), product("NIOConcurrencyHelpers", nio),
+            product("Logging", "swift-log"), product("Prometheus", "swift-prometheus"),
+            product("ServiceLifecycle", "swift-service-lifecycle"),
+        ]),
+        .target(name: "SenderCore", dependencies: [
+            "PosternRuntime", "PosternPolicy", "PosternSpool", "PosternMIME", "PosternSMTP", "PosternUtil",
+            product("NIOCore", nio), product("NIOPosix", nio), product("NIOConcurrencyHelpers", nio),
+            product("NIOSSL", "swift-nio-ssl"), product("NIOTLS", nio),
+            product("Logging", "swift-log"), product("Prometheus", "swift-prometheus"),
+            product("ServiceLifecycle", "swift-service-lifecycle"),
+        ]),
+
+        .executableTarget(name: "receiverd", dependencies: [
+            "ReceiverCore", "PosternRuntime", "PosternPolicy", "PosternUtil", product("ArgumentParser", "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "scannerd", dependencies: [
+            "ScannerCore", "PosternRuntime", "PosternPolicy", "PosternUtil", product("ArgumentParser", "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "senderd", dependencies: [
+            "SenderCore", "PosternRuntime", "PosternPolicy", "PosternUtil", product("ArgumentParser", "swift-argument-parser"),
+        ]),
+        // No PosternRuntime: the admin tool needs neither libsystemd nor the daemons' event loops.
+        .executableTarget(name: "posternctl", dependencies: [
+            "PosternScanning", "PosternPolicy", "PosternSpool", "PosternSMTP", "PosternUtil", "CPosternShims",
+            product("ArgumentParser", "swift-argument-parser"), product("NIOCore", nio), product("NIOSSL", "swift-nio-ssl"),
+        ]),
+
+        // The fuzz targets' logic over every parser of outside input: libFuzzer runs it from
+        // Fuzz/, FuzzHarnessTests replays the corpus and the regressions through it.
+        .target(name: "FuzzHarness", dependencies: [
+            "PosternScanning", "PosternPolicy", "PosternSpool", "PosternMIME", "PosternSMTP", "PosternUtil", "CZlib",
+            product("NIOCore", nio), product("NIOEmbedded", nio),
+        ]),
+
+        .target(name: "PosternTestSupport", dependencies: ["PosternSpool", "PosternPolicy", "PosternUtil", product("NIOCore", nio)],
+                path: "Tests/PosternTestSupport"),
+        .testTarget(name: "PosternUtilTests", dependencies: [
+            "PosternUtil", "PosternTestSupport", product("Crypto", "swift-crypto")
+        ]),
+        .testTarget(name: "PosternSMTPTests", dependencies: [
+            "PosternSMTP", "PosternUtil", "PosternMIME", "PosternTestSupport", product("NIOCore", nio), product("NIOTestUtils", nio),
+        ]),
+        .testTarget(name: "PosternMIMETests", dependencies: [
+            "PosternMIME", "PosternUtil", "PosternTestSupport", product("NIOCore", nio)
+        ]),
+        .testTarget(name: "PosternSpoolTests", dependencies: [
+            "PosternSpool", "PosternSMTP", "PosternMIME", "PosternUtil", "PosternTestSupport", product("Crypto", "swift-crypto"), product("NIOCore", nio),
+            product("NIOConcurrencyHelpers", nio),
+        ]),
+        .testTarget(name: "PosternPolicyTests", dependencies: [
+            "PosternPolicy", "PosternSpool", "PosternSMTP", "PosternMIME", "PosternUtil", "PosternTestSupport", product("NIOCore", nio)
+        ]),
+        .testTarget(name: "PosternScanningTests", dependencies: [
+            "PosternScanning", "PosternPolicy", "PosternSpool", "PosternSMTP", "PosternMIME", "PosternUtil", "PosternTestSupport", product("NIOCore", nio), product("NIOPosix", nio),
+        ]),
+        .testTarget(name: "FuzzHarnessTests", dependencies: ["FuzzHarness"]),
+        .testTarget(name: "PosternRuntimeTests", dependencies: [
+            "PosternRuntime", "PosternPolicy", "PosternSpool", "PosternSMTP", "PosternUtil", "PosternTestSupport", product("NIOCore", nio), product("NIOPosix", nio),
+            product("NIOConcurrencyHelpers", nio), product("Logging", "swift-log"),
+        ]),
     ]
 )
-

@@ -19,11 +19,11 @@ units=(systemd/*.service systemd/*.socket systemd/*.target)
 (( ${#units[@]} )) || { echo "verify-units: no units in systemd/" >&2; exit 1; }
 for u in "${units[@]}"; do
     name=$(basename "$u")
-    # ExecStart=/usr/local/bin/DAEMON ... -> the built DAEMON, or /bin/true.
-    daemon=$(sed -n 's|^ExecStart=/usr/local/bin/\([^ ]*\).*|\1|p' "$u")
+    # ExecStart=/usr/lib/postern/DAEMON ... -> the built DAEMON, or /bin/true.
+    daemon=$(sed -n 's|^ExecStart=/usr/lib/postern/\([^ ]*\).*|\1|p' "$u")
     target=/bin/true
     [[ -n $daemon && -x $BIN_DIR/$daemon ]] && target=$BIN_DIR/$daemon
-    sed "s|^ExecStart=/usr/local/bin/[^ ]*|ExecStart=$target|" "$u" > "$tmp/$name"
+    sed "s|^ExecStart=/usr/lib/postern/[^ ]*|ExecStart=$target|" "$u" > "$tmp/$name"
 done
 
 # One run over the whole set (a .socket needs its .service, the target names

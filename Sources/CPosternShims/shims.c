@@ -65,3 +65,18 @@ int postern_fsync_dir(const char *path) {
 int postern_syncfs(int fd) {
     return syncfs(fd);
 }
+
+#include <stdlib.h>
+#include <syslog.h>
+
+void postern_syslog(const char *ident, int priority, const char *message) {
+    static char *kept = NULL;
+    if (kept == NULL || strcmp(kept, ident) != 0) {
+        char *copy = strdup(ident);
+        if (copy == NULL) return;
+        openlog(copy, LOG_PID, LOG_MAIL);
+        free(kept);   /* after openlog: syslog no longer points at it */
+        kept = copy;
+    }
+    syslog(priority, "%s", message);
+}

@@ -1,4 +1,5 @@
-import Shared
+import PosternPolicy
+import PosternSMTP
 
 /// Where the fuzzed configuration claims to live: relative `file:` lookups resolve under a
 /// directory that does not exist, so they fail fast without touching the disk.

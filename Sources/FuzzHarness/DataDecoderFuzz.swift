@@ -1,5 +1,5 @@
 import NIOCore
-import Shared
+import PosternSMTP
 
 /// The DATA and BDAT paths of receiverd and the DATA encoder of senderd.
 ///

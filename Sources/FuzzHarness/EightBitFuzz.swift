@@ -1,4 +1,4 @@
-import Shared
+import PosternMIME
 
 /// senderd's conversion for a next hop without 8BITMIME (RFC 6152 §3).
 ///

@@ -1,5 +1,5 @@
 import CZlib
-import Shared
+import PosternScanning
 
 /// Raw deflate as zip members hold it (RFC 1951), through the scanner's Inflater.
 ///

@@ -1,5 +1,5 @@
 import NIOCore
-import Shared
+import PosternSMTP
 
 /// LineFramer at a small limit (so that the overlong paths are reached) and at the command
 /// limit, fed the input whole and in random pieces.

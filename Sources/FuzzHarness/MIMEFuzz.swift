@@ -1,4 +1,6 @@
-import Shared
+import PosternMIME
+import PosternPolicy
+import PosternScanning
 
 /// A whole message as the attachments plug-in sees it: the MIME walk, every part's names and
 /// decoded body, then the plug-in itself (nested encoded messages, zips by name and magic).
@@ -19,7 +21,7 @@ enum MIMEFuzz {
             try expect(range.lowerBound >= 0 && range.upperBound <= message.count, "body \(range) outside a \(message.count)-octet message")
             try expect(range.lowerBound >= previousEnd, "part bodies overlap or go backwards: \(range) after \(previousEnd)")
             previousEnd = range.upperBound
-            try expect(part.depth >= 0 && part.depth <= AttachmentsDefaults.maxMIMEDepth, "depth \(part.depth)")
+            try expect(part.depth >= 0 && part.depth <= MIMEDefaults.maxDepth, "depth \(part.depth)")
             try expect(!part.contentType.isEmpty, "empty content type")
             let full = part.decodedBody()
             let head = part.decodedBody(limit: 4)

@@ -1,4 +1,4 @@
-import Shared
+import PosternMIME
 
 /// One structured field value (Content-Type, Content-Disposition) and RFC 2047 words in it.
 ///

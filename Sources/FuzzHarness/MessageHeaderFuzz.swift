@@ -1,4 +1,5 @@
-import Shared
+import PosternSMTP
+import PosternSpool
 
 /// The header section as receiverd watches it stream by (Received: count, loop guards, body
 /// hash) and as rules and the headers filter read it.

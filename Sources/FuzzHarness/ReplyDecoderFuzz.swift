@@ -1,6 +1,6 @@
 import NIOCore
 import NIOEmbedded
-import Shared
+import PosternSMTP
 
 /// What senderd reads from a next hop: ReplyDecoder in a channel pipeline, as ClientConnection
 /// runs it, fed the input whole and in random pieces.

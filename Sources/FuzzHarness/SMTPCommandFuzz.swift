@@ -1,5 +1,6 @@
 import NIOCore
-import Shared
+import PosternSMTP
+import PosternSpool
 
 /// What receiverd does with a client's bytes in command mode: frame them (LineFramer at
 /// `maxBufferedLine`), refuse long lines and lines with CR or NUL, parse the rest.

@@ -1,4 +1,4 @@
-import Shared
+import PosternScanning
 
 /// Header fields a plug-in adds end up in the message: one line each, printable, within
 /// RFC 5322's 998 octets.

@@ -1,4 +1,4 @@
-import Shared
+import PosternSpool
 
 /// A spool file as queue runners, `posternctl queue show` and recovery read it after a crash,
 /// a full disk or an administrator's editor: header line, message, envelope, verdict.

@@ -1,4 +1,4 @@
-import Shared
+import PosternMIME
 
 /// quoted-printable and base64 as senderd's 8-bit conversion writes them and as the scanner
 /// reads them (RFC 2045 §6.7, §6.8).

@@ -1,5 +1,8 @@
 import NIOCore
-import Shared
+import PosternPolicy
+import PosternSMTP
+import PosternSpool
+import PosternUtil
 
 /// The small value grammars, one per input line: configuration sizes, durations and booleans,
 /// endpoints, addresses and networks (rules, XFORWARD ADDR), action lists, xtext (ORCPT,

@@ -1,4 +1,5 @@
-import Shared
+import PosternMIME
+import PosternScanning
 
 /// A zip as the attachments plug-in opens it: end record, central directory, local headers,
 /// stored and deflated members, then the plug-in on a message carrying the zip.

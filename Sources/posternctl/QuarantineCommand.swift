@@ -1,99 +1,164 @@
 import ArgumentParser
 import Glibc
 import NIOCore
-import Shared
+import PosternPolicy
+import PosternSpool
+import PosternUtil
 
 /// `posternctl quarantine …`: the mail scannerd kept because a verdict said `quarantine`.
 struct QuarantineCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "quarantine", abstract: "Inspect, release and delete quarantined messages.",
+        discussion: exitCodesHelp,
         subcommands: [List.self, Show.self, Release.self, Delete.self])
 
     static func open(_ o: ConfigOption) throws -> (PosternConfig, Quarantine) {
         let c = try o.load()
-        return (c, Quarantine(directory: c.quarantine.path))
+        let q = Quarantine(directory: c.quarantine.path)
+        // Missing or unreadable is an error, not an empty quarantine.
+        if access(q.directory, R_OK | X_OK) != 0 {
+            throw CtlError(SpoolError("access", q.directory), "cannot read the quarantine ([Quarantine] Path)")
+        }
+        return (c, q)
+    }
+
+    static func ids(_ q: Quarantine) throws -> [String] {
+        do {
+            return try SysCall.listDirectory(q.directory).filter(QueueID.isValid).sorted()
+        } catch {
+            throw CtlError(error, "cannot read the quarantine ([Quarantine] Path)")
+        }
     }
 
     static func check(_ id: String, in q: Quarantine) throws {
-        guard QueueID.isValid(id), access(q.path(id), F_OK) == 0 else { throw ValidationError("no message \(id) in the quarantine") }
+        guard access(q.path(id), F_OK) == 0 else { throw CtlError(.noInput, "\(id): no such message in the quarantine") }
     }
 
     struct List: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List quarantined messages (id, size, arrival, sender, recipients, reason).")
+        static let configuration = CommandConfiguration(
+            abstract: "List quarantined messages: id, size, arrival, sender, verdict, and the blocked recipients with the reason.",
+            discussion: exitCodesHelp)
         @OptionGroup var options: ConfigOption
+        @Flag(help: "One JSON document (docs/operations.md).") var json = false
 
         func run() throws {
             let (_, q) = try QuarantineCommand.open(options)
-            let ids = q.ids()
-            for id in ids {
-                guard let f = try? SpoolFile.read(path: q.path(id)) else {
-                    print("\(id)  (unreadable)")
+            var entries: [(String, SpoolFile?, String?)] = []
+            for id in try QuarantineCommand.ids(q) {
+                do {
+                    entries.append((id, try SpoolFile.read(path: q.path(id)), nil))
+                } catch let e as SpoolError where e.errno == ENOENT {
+                    continue   // pruned meanwhile
+                } catch {
+                    entries.append((id, nil, "\(error)"))
+                }
+            }
+            if json {
+                let messages: [JSON] = entries.map { id, f, problem in
+                    guard let f else { return .object([("queue_id", .string(id)), ("error", .string(problem ?? ""))]) }
+                    let e = f.envelope
+                    let blocked = Set((f.verdict?.routes ?? []).map(\.recipient))
+                    return .object([
+                        ("queue_id", .string(id)), ("arrival_time", .int(Int(e.arrival))), ("message_size", .int(e.size)),
+                        ("sender", .string(e.mailFrom)), ("verdict", .optional(f.verdict?.action)),
+                        ("findings", .array((f.verdict?.findings ?? []).map(JSON.string))),
+                        ("recipients", .array(e.recipients.enumerated().map { i, r in
+                            .object([("address", .string(r.address)), ("blocked", .bool(blocked.contains(i))),
+                                     ("reason", .optional(f.verdict?.reasons[i]))])
+                        })),
+                    ])
+                }
+                print(JSON.object([("path", .string(q.directory)), ("count", .int(entries.count)), ("messages", .array(messages))]).text)
+                return
+            }
+            for (id, f, problem) in entries {
+                guard let f else {
+                    print("\(id)  (unreadable: \(printable(problem ?? "")))")
                     continue
                 }
                 let e = f.envelope
-                print("\(id)  \(e.size)  \(isoTime(e.arrival))  <\(e.mailFrom)>  \(f.verdict?.action ?? "")")
+                print("\(id)  \(e.size)  \(isoTime(e.arrival))  <\(printable(e.mailFrom))>  \(printable(f.verdict?.action ?? ""))")
                 for route in f.verdict?.routes ?? [] {
-                    let reason = f.verdict?.reasons[route.recipient].map { "  \($0)" } ?? ""
-                    print("        <\(e.recipients[route.recipient].address)>\(reason)")
+                    let reason = f.verdict?.reasons[route.recipient].map { "  \(printable($0))" } ?? ""
+                    print("        <\(printable(e.recipients[route.recipient].address))>\(reason)")
                 }
             }
-            print("-- \(ids.count) message\(ids.count == 1 ? "" : "s")")
+            print("-- \(entries.count) message\(entries.count == 1 ? "" : "s")")
         }
     }
 
     struct Show: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show a quarantined message's envelope, findings and reasons; with --body, its bytes.")
+        static let configuration = CommandConfiguration(
+            abstract: "Show a quarantined message's envelope, findings and reasons.",
+            discussion: "--body prints the message itself, --raw the file as it is.\n\n" + exitCodesHelp)
         @OptionGroup var options: ConfigOption
-        @Flag(help: "Print the message too.") var body = false
+        @Flag(help: "Print the message (header and body, as received) instead.") var body = false
+        @Flag(help: "Print the file as it is instead.") var raw = false
         @Argument(help: "Queue id.") var id: String
 
         func run() throws {
             let (_, q) = try QuarantineCommand.open(options)
+            guard !(body && raw) else { throw CtlError(.usage, "choose one of --body and --raw") }
+            let id = try IDArguments.single(self.id)
             try QuarantineCommand.check(id, in: q)
+            if raw { return try copyFile(q.path(id)) }
             let (f, message) = try q.read(id)
-            print(f.envelope.write(), terminator: "")
-            if let v = f.verdict { print(v.write(), terminator: "") }
-            if body {
-                print("")
-                print(String(buffer: message), terminator: "")
-            }
+            if body { return try writeAll(Array(message.readableBytesView)) }
+            let entry = QueueEntry(id: id, state: .quarantine, file: f, problem: nil, mtime: 0)
+            print(entry.showText(now: timespec.now.seconds), terminator: "")
         }
     }
 
     struct Release: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Deliver quarantined messages to their blocked recipients (or --rcpt only), unscanned; the copy stays unless --delete.")
+            abstract: "Deliver quarantined messages to their blocked recipients (or --rcpt only), unscanned; the copy stays unless --delete.",
+            discussion: "ALL releases every quarantined message. --rcpt naming no recipient of a message exits 67 (EX_NOUSER).\n\n" + exitCodesHelp)
         @OptionGroup var options: ConfigOption
         @Option(help: "Release to this recipient only (repeat for several).") var rcpt: [String] = []
         @Flag(help: "Delete the copy once released.") var delete = false
-        @Argument var ids: [String]
+        @OptionGroup var selection: IDArguments
 
         func run() throws {
             let (config, q) = try QuarantineCommand.open(options)
             let layout = SpoolLayout(root: config.general.spoolDir)
+            try QueueCommand.checkSpool(layout)
+            let ids = try selection.resolve { try QuarantineCommand.ids(q) }
             var released: [IPCMessage] = []
-            for id in ids {
+            try forEachID(ids) { id in
                 try QuarantineCommand.check(id, in: q)
-                let newID = try q.release(id, only: rcpt.isEmpty ? nil : rcpt, layout: layout, resolver: RouteResolver(config: config))
-                print("\(id): released as \(newID)")
+                let newID: String
+                do {
+                    newID = try q.release(id, only: rcpt.isEmpty ? nil : rcpt, layout: layout, resolver: RouteResolver(config: config))
+                } catch let e as QuarantineError where !rcpt.isEmpty {
+                    throw CtlError(.noUser, "\(id): \(e.hint)")
+                } catch let e as QuarantineError {
+                    throw CtlError(.dataErr, "\(id): \(e.hint)")
+                }
                 released.append(.deliver(id: newID))
-                if delete { try q.delete(id) }
+                AdminLog.record("\(id): released from the quarantine as \(newID)" + (rcpt.isEmpty ? "" : " to \(rcpt.map { "<\(printable($0))>" }.joined(separator: ","))"))
+                if delete {
+                    try q.delete(id)
+                    AdminLog.record("\(id): deleted from the quarantine")
+                }
             }
-            QueueCommand.wakeSender(config, released)
+            if !released.isEmpty { _ = QueueCommand.wake(config.sender.controlAddress, released) }
         }
     }
 
     struct Delete: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Delete quarantined messages.")
+        static let configuration = CommandConfiguration(
+            abstract: "Delete quarantined messages.",
+            discussion: "ALL deletes every quarantined message.\n\n" + exitCodesHelp)
         @OptionGroup var options: ConfigOption
-        @Argument var ids: [String]
+        @OptionGroup var selection: IDArguments
 
         func run() throws {
             let (_, q) = try QuarantineCommand.open(options)
-            for id in ids {
+            let ids = try selection.resolve { try QuarantineCommand.ids(q) }
+            try forEachID(ids) { id in
                 try QuarantineCommand.check(id, in: q)
                 try q.delete(id)
-                print("\(id): deleted from the quarantine")
+                AdminLog.record("\(id): deleted from the quarantine")
             }
         }
     }

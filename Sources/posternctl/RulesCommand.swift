@@ -1,7 +1,11 @@
 import ArgumentParser
 import Glibc
 import NIOCore
-import Shared
+import PosternPolicy
+import PosternSMTP
+import PosternScanning
+import PosternSpool
+import PosternUtil
 
 /// `posternctl rules test`: how the rules resolve for an envelope (and optionally a message),
 /// per recipient — every parameter some rule sets, the rules visited, and the route. With a
@@ -12,7 +16,8 @@ struct RulesCommand: ParsableCommand {
 
     struct Test: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Show which rules fire and the value of every parameter they set, per recipient.")
+            abstract: "Show which rules fire and the value of every parameter they set, per recipient.",
+            discussion: exitCodesHelp)
         @OptionGroup var options: ConfigOption
         @Option(help: "Envelope sender (\"\" for the null sender).") var from: String = ""
         @Option(help: "A recipient (repeat for several).") var rcpt: [String] = []
@@ -28,7 +33,7 @@ struct RulesCommand: ParsableCommand {
 
         func run() throws {
             let config = try options.load()
-            guard !rcpt.isEmpty else { throw ValidationError("give at least one --rcpt") }
+            guard !rcpt.isEmpty else { throw CtlError(.usage, "give at least one --rcpt") }
             var headers = header.compactMap { h -> HeaderField? in
                 guard let colon = h.firstIndex(of: ":") else { return nil }
                 return HeaderField(name: String(h[..<colon]), value: String(h[h.index(after: colon)...].drop(while: { $0 == " " })))

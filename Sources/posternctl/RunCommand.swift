@@ -1,7 +1,8 @@
 import ArgumentParser
 import CPosternShims
 import Glibc
-import Shared
+import PosternSpool
+import PosternUtil
 
 /// Set by the signal handlers; read by the supervision loop.
 nonisolated(unsafe) private var stopSignal: sig_atomic_t = 0
@@ -12,7 +13,8 @@ nonisolated(unsafe) private var reloadSignal: sig_atomic_t = 0
 /// no refused connection while one restarts; a daemon that dies is started again; SIGHUP is
 /// passed on to all three (like `systemctl reload`); SIGINT or SIGTERM stops all three.
 struct RunCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "run", abstract: "Run receiverd, scannerd and senderd in the foreground.")
+    static let configuration = CommandConfiguration(commandName: "run", abstract: "Run receiverd, scannerd and senderd in the foreground.",
+                                                    discussion: exitCodesHelp)
     @OptionGroup var options: ConfigOption
 
     /// Grace period before a daemon that ignores SIGTERM is killed (systemd's TimeoutStopSec).
@@ -84,7 +86,10 @@ struct RunCommand: ParsableCommand {
         var e = environ
         while let p = e.pointee {
             let s = String(cString: p)
-            if !s.hasPrefix("LISTEN_") && !s.hasPrefix("NOTIFY_SOCKET=") && !s.hasPrefix("WATCHDOG_") { env.append(s) }
+            // Not JOURNAL_STREAM: under journald the daemons would leave out their name, and
+            // their lines would all be posternctl's.
+            if !s.hasPrefix("LISTEN_") && !s.hasPrefix("NOTIFY_SOCKET=") && !s.hasPrefix("WATCHDOG_")
+                && !s.hasPrefix("JOURNAL_STREAM=") { env.append(s) }
             e += 1
         }
         env.append("LISTEN_FDS=\(child.fds.count)")
@@ -158,7 +163,7 @@ struct RunCommand: ParsableCommand {
 }
 
 func say(_ s: String) {
-    Stderr.write("posternctl[\(getpid())]: \(s)\n")
+    Stderr.write(PosternLogHandler.linePrefix(label: "posternctl", level: .notice) + s + "\n")
 }
 
 /// Calls `body` with a NULL-terminated C array of the strings.

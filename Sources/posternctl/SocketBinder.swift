@@ -1,5 +1,6 @@
 import Glibc
-import Shared
+import PosternPolicy
+import PosternUtil
 
 /// Binds listening sockets for `posternctl run`, as systemd's .socket units would.
 enum SocketBinder {

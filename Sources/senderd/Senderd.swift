@@ -1,39 +1,35 @@
 import ArgumentParser
-import NIOCore
-import NIOPosix
-import ServiceLifecycle
-import Shared
+import PosternPolicy
+import PosternRuntime
+import PosternUtil
+import SenderCore
 
 /// senderd: delivers checked mail to each recipient's resolved SenderAddress.
 @main
 struct Senderd: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "senderd", abstract: "Postern's sender.")
+    static let configuration = CommandConfiguration(commandName: "senderd", abstract: "Postern's sender.",
+        discussion: """
+        senderd delivers checked mail over SMTP or LMTP to each recipient's route: the MTA's \
+        return port (a rule's SenderAddress, e.g. inet:10025@CLIENT-IP) or [Sender] Address. \
+        It reuses connections, retries with back-off ([Sender] RetryIntervals), and after \
+        MaxQueueLifetime returns the message to its sender with a delivery status notification. \
+        It is woken on a unix socket ([Sender] ControlAddress, /run/postern/senderd.sock).
+
+        It is started by systemd as postern-senderd.service (socket postern-senderd.socket).
+
+        It exits 78 (EX_CONFIG) when the configuration cannot be loaded; the unit does not \
+        restart it then (RestartPreventExitStatus=78).
+        """,
+        version: PosternVersion.current)
 
     @Option(name: .long, help: "Configuration file.")
     var config: String = PosternConfig.defaultPath
 
     func run() async throws {
-        let (cfg, layout, logger) = DaemonBootstrap.start(label: "senderd", configPath: config)
-        let pool = NIOThreadPool(numberOfThreads: 8)
-        pool.start()
-        let key: [UInt8]
-        do { key = try LoopGuard.loadKey(secureHash: cfg.sender.secureHash, layout: layout) } catch {
-            logger.critical("cannot read or create the loop-guard key: \(error)")
-            throw ExitCode(1)
+        do {
+            try await SenderDaemon.run(configPath: config)
+        } catch let exit as DaemonExit {
+            throw ExitCode(exit.code)
         }
-        let store = ConfigStore(cfg)
-        let delivery = DeliveryService(store: store, layout: layout, group: MultiThreadedEventLoopGroup.singleton,
-                                       pool: pool, loopGuard: LoopGuard(key: key), logger: logger, metrics: SenderMetrics(),
-                                       scanner: WakeupLink(endpoint: cfg.scanner.address, group: MultiThreadedEventLoopGroup.singleton, logger: logger))
-        let services = ServiceGroup(configuration: .init(
-            services: [.init(service: delivery), .init(service: WatchdogService()),
-                       .init(service: await ReloadService(store: store, logger: logger)),
-                       .init(service: MetricsService(endpoint: cfg.metrics.sender, registry: delivery.metrics.registry,
-                                                     group: MultiThreadedEventLoopGroup.singleton, logger: logger) {
-                           delivery.metrics.refreshSpool(layout)
-                       })],
-            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await services.run()
-        try await pool.shutdownGracefully()
     }
 }

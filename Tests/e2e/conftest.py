@@ -55,6 +55,18 @@ SECURE_HASH = "e2e-test-not-a-secret"
 QUEUED_AS = r"250 2\.0\.0 (?:<[^>]*> )?Ok: queued as ([^\s)]+)\)"
 
 
+# Figures measured by test_deb_systemd.py (stop time, watchdog restart, systemd-analyze
+# security, ...), printed at the end of the run whether the tests passed or not.
+PID1_RESULTS: dict[str, str] = {}
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    if PID1_RESULTS:
+        terminalreporter.section("systemd as PID 1: measured")
+        for k, v in PID1_RESULTS.items():
+            terminalreporter.write_line(f"{k}: {v}")
+
+
 # ---------------------------------------------------------------- helpers
 
 _handed_out: set[int] = set()
@@ -157,6 +169,20 @@ def kill_session(sid: int, grace: float = 5.0) -> list[int]:
         except ProcessLookupError:
             pass
     return left
+
+
+def stop_server(proc: subprocess.Popen, term_timeout: float = 10.0) -> None:
+    """SIGTERM a server we started in its own session, wait for it, then
+    SIGKILL whatever of its session is left (children it forked)."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(term_timeout)
+        except subprocess.TimeoutExpired:
+            pass
+    kill_session(proc.pid, grace=5)
+    if proc.poll() is None:
+        proc.wait(5)
 
 
 def postern_bin_dir() -> Path:
@@ -477,15 +503,7 @@ class Postfix:
     def stop(self) -> None:
         if self.proc is None:
             return
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)   # master stops its children
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                pass
-        kill_session(self.proc.pid, grace=5)
-        if self.proc.poll() is None:
-            self.proc.wait(5)
+        stop_server(self.proc, 15)   # master stops its children
         self.proc = None
 
     def log_text(self) -> str:
@@ -634,8 +652,8 @@ class Postern:
 @pytest.fixture
 def postern():
     """Factory: ``postern(receiver_port, sender_port, callback_port=None,
-    protocol="smtp", extra="", rules_first="", settings=None, config_text=None)
-    -> Postern`` (arguments as for postern_config; ``config_text``: use this
+    protocol="smtp", extra="", rules_first="", settings=None, config_text=None,
+    workdir_mode=None) -> Postern`` (arguments as for postern_config; ``config_text``: use this
     whole configuration instead, e.g. the shipped sample with its ports and
     paths substituted; ``{dir}`` in it is the fresh temp dir).
 
@@ -647,9 +665,11 @@ def postern():
     def start(receiver_port: int, sender_port: int, callback_port: int | None = None,
               protocol: str = "smtp", extra: str = "", rules_first: str = "",
               settings: dict[str, dict[str, str]] | None = None,
-              config_text: str | None = None) -> Postern:
+              config_text: str | None = None, workdir_mode: int | None = None) -> Postern:
         ctl = postern_binary("posternctl")
         workdir = Path(tempfile.mkdtemp(prefix="postern-e2e."))
+        if workdir_mode is not None:   # e.g. 0o755 for daemons that switch to another user
+            workdir.chmod(workdir_mode)
         if config_text is None:
             config = postern_config(workdir, receiver_port, sender_port, callback_port,
                                     protocol, extra, rules_first, settings)

@@ -32,7 +32,6 @@ import fcntl
 import os
 import re
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -40,7 +39,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, free_port, kill_session, tail, wait_port
+from conftest import ROOT, free_port, stop_server, tail, wait_port
 
 # exim4-config (architecture all) brings Debian's configuration and
 # update-exim4.conf, for the test of the doc's Debian section.
@@ -386,16 +385,8 @@ class Exim:
     def stop(self) -> None:
         if self.proc is None:
             return
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                pass
         # Delivery and queue-runner processes are in the daemon's session.
-        kill_session(self.proc.pid, grace=5)
-        if self.proc.poll() is None:
-            self.proc.wait(5)
+        stop_server(self.proc)
         self.proc = None
 
     def log_text(self) -> str:

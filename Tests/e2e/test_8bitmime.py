@@ -14,8 +14,6 @@ from __future__ import annotations
 import email
 import shutil
 import smtplib
-import socket
-from pathlib import Path
 
 import pytest
 

@@ -14,7 +14,6 @@ import email
 import os
 import pwd
 import shutil
-import signal
 import smtplib
 import subprocess
 import tempfile
@@ -23,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import free_port, kill_session, tail, wait_port
+from conftest import free_port, stop_server, tail, wait_port
 
 DOVECOT = "/usr/sbin/dovecot"
 
@@ -101,13 +100,7 @@ class Dovecot:
         return [p.read_bytes() for d in (new, cur) if d.is_dir() for p in sorted(d.iterdir())]
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                pass
-        kill_session(self.proc.pid, grace=3)
+        stop_server(self.proc)
         print(f"---- Dovecot log:\n{tail(self.log)}")
         if not os.environ.get("E2E_KEEP"):
             shutil.rmtree(self.dir, ignore_errors=True)

@@ -78,7 +78,7 @@ class ScriptedServer:
 
 
 def queue_show(p, qid: str) -> str:
-    return subprocess.run([str(postern_binary("posternctl")), "queue", "show", "--config", str(p.config), qid],
+    return subprocess.run([str(postern_binary("posternctl")), "queue", "show", "--raw", "--config", str(p.config), qid],
                           capture_output=True, text=True).stdout
 
 

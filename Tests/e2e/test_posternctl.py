@@ -1,8 +1,10 @@
 """posternctl's queue commands on a live spool: list, show, hold, release,
-flush and delete, as an administrator uses them while a next hop is down."""
+flush and delete, as an administrator uses them while a next hop is down;
+and status, while the daemons run and after they stopped."""
 
 from __future__ import annotations
 
+import json
 import re
 import smtplib
 import subprocess
@@ -13,7 +15,11 @@ from conftest import free_port, postern_binary
 
 
 def ctl(p, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([str(postern_binary("posternctl")), "queue", *args, "--config", str(p.config)],
+    return run(p, "queue", *args)
+
+
+def run(p, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(postern_binary("posternctl")), *args, "--config", str(p.config)],
                           capture_output=True, text=True, timeout=20)
 
 
@@ -41,16 +47,31 @@ def test_queue_administration(postern, sink):
     ids = re.findall(r"^([0-9A-Z]{20})  deferred ", listing.stdout, re.M)
     assert len(ids) == 2, listing.stdout
     assert "<b@example.org> [P] inet:" in listing.stdout and "-- 2 messages" in listing.stdout
+    # Why it waits (senderd's reason, as in its log line) and until when (the file's mtime).
+    why = re.search(r"status=deferred \((.*)\)$", p.log_text(), re.M).group(1)
+    assert f"\n            ({why})\n" in listing.stdout, listing.stdout
+    mtime = (spool / "deferred" / ids[0]).stat().st_mtime
+    expected = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(mtime))
+    assert f"        next attempt {expected} (in " in listing.stdout, listing.stdout
+    entry = next(m for m in json.loads(ctl(p, "list", "--json").stdout)["messages"] if m["queue_id"] == ids[0])
+    assert entry["next_attempt_time"] == int(mtime) and entry["attempts"] == 1
+    assert entry["recipients"][0]["delay_reason"] == why and entry["recipients"][0]["status"] == "pending"
 
-    shown = ctl(p, "show", ids[0], "--body")
-    assert shown.returncode == 0 and "state deferred" in shown.stdout and "Subject: " in shown.stdout
-    assert "attempts 000001" in shown.stdout
+    shown = ctl(p, "show", ids[0])
+    assert shown.returncode == 0 and "state:          deferred, next attempt" in shown.stdout
+    assert re.search(rf"    last error: \S+Z: {re.escape(why)}\n", shown.stdout), shown.stdout
+    body = ctl(p, "show", ids[0], "--body")
+    assert body.returncode == 0 and body.stdout.startswith("Received: ") and "Subject: " in body.stdout
+    assert "attempts 000001\nend verdict\nerror 0 " in ctl(p, "show", ids[0], "--raw").stdout
 
-    assert ctl(p, "hold", ids[0]).returncode == 0
+    held = ctl(p, "hold", ids[0])
+    assert held.returncode == 0 and f"posternctl: {ids[0]}: held (deferred/ -> hold/) by user=root uid=0" in held.stderr
     assert (spool / "hold" / ids[0]).exists()
-    assert ctl(p, "delete", ids[1]).returncode == 0
+    deleted = ctl(p, "delete", ids[1])
+    assert deleted.returncode == 0 and f"posternctl: {ids[1]}: deleted from deferred/ by user=" in deleted.stderr
     assert not any((spool / s / ids[1]).exists() for s in ("deferred", "outgoing", "hold"))
-    assert ctl(p, "show", "0" * 20).returncode != 0          # unknown id: an error, not a crash
+    unknown = ctl(p, "show", "0" * 20)
+    assert unknown.returncode == 66 and unknown.stderr == f"posternctl: {'0' * 20}: no such message in scan/ outgoing/ deferred/ hold/ corrupt/\n"
 
     # The route in the queue file still points at the dead port: bring a server up there.
     from aiosmtpd.controller import Controller
@@ -85,7 +106,45 @@ def test_flush_retries_deferred_mail_now(postern, sink):
     server.start()
     try:
         r = ctl(p, "flush")
-        assert r.returncode == 0 and "flush requested" in r.stdout
+        assert r.returncode == 0 and "posternctl: flush of deferred/ requested by user=root uid=0" in r.stderr
         assert b"Subject: flush" in back.wait_for(1, timeout=10)[0].data
     finally:
         server.stop()
+
+
+def test_status_up_then_down(postern, sink):
+    """status: the three daemons from their RunDir/NAME.status and a live pid,
+    the spool's depth, the oldest deferred message and the last delivery error."""
+    dead_port = free_port()
+    port = free_port()
+    p = postern(port, sink.port, callback_port=dead_port, settings={"Sender": {"RetryIntervals": "1h"}})
+    spool = Path(p.dir) / "spool"
+    with smtplib.SMTP("127.0.0.1", port) as c:
+        c.sendmail("a@example.com", ["b@example.org"], b"Subject: one\r\n\r\nx\r\n")
+        c.sendmail("a@example.com", ["c@example.org"], b"Subject: two\r\n\r\nx\r\n")
+    wait_until(lambda: len(list((spool / "deferred").iterdir())) == 2)
+    oldest = sorted(f.name for f in (spool / "deferred").iterdir())[0]
+    pids = {name: int(pid) for name, pid in re.findall(r"(receiverd|scannerd|senderd)\[(\d+)\]: ready", p.log_text())}
+
+    up = run(p, "status")
+    assert up.returncode == 0, up.stdout + up.stderr
+    for name in ("receiverd", "scannerd", "senderd"):
+        assert re.search(rf"^{name} +up +pid {pids[name]} since ", up.stdout, re.M), up.stdout
+    assert "deferred 2" in up.stdout and f"oldest deferred: {oldest} (arrived " in up.stdout
+    assert re.search(r"^last delivery error: \S+Z [0-9A-Z]{20} <[bc]@example.org> ", up.stdout, re.M), up.stdout
+
+    doc = json.loads(run(p, "status", "--json").stdout)
+    assert [(d["name"], d["state"], d["pid"]) for d in doc["daemons"]] == [
+        (n, "up", pids[n]) for n in ("receiverd", "scannerd", "senderd")]
+    assert doc["spool"]["states"]["deferred"] == 2 and doc["spool"]["states"]["hold"] == 0
+    assert doc["oldest_deferred"]["queue_id"] == oldest and doc["oldest_deferred"]["age_seconds"] >= 0
+    why = re.search(r"status=deferred \((.*)\)$", p.log_text(), re.M).group(1)
+    assert doc["last_delivery_error"]["text"] == why
+
+    p.stop()
+    down = run(p, "status")
+    assert down.returncode == 69, down.stdout
+    for name in ("receiverd", "scannerd", "senderd"):
+        assert re.search(rf"^{name} +down +pid {pids[name]} stopped since ", down.stdout, re.M), down.stdout
+    doc = json.loads(run(p, "status", "--json").stdout)
+    assert {d["state"] for d in doc["daemons"]} == {"down"}

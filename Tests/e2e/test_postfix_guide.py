@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import email
 import re
+import shutil
 import smtplib
 import subprocess
 import time
@@ -24,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (MAIN_CF, MASTER_CF, POSTFIX, POSTFIX_HOSTNAME, Postfix, free_port,
+from conftest import (MAIN_CF, MASTER_CF, POSTFIX_HOSTNAME, Postfix, free_port,
                       postern_binary)
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,7 +58,6 @@ class GuidePostfix(Postfix):
         self.etc.mkdir()
         (self.dir / "spool").mkdir()
         (self.dir / "data").mkdir()
-        import shutil
         shutil.chown(self.dir / "data", "postfix", "postfix")
         main = MAIN_CF.format(dir=self.dir, hostname=POSTFIX_HOSTNAME, sink_port=self.sink_port)
         main += "\n# docs/postfix.md, main.cf\n" + substitute(

@@ -132,10 +132,12 @@ def test_after_the_queue_a_virus_is_reported_by_dsn_and_quarantined(postern, sin
     assert listing.returncode == 0, listing.stderr
     qid = listing.stdout.split()[0]
     assert "<bob@example.org>  clamav: infected: " + EICAR_SIGNATURE in listing.stdout
-    shown = ctl(p, "quarantine", "show", "--body", qid)
-    assert "reason 0 clamav: infected" in shown.stdout and "eicar.com.txt" in shown.stdout
+    shown = ctl(p, "quarantine", "show", qid)
+    assert "blocked:        <bob@example.org>: clamav: infected" in shown.stdout, shown.stdout
+    assert "eicar.com.txt" in ctl(p, "quarantine", "show", "--body", qid).stdout
+    assert "reason 0 clamav: infected" in ctl(p, "quarantine", "show", "--raw", qid).stdout
     released = ctl(p, "quarantine", "release", "--delete", qid)
-    assert released.returncode == 0 and "released as" in released.stdout, released
+    assert released.returncode == 0 and f"{qid}: released from the quarantine as " in released.stderr, released
     delivered = sink.wait_for(3)[-1]
     assert delivered.rcpt_tos == ["bob@example.org"] and b"eicar.com.txt" in delivered.data
     assert "0 messages" in ctl(p, "quarantine", "list").stdout

@@ -125,9 +125,16 @@ def test_socket_activation_ready_and_stopping(activated, notify_socket):
 
     assert any(a.startswith("STATUS=") for _, a in notify_socket.assignments()), (
         f"no STATUS= sent: {notify_socket.assignments()!r}")
+    # The socket systemd passed is the configured address: nothing to say about it.
+    assert "is ignored" not in rd.log_path.read_text()
+    # The status file for posternctl status names this very process (socket-activate execs
+    # receiverd in its own pid).
+    status = rd.config.parent / "run" / "receiverd.status"
+    assert f"pid {rd.proc.pid}\nstate ready\n" in status.read_text()
     rc = rd.terminate()
     notify_socket.wait_for("STOPPING=1", timeout=5)
     assert rc == 0, f"receiverd exited {rc} on SIGTERM\n{tail(rd.log_path)}"
+    assert f"pid {rd.proc.pid}\nstate stopping\n" in status.read_text()
 
 
 def test_watchdog_pings(activated, notify_socket):
@@ -165,15 +172,27 @@ def test_unix_socket_activation(workdir, notify_socket, daemon, fdname, message)
         proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdin=subprocess.DEVNULL, stdout=out,
                                 stderr=subprocess.STDOUT, start_new_session=True)
     try:
+        # The path exists once systemd-socket-activate has bound it, a moment before it
+        # listens: until then a connection is refused.
         deadline = time.monotonic() + 10
-        while not sock_path.exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.connect(str(sock_path))
+        while True:
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                s.connect(str(sock_path))
+                break
+            except (FileNotFoundError, ConnectionRefusedError):
+                s.close()
+                assert time.monotonic() < deadline, f"{sock_path} not listening\n{tail(log_path)}"
+                time.sleep(0.05)
         s.sendall(message)
         notify_socket.wait_for("READY=1", timeout=30)
         s.close()
-        assert f"adopting passed socket fd=3 name={fdname}" in log_path.read_text()
+        log = log_path.read_text()
+        assert f"adopting passed socket fd=3 name={fdname}" in log
+        # The configuration names another socket (RunDir's): said once, with both.
+        setting = "[Scanner] Address" if daemon == "scannerd" else "[Sender] ControlAddress"
+        assert (f"{setting} local:{workdir}/run/{daemon}.sock is ignored: listening on the socket(s) "
+                f"systemd passed instead: '{fdname}' on local:{sock_path}") in log, log
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(10) == 0, tail(log_path)
         notify_socket.wait_for("STOPPING=1", timeout=5)

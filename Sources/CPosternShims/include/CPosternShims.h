@@ -14,3 +14,7 @@ int postern_fsync_dir(const char *path);
 /// syncfs(2): writes back every dirty page and inode of the file system holding `fd` and
 /// flushes the device cache (hidden behind _GNU_SOURCE in Swift's Glibc module).
 int postern_syncfs(int fd);
+
+/// openlog(3) with `ident` (copied: syslog keeps the pointer), LOG_PID, facility LOG_MAIL,
+/// as Postfix's tools log; then syslog(3) of one message at `priority` (no format string).
+void postern_syslog(const char *ident, int priority, const char *message);

@@ -1,0 +1,48 @@
+import Glibc
+import Logging
+import PosternPolicy
+import PosternSpool
+import PosternUtil
+
+/// What every daemon does before it builds its services: read the configuration (refusing to
+/// start on errors, printed as `file:line:column: message`), set up logging, create the spool.
+public enum DaemonBootstrap {
+    /// sysexits.h EX_CONFIG: systemd's `RestartPreventExitStatus=78` stops restart loops on it.
+    public static let exitConfig: Int32 = 78
+
+    public static func start(label: String, configPath: String) -> (PosternConfig, SpoolLayout, Logger) {
+        // Until ReloadService traps it, a SIGHUP (an early `systemctl reload`, or posternctl
+        // passing one on) must not end the daemon.
+        signal(SIGHUP, SIG_IGN)
+        let config: PosternConfig
+        do {
+            config = try PosternConfig.load(path: configPath)
+        } catch {
+            Stderr.write("\(label): \(error)\n")
+            exit(exitConfig)
+        }
+        PosternLogHandler.bootstrap(label: label, level: Logger.Level(rawValue: "\(config.general.logLevel)") ?? .info)
+        let logger = Logger(label: label)
+        for warning in config.warnings { logger.warning("\(warning)") }
+        let layout = SpoolLayout(root: config.general.spoolDir)
+        do {
+            try layout.createDirectories()
+        } catch {
+            logger.critical("cannot create spool directories: \(error)")
+            exit(1)
+        }
+        do {
+            try Privileges.drop(config, layout: layout, logger: logger)
+        } catch {
+            logger.critical("\(error)")
+            exit(1)
+        }
+        return (config, layout, logger)
+    }
+}
+
+/// A daemon ends with this exit status (sysexits.h): the executable turns it into its exit code.
+public struct DaemonExit: Error, Sendable {
+    public let code: Int32
+    public init(_ code: Int32) { self.code = code }
+}

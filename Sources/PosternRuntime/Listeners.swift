@@ -1,0 +1,100 @@
+import Glibc
+import Logging
+import NIOCore
+import NIOPosix
+import PosternPolicy
+import PosternUtil
+
+/// Opens a daemon's listening sockets: those systemd (or `posternctl run`) passed with one of
+/// `names`, or else binds `endpoints` itself. Never sets SO_REUSEADDR on an adopted socket.
+public enum Listeners {
+    /// `setting` names the configuration key of `endpoints` (`[Receiver] Address`) for the
+    /// notice logged when systemd's sockets are not what it says: the key is then ignored.
+    public static func open(
+        names: Set<String>, endpoints: [Endpoint], setting: String, bootstrap: ServerBootstrap, logger: Logger
+    ) async throws -> [any Channel] {
+        let channels = try await listen(names: names, endpoints: endpoints, setting: setting, bootstrap: bootstrap, logger: logger)
+        // A connection NIO closes before any handler of ours sees it (a socket option the
+        // kernel refuses, say) would otherwise vanish without a word: the error reaches the
+        // listening channel only, after NIO's own accept handler.
+        for c in channels { try await c.pipeline.addHandler(AcceptErrorLogger(logger: logger)).get() }
+        return channels
+    }
+
+    private static func listen(
+        names: Set<String>, endpoints: [Endpoint], setting: String, bootstrap: ServerBootstrap, logger: Logger
+    ) async throws -> [any Channel] {
+        let passed = Systemd.listenFDs()
+        if !passed.isEmpty {
+            var channels: [any Channel] = []
+            var unlike: [String] = []
+            for l in passed {
+                guard names.contains(l.name) || (passed.count == 1 && l.name == "unknown") else {
+                    logger.warning("ignoring passed socket with unexpected name", metadata: ["fd": "\(l.fd)", "name": "\(l.name)"])
+                    close(l.fd)
+                    continue
+                }
+                logger.info("adopting passed socket", metadata: ["fd": "\(l.fd)", "name": "\(l.name)"])
+                let channel = try await bootstrap.withBoundSocket(l.fd).get()
+                if let local = channel.localAddress, !endpoints.contains(where: { matches($0, local) }) {
+                    unlike.append("'\(l.name)' on \(describe(local))")
+                }
+                channels.append(channel)
+            }
+            if !unlike.isEmpty {
+                // systemd's .socket unit decides where we listen; a different address in the
+                // configuration would otherwise be ignored without a word.
+                logger.notice("\(setting) \(endpoints.map(\.description).joined(separator: ", ")) is ignored: listening on the socket(s) systemd passed instead: \(unlike.joined(separator: ", "))")
+            }
+            if !channels.isEmpty { return channels }
+        }
+        var channels: [any Channel] = []
+        for e in endpoints {
+            switch e.location {
+            case .inet(let host, let port):
+                channels.append(try await bootstrap
+                    .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                    .bind(host: host, port: port).get())
+            case .unix(let path):
+                try? SysCall.mkdirs(String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)]), mode: 0o755)
+                channels.append(try await bootstrap.bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true).get())
+            }
+            logger.info("listening", metadata: ["address": "\(e)"])
+        }
+        return channels
+    }
+
+    /// Whether a passed socket listens where `e` says: same port and, for a numeric host, the
+    /// same address (a host name is not resolved here); same path for a unix socket.
+    package static func matches(_ e: Endpoint, _ address: SocketAddress) -> Bool {
+        switch (e.location, address) {
+        case (.inet(let host, let port), .v4), (.inet(let host, let port), .v6):
+            guard address.port == port else { return false }
+            guard let wanted = IPAddress(host), let actual = address.ipAddress.flatMap(IPAddress.init) else { return true }
+            return wanted == actual
+        case (.unix(let path), .unixDomainSocket):
+            return address.pathname == path
+        default:
+            return false
+        }
+    }
+
+    package static func describe(_ address: SocketAddress) -> String {
+        switch address {
+        case .unixDomainSocket: return "local:\(address.pathname ?? "?")"
+        default: return Endpoint(location: .inet(host: address.ipAddress ?? "?", port: address.port ?? 0)).description
+        }
+    }
+}
+
+/// Logs what goes wrong while accepting or setting up a connection, before the session's own
+/// handler exists; the listener keeps accepting.
+package final class AcceptErrorLogger: ChannelInboundHandler, Sendable {
+    package typealias InboundIn = any Channel
+    package let logger: Logger
+    package init(logger: Logger) { self.logger = logger }
+
+    package func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        logger.error("connection dropped before its session started: \(error)")
+    }
+}

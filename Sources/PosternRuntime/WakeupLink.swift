@@ -1,0 +1,109 @@
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import PosternPolicy
+import PosternSMTP
+import PosternSpool
+
+/// A lazily (re)connected one-way link to another daemon's unix socket. Sending never blocks
+/// nor fails the caller: if the peer is down, the message is dropped and the peer finds the
+/// work by scanning its spool directory when it comes back.
+public final class WakeupLink: Sendable {
+    private let endpoint: Endpoint
+    private let group: any EventLoopGroup
+    private let logger: Logger
+    private let channel = NIOLockedValueBox<EventLoopFuture<any Channel>?>(nil)
+
+    public init(endpoint: Endpoint, group: any EventLoopGroup, logger: Logger) {
+        self.endpoint = endpoint
+        self.group = group
+        self.logger = logger
+    }
+
+    public func send(_ message: IPCMessage) {
+        var buffer = ByteBuffer()
+        message.write(into: &buffer)
+        let future = channel.withLockedValue { current -> EventLoopFuture<any Channel> in
+            if let current { return current }
+            let bootstrap = ClientBootstrap(group: group)
+                .channelInitializer { ch in ch.pipeline.addHandler(DiscardInbound()) }
+            let f: EventLoopFuture<any Channel>
+            switch endpoint.location {
+            case .unix(let path): f = bootstrap.connect(unixDomainSocketPath: path)
+            case .inet(let host, let port): f = bootstrap.connect(host: host, port: port)
+            }
+            current = f
+            return f
+        }
+        let payload = buffer
+        future.whenComplete { [self] result in
+            switch result {
+            case .success(let ch) where ch.isActive:
+                ch.writeAndFlush(payload).whenFailure { [self] _ in reset(future) }
+            case .success:
+                reset(future)
+                logger.debug("peer link closed; message left for the directory scan", metadata: ["socket": "\(endpoint)"])
+            case .failure(let error):
+                reset(future)
+                logger.debug("peer not reachable; message left for the directory scan", metadata: ["socket": "\(endpoint)", "error": "\(error)"])
+            }
+        }
+    }
+
+    private func reset(_ f: EventLoopFuture<any Channel>) {
+        channel.withLockedValue { if $0 === f { $0 = nil } }
+        f.whenSuccess { $0.close(promise: nil) }
+    }
+
+    public func close() {
+        channel.withLockedValue { $0?.whenSuccess { $0.close(promise: nil) }; $0 = nil }
+    }
+}
+
+/// The link is one-way; whatever the peer says is ignored.
+package final class DiscardInbound: ChannelInboundHandler, Sendable {
+    package typealias InboundIn = ByteBuffer
+    package func channelRead(context: ChannelHandlerContext, data: NIOAny) {}
+}
+
+/// Serves an IPC socket: every well-formed line is handed to `onMessage`; garbage closes the
+/// connection. Requests that want an answer (PRESCAN) get a `reply` function, callable from
+/// any thread.
+public final class IPCServerHandler: ChannelInboundHandler, @unchecked Sendable {
+    public typealias InboundIn = ByteBuffer
+    public typealias Reply = @Sendable (IPCMessage) -> Void
+    private var buffer = ByteBuffer()
+    private var framer = LineFramer(limit: IPCMessage.maxLine)
+    private let onMessage: @Sendable (IPCMessage, @escaping Reply) -> Void
+
+    public init(onMessage: @escaping @Sendable (IPCMessage) -> Void) { self.onMessage = { m, _ in onMessage(m) } }
+
+    public init(onRequest: @escaping @Sendable (IPCMessage, @escaping Reply) -> Void) { self.onMessage = onRequest }
+
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var chunk = unwrapInboundIn(data)
+        buffer.writeBuffer(&chunk)
+        while let framed = framer.next(from: &buffer) {
+            switch framed {
+            case .line(let l), .bareLF(let l):
+                guard let m = IPCMessage.parse(Substring(String(buffer: l))) else {
+                    context.close(promise: nil)
+                    return
+                }
+                let channel = context.channel
+                onMessage(m) { answer in
+                    var out = channel.allocator.buffer(capacity: 64)
+                    answer.write(into: &out)
+                    channel.writeAndFlush(out, promise: nil)
+                }
+            case .overlong:
+                context.close(promise: nil)
+                return
+            }
+        }
+        buffer.discardReadBytes()
+    }
+
+    public func errorCaught(context: ChannelHandlerContext, error: any Error) { context.close(promise: nil) }
+}

@@ -1,0 +1,140 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials   // JSONDecoder without the rest of Foundation
+#else
+import Foundation
+#endif
+import PosternPolicy
+import PosternSMTP
+
+/// `[Rspamd]`: posts the message with its envelope to rspamd's normal worker (`/checkv2`) and
+/// decides spam by Postern's thresholds, falling back to rspamd's `required_score`.
+///
+/// rspamd's `action` is not used for the verdict, not even `reject` when no
+/// `UnconditionalSpamThreshold` is set: rspamd's `required_score` is already its reject score,
+/// so `reject` adds nothing to the score test, and a forced action (GTUBE, a rate limit) comes
+/// with the score raised to that action's threshold (rspamd 3.4: GTUBE gives 15/15). Thresholds
+/// stay in one place, Postern's configuration; the action is in the detail for the log.
+/// - SeeAlso: https://rspamd.com/doc/developers/protocol.html
+public struct RspamdPlugin: ScanPlugin {
+    public let name = "rspamd"
+    public let maxSize: Int
+    public let addresses: [ScannerAddress]
+    /// Score from which a message is `spam`; nil: rspamd's `required_score` (its reject score).
+    public let spamThreshold: Double?
+    /// Score from which a message is `unconditional-spam`; nil: never.
+    public let unconditionalThreshold: Double?
+
+    /// rspamd's JSON names every symbol with a description and options: tens of KB for a
+    /// busy message; a megabyte means something else answered.
+    public static let replyLimit = 1 << 20
+
+    public init(addresses: [ScannerAddress], maxSize: Int, spamThreshold: Double?, unconditionalThreshold: Double?) {
+        self.addresses = addresses
+        self.maxSize = maxSize
+        self.spamThreshold = spamThreshold
+        self.unconditionalThreshold = unconditionalThreshold
+    }
+
+    public init(settings s: SpamSettings) {
+        self.init(addresses: s.addresses, maxSize: s.maxSize, spamThreshold: s.spamThreshold, unconditionalThreshold: s.unconditionalThreshold)
+    }
+
+    /// What rspamd said about one message.
+    public struct Reply: Sendable, Hashable, Decodable {
+        public var score: Double
+        /// rspamd's reject score.
+        public var requiredScore: Double
+        /// `no action`, `greylist`, `add header`, `rewrite subject`, `soft reject`, `reject`.
+        public var action: String
+        /// Symbol names, sorted (JSON objects have no order).
+        public var symbols: [String]
+
+        public init(score: Double, requiredScore: Double, action: String, symbols: [String]) {
+            self.score = score
+            self.requiredScore = requiredScore
+            self.action = action
+            self.symbols = symbols
+        }
+
+        package enum CodingKeys: String, CodingKey { case score, requiredScore = "required_score", action, symbols }
+        private struct Ignored: Decodable { init(from decoder: any Decoder) {} }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            self.init(score: try c.decode(Double.self, forKey: .score),
+                      requiredScore: try c.decode(Double.self, forKey: .requiredScore),
+                      action: try c.decodeIfPresent(String.self, forKey: .action) ?? "",
+                      symbols: (try c.decodeIfPresent([String: Ignored].self, forKey: .symbols) ?? [:]).keys.sorted())
+        }
+    }
+
+    public func scan(_ request: ScanRequest, deadline: ContinuousClock.Instant) throws(PluginError) -> Finding {
+        let socket = try ScannerSocket.connect(to: addresses, service: "rspamd", deadline: deadline)
+        try socket.writeAll(Self.writeRequest(request, host: Self.hostField(socket.address)), deadline: deadline)
+        try socket.writeAll(request.message, deadline: deadline)
+        // `Connection: close` should end the reply with EOF; a complete reply, or one that can
+        // no longer become valid, ends it sooner.
+        let bytes = try socket.readReply(limit: Self.replyLimit, deadline: deadline) { bytes in
+            do { return try HTTPResponse.parse(bytes, atEOF: false) != nil } catch { return true }
+        }
+        do throws(PluginError) {
+            guard let response = try HTTPResponse.parse(bytes, atEOF: true) else { throw PluginError("truncated reply") }
+            guard response.status == 200 else {
+                // rspamd explains in JSON: {"error":"invalid command","error_domain":"protocol-error"}
+                let error = (try? JSONDecoder().decode([String: String].self, from: Data(response.body)))?["error"]
+                throw PluginError("HTTP \(response.status) \(SpamVerdict.printable(error ?? response.reason))")
+            }
+            return finding(for: try Self.parseReply(response.body))
+        } catch {
+            throw PluginError("\(socket.peer): \(error.message)")
+        }
+    }
+
+    /// The verdict and header fields by this plug-in's thresholds.
+    public func finding(for reply: Reply) -> Finding {
+        var finding = SpamVerdict(score: reply.score, threshold: spamThreshold ?? reply.requiredScore,
+                                  unconditionalThreshold: unconditionalThreshold, tests: reply.symbols, decimals: 2)
+            .finding(plugin: name)
+        if !reply.action.isEmpty { finding.detail += " (rspamd action: \(SpamVerdict.printable(reply.action)))" }
+        return finding
+    }
+
+    /// The request head (rspamd protocol, "HTTP request headers"); the message is the body.
+    /// Empty envelope values are left out, except the null sender, which is `<>`.
+    public static func writeRequest(_ request: ScanRequest, host: String) -> [UInt8] {
+        var head = "POST /checkv2 HTTP/1.1\r\nHost: \(SpamVerdict.printable(host))\r\n"
+        func field(_ name: String, _ value: String) {
+            let clean = SpamVerdict.printable(value)
+            if !clean.isEmpty { head += "\(name): \(clean)\r\n" }
+        }
+        field("Queue-Id", request.queueID)
+        field("From", request.mailFrom.isEmpty ? "<>" : request.mailFrom)
+        for recipient in request.recipients { field("Rcpt", recipient) }
+        field("IP", request.clientIP)
+        field("Helo", request.helo)
+        head += "Content-Length: \(request.message.count)\r\nConnection: close\r\n\r\n"
+        return Array(head.utf8)
+    }
+
+    /// The `Host` field for `address`: required by HTTP/1.1, ignored by rspamd.
+    package static func hostField(_ address: ScannerAddress) -> String {
+        switch address.location {
+        case .inet(let host, let port): host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+        case .unix: "localhost"
+        }
+    }
+
+    /// The `/checkv2` JSON: `{"score": 15.0, "required_score": 15.0, "action": "reject",
+    /// "symbols": {"GTUBE": {…}}, …}`; other members are ignored.
+    public static func parseReply(_ body: [UInt8]) throws(PluginError) -> Reply {
+        do {
+            let reply = try JSONDecoder().decode(Reply.self, from: Data(body))
+            guard reply.score.isFinite, reply.requiredScore.isFinite else { throw PluginError("score is not a number") }
+            return reply
+        } catch let error as PluginError {
+            throw error
+        } catch {
+            throw PluginError("reply is not rspamd's JSON: \(PluginError.unexpected(String(decoding: body, as: UTF8.self)).message)")
+        }
+    }
+}

@@ -1,0 +1,180 @@
+import PosternSMTP
+import PosternUtil
+/// One recipient of a message, with its DSN parameters as the client sent them.
+public struct Recipient: Sendable, Hashable {
+    public var address: String
+    public var parameters: MailParameters
+    public init(address: String, parameters: MailParameters = MailParameters()) {
+        self.address = address
+        self.parameters = parameters
+    }
+}
+
+/// Everything receiverd learnt about a message besides its bytes.
+/// - SeeAlso: docs/spool-format.md
+public struct Envelope: Sendable, Hashable {
+    public var id: String
+    /// Arrival (the MAIL command), seconds since the epoch.
+    public var arrival: Double
+    /// End of the message data, seconds since the epoch; 0 in files from before it was kept.
+    public var completed: Double = 0
+    /// End of the message data, or the arrival for files that do not say.
+    public var endOfData: Double { completed > 0 ? completed : arrival }
+    /// `smtp` or `lmtp`: how the message came in.
+    public var mailProtocol: String
+    /// `ESMTP`, `SMTP` or `LMTP`, for the Received: header and XFORWARD PROTO.
+    public var receivedWith: String
+    public var clientIP: String
+    public var clientPort: Int
+    public var clientName: String
+    public var helo: String
+    public var serverIP: String
+    public var serverPort: Int
+    /// XFORWARD attributes from a protected client (NAME, ADDR, PORT, PROTO, HELO, IDENT, SOURCE).
+    public var xforward: [String: String]
+    public var mailFrom: String
+    public var mailParameters: MailParameters
+    public var recipients: [Recipient]
+    /// Message size in octets as stored (with Postern's Received: header).
+    public var size: Int
+    /// SHA-256 of the message body (after the header section), hex.
+    public var bodyHash: String
+    /// The message carried a valid loop guard of ours: it was scanned before.
+    public var guardValid: Bool { validGuards > 0 }
+    /// How many valid loop guards of ours the message carried: how often it had passed
+    /// this filter (or one sharing its key) before.
+    public var validGuards: Int
+    public var receivedHeaders: Int
+    /// Why receiverd put the message on hold instead of queueing it for scanning (a loop).
+    public var holdReason: String?
+
+    public init(id: String, arrival: Double, mailProtocol: String = "smtp", receivedWith: String = "ESMTP",
+                clientIP: String = "", clientPort: Int = 0, clientName: String = "unknown", helo: String = "",
+                serverIP: String = "", serverPort: Int = 0, xforward: [String: String] = [:],
+                mailFrom: String = "", mailParameters: MailParameters = MailParameters(),
+                recipients: [Recipient] = [], size: Int = 0, bodyHash: String = "", validGuards: Int = 0,
+                receivedHeaders: Int = 0, holdReason: String? = nil) {
+        self.id = id
+        self.arrival = arrival
+        self.mailProtocol = mailProtocol
+        self.receivedWith = receivedWith
+        self.clientIP = clientIP
+        self.clientPort = clientPort
+        self.clientName = clientName
+        self.helo = helo
+        self.serverIP = serverIP
+        self.serverPort = serverPort
+        self.xforward = xforward
+        self.mailFrom = mailFrom
+        self.mailParameters = mailParameters
+        self.recipients = recipients
+        self.size = size
+        self.bodyHash = bodyHash
+        self.validGuards = validGuards
+        self.receivedHeaders = receivedHeaders
+        self.holdReason = holdReason
+    }
+}
+
+extension Envelope {
+    /// Text form: one `key value` line per field, ending with `end envelope`.
+    public func write() -> String {
+        var s = ""
+        func add(_ k: String, _ v: String) { s += k + " " + SpoolText.clean(v) + "\n" }
+        add("id", id)
+        add("arrival", String(arrival))
+        if completed > 0 { add("completed", String(completed)) }
+        add("protocol", mailProtocol)
+        add("received-with", receivedWith)
+        add("client-ip", clientIP)
+        add("client-port", String(clientPort))
+        add("client-name", clientName)
+        add("helo", helo)
+        add("server-ip", serverIP)
+        add("server-port", String(serverPort))
+        for k in xforward.keys.sorted() { add("xforward", "\(k)=\(xforward[k]!)") }
+        add("mail-from", "<\(mailFrom)>" + (mailParameters.items.isEmpty ? "" : " \(mailParameters)"))
+        for r in recipients { add("rcpt", "<\(r.address)>" + (r.parameters.items.isEmpty ? "" : " \(r.parameters)")) }
+        add("size", String(size))
+        add("body-sha256", bodyHash)
+        add("guard-valid", guardValid ? "yes" : "no")
+        add("valid-guards", String(validGuards))
+        add("received-headers", String(receivedHeaders))
+        if let holdReason { add("hold-reason", holdReason) }
+        s += "end envelope\n"
+        return s
+    }
+
+    /// Parses the text form; `nil` when a field is missing or malformed.
+    public static func parse(_ lines: [Substring]) throws(SpoolFormatError) -> Envelope {
+        var e = Envelope(id: "", arrival: 0)
+        var seen = Set<String>()
+        for line in lines {
+            let (k, v) = SpoolText.split(line)
+            seen.insert(k)
+            switch k {
+            case "id": e.id = v
+            case "arrival": e.arrival = Double(v) ?? 0
+            case "completed": e.completed = Double(v) ?? 0
+            case "protocol": e.mailProtocol = v
+            case "received-with": e.receivedWith = v
+            case "client-ip": e.clientIP = v
+            case "client-port": e.clientPort = Int(v) ?? 0
+            case "client-name": e.clientName = v
+            case "helo": e.helo = v
+            case "server-ip": e.serverIP = v
+            case "server-port": e.serverPort = Int(v) ?? 0
+            case "xforward":
+                if let eq = v.firstIndex(of: "=") { e.xforward[String(v[..<eq])] = String(v[v.index(after: eq)...]) }
+            case "mail-from":
+                let (a, p) = try SpoolText.pathAndParameters(v, line: line)
+                e.mailFrom = a
+                e.mailParameters = p
+            case "rcpt":
+                let (a, p) = try SpoolText.pathAndParameters(v, line: line)
+                e.recipients.append(Recipient(address: a, parameters: p))
+            case "size": e.size = Int(v) ?? -1
+            case "body-sha256": e.bodyHash = v
+            // Files written before `valid-guards` existed say only whether there was one.
+            case "guard-valid": if v == "yes" { e.validGuards = max(e.validGuards, 1) }
+            case "valid-guards": e.validGuards = Int(v) ?? e.validGuards
+            case "received-headers": e.receivedHeaders = Int(v) ?? 0
+            case "hold-reason": e.holdReason = v
+            default: break   // newer minor fields are ignored by older readers
+            }
+        }
+        for required in ["id", "arrival", "mail-from", "rcpt", "size"] where !seen.contains(required) {
+            throw SpoolFormatError(hint: "envelope lacks \(required)")
+        }
+        guard e.size >= 0 else { throw SpoolFormatError(hint: "bad size") }
+        return e
+    }
+}
+
+/// A spool file that cannot be read as one: it goes to `corrupt/`.
+public struct SpoolFormatError: Error, Sendable, CustomStringConvertible {
+    public var hint: String
+    public init(hint: String) { self.hint = hint }
+    public var description: String { "malformed spool file: \(hint)" }
+}
+
+package enum SpoolText {
+    /// Values come from SMTP command lines and cannot hold CR or LF; this is a second guard.
+    package static func clean(_ v: String) -> String {
+        ASCII.replacing(v, where: ASCII.isControl, with: UInt8(ascii: "?"))
+    }
+
+    package static func split(_ line: Substring) -> (String, String) {
+        guard let sp = line.firstIndex(of: " ") else { return (String(line), "") }
+        return (String(line[..<sp]), String(line[line.index(after: sp)...]))
+    }
+
+    package static func pathAndParameters(_ v: String, line: Substring) throws(SpoolFormatError) -> (String, MailParameters) {
+        do {
+            let (path, rest) = try Command.parsePathCommand(Substring("X:" + v), prefix: "X:")
+            return (String(path), try MailParameters.parse(rest))
+        } catch {
+            throw SpoolFormatError(hint: "bad address or parameters in \(line.prefix(60))")
+        }
+    }
+}

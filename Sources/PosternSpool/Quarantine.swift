@@ -1,0 +1,141 @@
+import Glibc
+import NIOCore
+import PosternSMTP
+import PosternUtil
+
+/// Blocked mail kept for the admin: one file per message in `[Quarantine] Path`, in the spool
+/// format (docs/spool-format.md) so `posternctl quarantine show` and ordinary tools read it.
+/// Its verdict holds the findings, the reasons, and a `P` route for each recipient that
+/// `release` delivers to (the blocked ones).
+///
+/// Written like a queue file (temporary name, fsync, rename, fsync of the directory) but as a
+/// copy, so the quarantine may live on another file system than the spool.
+public struct Quarantine: Sendable {
+    public let directory: String
+
+    public init(directory: String) { self.directory = directory }
+
+    public func path(_ id: String) -> String { directory + "/" + id }
+
+    /// Entry ids, oldest first.
+    public func ids() -> [String] {
+        ((try? SysCall.listDirectory(directory)) ?? []).filter(QueueID.isValid).sorted()
+    }
+
+    /// Stores `message` under its queue id, or under a new id when that is taken (a second
+    /// stage, or a retry, quarantining the same message keeps both copies). Blocking.
+    @discardableResult
+    public func store(envelope: Envelope, message: [UInt8], verdict: Verdict) throws(SpoolError) -> String {
+        try SysCall.mkdirs(directory, mode: 0o750)
+        let name = access(path(envelope.id), F_OK) == 0 ? QueueID.make() : envelope.id
+        let temporary = directory + "/.new-" + name
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o640)
+        if fd < 0 { throw SpoolError("open", temporary) }
+        var bytes = Array(SpoolFile.header(envelopeAt: SpoolFile.headerLength + message.count).utf8)
+        bytes += message
+        bytes += Array(envelope.write().utf8)
+        bytes += Array(verdict.write().utf8)
+        var failure = bytes.withUnsafeBytes { p -> SpoolError? in
+            do throws(SpoolError) { try SysCall.writeAll(fd, p, path: temporary) } catch { return error }
+            return nil
+        }
+        if failure == nil && fsync(fd) != 0 { failure = SpoolError("fsync", temporary) }
+        if close(fd) != 0 && failure == nil { failure = SpoolError("close", temporary) }
+        if let failure {
+            unlink(temporary)
+            throw failure
+        }
+        if rename(temporary, path(name)) != 0 {
+            let e = SpoolError("rename", temporary)
+            unlink(temporary)
+            throw e
+        }
+        try SysCall.fsyncDirectory(directory)
+        return name
+    }
+
+    /// Envelope, verdict and message of an entry.
+    public func read(_ id: String) throws -> (SpoolFile, ByteBuffer) {
+        try SpoolFile.readWithMessage(path: path(id))
+    }
+
+    public func delete(_ id: String) throws(SpoolError) {
+        if unlink(path(id)) != 0 { throw SpoolError("unlink", path(id)) }
+    }
+
+    /// Removes entries older than `storedTime`, then the oldest until the total is within
+    /// `maxSize`. Returns the ids removed.
+    public func prune(storedTime: Duration, maxSize: Int, now: Double = timespec.now.seconds) -> [String] {
+        var entries: [(id: String, mtime: Double, size: Int)] = []
+        for id in ids() {
+            var st = stat()
+            guard stat(path(id), &st) == 0 else { continue }
+            entries.append((id, Double(st.st_mtim.tv_sec), Int(st.st_size)))
+        }
+        entries.sort { $0.mtime < $1.mtime }
+        let oldest = now - Double(storedTime.components.seconds)
+        var total = entries.reduce(0) { $0 + $1.size }
+        var removed: [String] = []
+        for e in entries where e.mtime < oldest || total > maxSize {
+            if unlink(path(e.id)) == 0 {
+                removed.append(e.id)
+                total -= e.size
+            }
+        }
+        return removed
+    }
+
+    /// A released recipient's route as the rules give it now: next hop and, when a rule sets
+    /// one, the TLS policy towards it.
+    public typealias Route = (endpoint: String, tls: TLSPolicy?)
+
+    /// Puts a copy of entry `id` into `outgoing/` of `layout` under a new queue id, for the
+    /// recipients its verdict routes (the blocked ones), or for `only` of all its recipients;
+    /// the entry stays. The new message is not scanned again. Returns the new id. Blocking.
+    /// `route` gives each released recipient's route (the policy layer's resolver).
+    public func release(_ id: String, only: [String]?, layout: SpoolLayout,
+                        route: (_ envelope: Envelope, _ recipient: Int, _ headers: [HeaderField]) -> Route) throws -> String {
+        let (entry, message) = try read(id)
+        var wanted = Set((entry.verdict?.routes ?? []).map(\.recipient))
+        if let only {
+            let lowered = Set(only.map(ASCII.lowercased))
+            wanted = Set(entry.envelope.recipients.indices.filter { lowered.contains(ASCII.lowercased(entry.envelope.recipients[$0].address)) })
+            guard !wanted.isEmpty else { throw QuarantineError(hint: "no recipient of \(id) matches") }
+        }
+        // A copy kept of a message that was delivered (`pass, quarantine`) names no one.
+        guard !wanted.isEmpty else { throw QuarantineError(hint: "no recipient of \(id) was blocked; name the ones to release with --rcpt") }
+        let newID = QueueID.make()
+        var envelope = entry.envelope
+        envelope.id = newID
+        let headers = HeaderField.parseSection(message)
+        var verdict = Verdict(scanned: timespec.now.seconds, action: "released from quarantine \(id)")
+        for i in wanted.sorted() {
+            let r = route(envelope, i, headers)
+            verdict.routes.append(.init(recipient: i, endpoint: r.endpoint))
+            verdict.recipientTLS[i] = r.tls
+        }
+        let writer = try SpoolWriter(layout: layout, id: newID)
+        do {
+            var body = message
+            try writer.append(&body)
+            try writer.finish(envelope: envelope)
+            try writer.appendVerdict(verdict)
+            // posternctl may run as root: the daemons must still be able to update the file.
+            var owner = stat()
+            if stat(layout.directory(.outgoing), &owner) == 0 {
+                _ = chown(layout.path(newID, .incoming), owner.st_uid, owner.st_gid)
+            }
+            try writer.commit(to: .outgoing)
+        } catch {
+            writer.abort()
+            throw error
+        }
+        return newID
+    }
+}
+
+/// A quarantine request that cannot be done as asked.
+public struct QuarantineError: Error, Sendable, CustomStringConvertible {
+    public var hint: String
+    public var description: String { hint }
+}

@@ -1,0 +1,103 @@
+import Glibc
+import NIOCore
+import PosternSMTP
+import PosternUtil
+
+/// Writes one new message into `incoming/` and publishes it, the way Postfix's cleanup does:
+/// `O_EXCL` create, write, envelope and end marker, `fsync`, checked `close`, `rename` into
+/// `scan/`, `fsync` of the directory. Only after `commit` returns may the client get its 250.
+/// Only receiverd creates spool files.
+public final class SpoolWriter {
+    public let id: String
+    public let layout: SpoolLayout
+    private var fd: Int32
+    private var pending = ByteBuffer()
+    public private(set) var messageBytes = 0
+    /// File length after ``finish(envelope:)``: where a verdict begins.
+    private var envelopeEnd = 0
+
+    public init(layout: SpoolLayout, id: String) throws(SpoolError) {
+        self.id = id
+        self.layout = layout
+        let path = layout.path(id, .incoming)
+        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o640)
+        if fd < 0 { throw SpoolError("open", path) }
+        pending.reserveCapacity(SMTPDefaults.writeChunk)
+        pending.writeString(SpoolFile.header(envelopeAt: 0))
+    }
+
+    deinit { if fd >= 0 { close(fd) } }
+
+    /// Appends message bytes; they reach the file in chunks.
+    public func append(_ bytes: inout ByteBuffer) throws(SpoolError) {
+        messageBytes += bytes.readableBytes
+        pending.writeBuffer(&bytes)
+        if pending.readableBytes >= SMTPDefaults.writeChunk { try flush() }
+    }
+
+    public func append(_ s: String) throws(SpoolError) {
+        var b = ByteBuffer(string: s)
+        try append(&b)
+    }
+
+    private func flush() throws(SpoolError) {
+        let path = layout.path(id, .incoming)
+        try pending.withUnsafeReadableBytes { (p) throws(SpoolError) in try SysCall.writeAll(fd, p, path: path) }
+        pending.clear()
+    }
+
+    /// Writes the envelope and fixes the header; the file is complete but not yet durable.
+    public func finish(envelope: Envelope) throws(SpoolError) {
+        let text = envelope.write()
+        pending.writeString(text)
+        try flush()
+        let envelopeAt = SpoolFile.headerLength + messageBytes
+        envelopeEnd = envelopeAt + text.utf8.count
+        try SysCall.pwriteAll(fd, Array(SpoolFile.header(envelopeAt: envelopeAt).utf8), at: 0, path: layout.path(id, .incoming))
+    }
+
+    /// Appends a verdict after ``finish(envelope:)``, for files that skip scanning.
+    public func appendVerdict(_ verdict: Verdict) throws(SpoolError) {
+        pending.writeString(verdict.write())
+        try flush()
+    }
+
+    /// Drops whatever verdict scannerd appended (it answered too late to count). The lock is
+    /// the one scannerd's ``SpoolFile/writeVerdict(_:sync:before:)`` checks its deadline under,
+    /// and it is held until the file is closed: a verdict cannot land after this. Blocking.
+    public func discardVerdict() throws(SpoolError) {
+        if flock(fd, LOCK_EX) != 0 { throw SpoolError("flock", layout.path(id, .incoming)) }
+        if ftruncate(fd, off_t(envelopeEnd)) != 0 { throw SpoolError("ftruncate", layout.path(id, .incoming)) }
+    }
+
+    /// Makes the message and envelope durable without publishing the file (synchronous mode
+    /// does this while scannerd scans). Blocking.
+    public func sync(committer: GroupCommitter) throws(SpoolError) {
+        try committer.commit(fd: fd, from: layout.path(id, .incoming), to: nil)
+    }
+
+    /// Makes the file durable and moves it to `state`. Blocking: run it off the event loop.
+    /// With a `committer` (for `state`), the fsyncs are shared with concurrent commits;
+    /// `synced`: ``sync(committer:)`` made the file durable already, only what scannerd has
+    /// appended since (its verdict) is not, and need not be (docs/spool-format.md).
+    public func commit(to state: SpoolState = .scan, committer: GroupCommitter? = nil, synced: Bool = false) throws(SpoolError) {
+        let from = layout.path(id, .incoming)
+        defer {
+            close(fd)   // the data is on disk or the commit failed; close cannot change that
+            fd = -1
+        }
+        if let committer {
+            try committer.commit(fd: fd, from: from, to: layout.path(id, state), synced: synced)
+            return
+        }
+        if fsync(fd) != 0 { throw SpoolError("fsync", from) }
+        if rename(from, layout.path(id, state)) != 0 { throw SpoolError("rename", from) }
+        try SysCall.fsyncDirectory(layout.directory(state))
+    }
+
+    /// Throws the partial file away (client gave up, limit exceeded, local error).
+    public func abort() {
+        if fd >= 0 { close(fd); fd = -1 }
+        unlink(layout.path(id, .incoming))
+    }
+}

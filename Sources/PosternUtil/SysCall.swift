@@ -1,0 +1,81 @@
+import CPosternShims
+import Glibc
+
+/// A failed system call on the spool, with errno; local trouble maps to 4xx replies.
+public struct SpoolError: Error, Sendable, CustomStringConvertible {
+    public var call: String
+    public var path: String
+    public var errno: Int32
+    public init(_ call: String, _ path: String, errno: Int32 = Glibc.errno) {
+        self.call = call
+        self.path = path
+        self.errno = errno
+    }
+    public var description: String { "\(call) \(path): \(String(cString: strerror(errno)))" }
+    /// ENOSPC/EDQUOT: the disk is full, the client should try again later (452 4.3.1).
+    public var isDiskFull: Bool { errno == ENOSPC || errno == EDQUOT }
+}
+
+/// Thin checked wrappers over the system calls the spool uses.
+public enum SysCall {
+    public static func mkdirs(_ path: String, mode: mode_t) throws(SpoolError) {
+        var prefix = path.hasPrefix("/") ? "" : "."
+        for part in path.split(separator: "/") {
+            prefix += "/" + part
+            if mkdir(prefix, mode) != 0 && errno != EEXIST { throw SpoolError("mkdir", prefix) }
+        }
+    }
+
+    public static func writeAll(_ fd: Int32, _ p: UnsafeRawBufferPointer, path: String) throws(SpoolError) {
+        var off = 0
+        while off < p.count {
+            let n = write(fd, p.baseAddress! + off, p.count - off)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw SpoolError("write", path)
+            }
+            off += n
+        }
+    }
+
+    public static func pwriteAll(_ fd: Int32, _ bytes: [UInt8], at offset: Int, path: String) throws(SpoolError) {
+        let rc = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, off_t(offset)) }
+        if rc != bytes.count { throw SpoolError("pwrite", path) }
+    }
+
+    public static func fsyncDirectory(_ path: String) throws(SpoolError) {
+        if postern_fsync_dir(path) != 0 { throw SpoolError("fsync", path) }
+    }
+
+    /// Reads a whole file (spool entries, small config files).
+    public static func readFile(_ path: String, limit: Int = 1 << 30) throws(SpoolError) -> [UInt8] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 { throw SpoolError("open", path) }
+        defer { close(fd) }
+        var out = [UInt8]()
+        var st = stat()
+        if fstat(fd, &st) == 0 { out.reserveCapacity(Int(st.st_size)) }
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 { if errno == EINTR { continue }; throw SpoolError("read", path) }
+            if n == 0 { break }
+            out += chunk[0..<n]
+            if out.count > limit { throw SpoolError("read", path, errno: EFBIG) }
+        }
+        return out
+    }
+
+    public static func listDirectory(_ path: String) throws(SpoolError) -> [String] {
+        guard let d = opendir(path) else { throw SpoolError("opendir", path) }
+        defer { closedir(d) }
+        var names: [String] = []
+        while let e = readdir(d) {
+            let name = withUnsafePointer(to: e.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+}

@@ -1,0 +1,42 @@
+import Glibc
+
+/// strftime(3) in the C locale, for header dates and listings.
+public enum Timestamp {
+    /// `Thu, 26 Nov 2026 10:00:00 +0000` (RFC 5322 §3.3).
+    public static let rfc5322 = "%a, %d %b %Y %H:%M:%S %z"
+
+    public static func format(_ t: time_t, _ pattern: String, utc: Bool = false) -> String {
+        var t = t
+        var tmv = tm()
+        if utc { gmtime_r(&t, &tmv) } else { localtime_r(&t, &tmv) }
+        var buf = [CChar](repeating: 0, count: 128)
+        let n = strftime(&buf, buf.count, pattern, &tmv)
+        return String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+}
+
+/// CLOCK_MONOTONIC in nanoseconds: one clock for every process on the host, so a deadline can
+/// cross a socket (PRESCAN carries receiverd's).
+public enum Monotonic {
+    public static func now() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+    }
+
+    public static func nanoseconds(_ d: Duration) -> UInt64 {
+        let c = d.components
+        return UInt64(max(0, c.seconds)) * 1_000_000_000 + UInt64(max(0, c.attoseconds) / 1_000_000_000)
+    }
+}
+
+/// The wall clock, for arrival times and queue ids.
+extension timespec {
+    public static var now: timespec {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return ts
+    }
+
+    public var seconds: Double { Double(tv_sec) + Double(tv_nsec) / 1e9 }
+}

@@ -1,0 +1,47 @@
+import Glibc
+import NIOCore
+import PosternPolicy
+import PosternSMTP
+import PosternScanning
+import PosternSpool
+import PosternUtil
+
+/// The message `notify` sends to AdminMail: what was found, what was done, for whom.
+/// XXX: `[Notifier] TemplatesDir` is not read yet; the text is built in.
+package enum Notification {
+    package static func message(original e: Envelope, decisions: [RecipientDecision], findings: [Finding],
+                        headers: [HeaderField], config: PosternConfig, id: String,
+                        now: time_t = time(nil)) -> (id: String, buffer: ByteBuffer) {
+        let host = config.general.hostname
+        func field(_ name: String) -> String {
+            clean(headers.first { $0.name.lowercased() == name }?.value ?? "")
+        }
+        let what = Set(decisions.map(\.main.rawValue)).sorted().joined(separator: "/")
+        var s = ""
+        s += "Date: \(Timestamp.format(now, Timestamp.rfc5322))\r\n"
+        s += "From: Postern <\(config.notifier.filterMail)>\r\n"
+        s += "To: <\(config.notifier.adminMail)>\r\n"
+        s += "Subject: Postern: message \(e.id) \(what)\r\n"
+        s += "Message-ID: <\(id)@\(host)>\r\n"
+        s += "Auto-Submitted: auto-generated\r\n"
+        s += "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+        s += "Postern on \(host) checked message \(e.id).\r\n\r\n"
+        s += "Envelope sender: <\(clean(e.mailFrom))>\r\n"
+        s += "Client:          \(clean(e.clientIP)) (\(clean(e.helo)))\r\n"
+        s += "From:            \(field("from"))\r\nSubject:         \(field("subject"))\r\nMessage-ID:      \(field("message-id"))\r\n\r\n"
+        for d in decisions {
+            let extras = d.extras.map(\.description).joined(separator: ", ")
+            s += "<\(clean(e.recipients[d.recipient].address))>: \(d.main.rawValue)\(extras.isEmpty ? "" : ", " + extras)\r\n"
+        }
+        s += "\r\nFindings:\r\n"
+        for f in findings where f.isBlocking { s += "  \(f.plugin): \(clean(f.detail))\r\n" }
+        if decisions.contains(where: { $0.extras.contains(.quarantine) }) {
+            s += "\r\nA copy is in the quarantine: posternctl quarantine show \(e.id)\r\n"
+        }
+        return (id, ByteBuffer(string: s))
+    }
+
+    private static func clean(_ s: String) -> String {
+        String(decoding: s.utf8.prefix(500).map { $0 < 32 || $0 == 127 ? UInt8(ascii: " ") : $0 }, as: UTF8.self)
+    }
+}

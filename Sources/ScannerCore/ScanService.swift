@@ -1,0 +1,256 @@
+import Glibc
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import PosternPolicy
+import PosternRuntime
+import PosternSMTP
+import PosternScanning
+import PosternSpool
+import PosternUtil
+import ServiceLifecycle
+
+/// Takes messages from `scan/`, runs the after-queue plug-ins, decides their verdict and
+/// per-recipient routes, appends that to the spool file and moves it to `outgoing/`, then
+/// wakes senderd. Answers receiverd's PRESCAN requests (synchronous mode) with the verdict of
+/// the before-queue plug-ins.
+///
+/// The verdict is appended without fsync: receiverd's fsync already made the message durable,
+/// and a verdict lost in a power failure shows up as a file in `scan/` or an `outgoing/` file
+/// without a complete verdict, both of which are scanned again on start (docs/spool-format.md).
+package struct ScanService: Service {
+    package let store: ConfigStore
+    package var config: PosternConfig { store.current }
+    package let layout: SpoolLayout
+    package let group: any EventLoopGroup
+    package let pool: NIOThreadPool
+    /// PRESCAN requests: the MTA is waiting on these.
+    package let prescanPool: NIOThreadPool
+    package let sender: WakeupLink
+    package let logger: Logger
+    package let metrics: ScannerMetrics
+    package let queue = WorkQueue()
+    /// After-queue tempfails (a scanner down): not scanned again before this time.
+    package let retryAt = NIOLockedValueBox<[String: ContinuousClock.Instant]>([:])
+    /// How long an after-queue tempfail waits before the next try.
+    package static let retryDelay: Duration = .seconds(60)
+    /// How often the quarantine is pruned.
+    package static let pruneInterval: Duration = .seconds(300)
+    /// Directory scans catch wake-ups that were lost while scannerd was down or busy.
+    package static let rescanInterval: Duration = .seconds(5)
+    package static let workers = 8
+
+    package func run() async throws {
+        try recover()
+        let queue = self.queue
+        let bootstrap = ServerBootstrap(group: group)
+            .childChannelInitializer { ch in
+                ch.eventLoop.makeCompletedFuture {
+                    try ch.pipeline.syncOperations.addHandler(IPCServerHandler { m, reply in
+                        switch m {
+                        case .scan(let id): queue.add(id)
+                        case .prescan(let id, let deadline): self.prescan(id, deadline: deadline, reply: reply)
+                        default: break
+                        }
+                    })
+                }
+            }
+        let listeners = try await Listeners.open(names: ["scanner"], endpoints: [config.scanner.address], setting: "[Scanner] Address", bootstrap: bootstrap, logger: logger)
+        Systemd.notify("READY=1\nSTATUS=scanning")
+        DaemonStatus.publish(.ready, runDir: config.general.runDir, logger: logger)
+        logger.info("ready")
+        await withTaskGroup(of: Void.self) { tasks in
+            for _ in 0..<ScanService.workers {
+                tasks.addTask { while let id = await queue.next() { await self.scan(id); queue.done(id) } }
+            }
+            tasks.addTask {
+                var lastPrune = ContinuousClock.now - ScanService.pruneInterval
+                while !Task.isShuttingDownGracefully && !Task.isCancelled {
+                    if ContinuousClock.now - lastPrune >= ScanService.pruneInterval {
+                        lastPrune = .now
+                        self.pruneQuarantine()
+                    }
+                    do { try await cancelWhenGracefulShutdown { try await Task.sleep(for: ScanService.rescanInterval) } } catch { break }
+                    self.enqueueDirectory()
+                }
+            }
+            try? await gracefulShutdown()
+            Systemd.notify("STOPPING=1")
+            DaemonStatus.publish(.stopping, runDir: config.general.runDir, logger: logger)
+            for l in listeners { try? await l.close() }
+            queue.close()
+        }
+        sender.close()
+    }
+
+    /// On start: an `outgoing/` file without a complete verdict goes back to `scan/`; then every
+    /// file in `scan/` is queued.
+    private func recover() throws {
+        for id in layout.ids(in: .outgoing) {
+            do {
+                let f = try SpoolFile.read(path: layout.path(id, .outgoing))
+                if f.verdict == nil { move(id, .outgoing, .scan, "verdict incomplete, scanning again") }
+            } catch let e as SpoolFormatError {
+                quarantineCorrupt(id, from: .outgoing, e)
+            } catch {
+                logger.warning("cannot read queue file: \(error)", metadata: ["queue-id": "\(id)"])
+            }
+        }
+        enqueueDirectory()
+    }
+
+    private func enqueueDirectory() {
+        let now = ContinuousClock.now
+        let waiting = retryAt.withLockedValue { r in
+            r = r.filter { $0.value > now }
+            return r
+        }
+        for id in layout.ids(in: .scan) where waiting[id] == nil { queue.add(id) }
+    }
+
+    private func pruneQuarantine() {
+        let q = config.quarantine
+        for id in Quarantine(directory: q.path).prune(storedTime: q.storedTime, maxSize: q.maxSize) {
+            logger.info("removed from quarantine (StoredTime/MaxSize)", metadata: ["queue-id": "\(id)"])
+        }
+    }
+
+    /// Without plug-ins a scan is a few page-cache reads and writes, cheaper than a hop to the
+    /// thread pool; with plug-ins it waits on scanners, which must not hold a cooperative thread.
+    private func scan(_ id: String) async {
+        let started = ContinuousClock.now
+        do {
+            if !config.scansWithPlugins {
+                try scanBlocking(id)
+            } else {
+                try await pool.runIfActive { try self.scanBlocking(id) }
+            }
+            metrics.duration.record(ContinuousClock.now - started)
+        } catch {
+            metrics.errors.increment()
+            logger.error("scan failed: \(error)", metadata: ["queue-id": "\(id)"])
+        }
+    }
+
+    /// Synchronous mode: the before-queue scan of a message receiverd holds in `incoming/`.
+    /// The verdict goes into the file (receiverd's commit makes it durable with the message);
+    /// the reply codes go back on the connection. `deadline` is receiverd's: the plug-ins get
+    /// 90 % of the time left, and no verdict is written once it has passed (receiverd applies
+    /// ProcessingErrors then). Runs on its own threads, never behind after-queue scans.
+    private func prescan(_ id: String, deadline: UInt64, reply: @escaping IPCServerHandler.Reply) {
+        let started = ContinuousClock.now
+        let now = Monotonic.now()
+        let pluginDeadline = started + .nanoseconds(Int64(deadline > now ? (deadline - now) / 10 * 9 : 0))
+        prescanPool.submit { state in
+            guard state == .active else { return }
+            var log = logger
+            log[metadataKey: "queue-id"] = "\(id)"
+            do {
+                let (file, buffer) = try SpoolFile.readWithMessage(path: layout.path(id, .incoming))
+                let message = Array(buffer.readableBytesView)
+                let outcome = StageScan(config: config, stage: .beforeQueue).run(file: file, message: message, deadline: pluginDeadline)
+                // A 451 for all: the client sends it again, and that attempt keeps the copy.
+                let retried = outcome.codes.allSatisfy { $0 == 451 }
+                if !retried { quarantine(outcome, envelope: file.envelope, message: message, log: log) }
+                guard try file.writeVerdict(outcome.verdict, sync: false, before: deadline) else {
+                    log.warning("before-queue scan finished after receiverd's deadline; it applies ProcessingErrors")
+                    return
+                }
+                record(outcome, envelope: file.envelope, stage: .beforeQueue, log: log, started: started)
+                if !retried { notify(outcome, envelope: file.envelope, message: message, log: log) }
+                reply(.verdict(id: id, codes: outcome.codes, text: outcome.text))
+            } catch {
+                metrics.errors.increment()
+                log.error("before-queue scan failed: \(error)")
+                reply(.verdict(id: id, codes: [451], text: "internal error"))
+            }
+        }
+    }
+
+    /// Logs and counts a verdict: one line for the message, and a `to=` line for each
+    /// recipient it ends for here (discarded, or blocked after it was accepted and reported by
+    /// DSN); recipients refused to the client are logged by receiverd, which gave the refusal.
+    package func record(_ outcome: StageScan.Outcome, envelope e: Envelope, stage: ScanStage, log: Logger, started: ContinuousClock.Instant) {
+        metrics.count(outcome.verdict.action)
+        for f in outcome.findings where f.verdict == Finding.error { metrics.pluginErrors(f.plugin) }
+        var meta: Logger.Metadata = [
+            "verdict": "\(outcome.verdict.action)",
+            "routes": "\(Set(outcome.verdict.routes.filter { $0.status == .pending }.map(\.endpoint)).sorted().joined(separator: ","))",
+        ]
+        if !outcome.findings.isEmpty {
+            meta["findings"] = "\(outcome.findings.map { "\($0.plugin)=\($0.verdict)" }.joined(separator: ","))"
+            meta["score"] = "\(outcome.verdict.score)"
+            meta["delay"] = "\(ContinuousClock.now - started)"
+        }
+        if !outcome.text.isEmpty { meta["reason"] = "\(outcome.text)" }
+        log.info("scanned", metadata: meta)
+        for d in outcome.decisions where e.recipients.indices.contains(d.recipient) {
+            let reason = d.reasons.last ?? outcome.text
+            let refusedToClient = stage == .beforeQueue && outcome.codes.indices.contains(d.recipient) && outcome.codes[d.recipient] != 250
+            switch d.main {
+            case .discard:
+                log.notice("to=<\(e.recipients[d.recipient].address)>, dsn=2.0.0, status=discarded (\(reason))")
+            case .reject where !refusedToClient:
+                log.notice("to=<\(e.recipients[d.recipient].address)>, dsn=5.7.1, status=blocked (\(reason))")
+            default:
+                break
+            }
+        }
+    }
+
+    private func scanBlocking(_ id: String) throws {
+        let path = layout.path(id, .scan)
+        var file: SpoolFile
+        do {
+            file = try SpoolFile.read(path: path)
+        } catch let e as SpoolError where e.errno == ENOENT {
+            return   // done already (a duplicate wake-up)
+        } catch let e as SpoolFormatError {
+            quarantineCorrupt(id, from: .scan, e)
+            return
+        }   // other errors (EMFILE, EIO…) are thrown and logged; the next scan tries again
+        var log = logger
+        log[metadataKey: "queue-id"] = "\(id)"
+        if file.verdict == nil || file.verdict!.afterQueuePending {
+            let started = ContinuousClock.now
+            let config = self.config
+            // Without plug-ins and header rules the message itself is not needed.
+            let message = config.scansWithPlugins || config.rules.usesHeaders ? Array(try file.readMessage().readableBytesView) : []
+            let outcome = StageScan(config: config, stage: .afterQueue)
+                .run(file: file, message: message, deadline: started + config.scanner.scanTimeout)
+            if outcome.retry {
+                retryAt.withLockedValue { $0[id] = .now + ScanService.retryDelay }
+                metrics.count("tempfail")
+                log.warning("scan failed, trying again in \(ScanService.retryDelay)", metadata: ["reason": "\(outcome.text)"])
+                return
+            }
+            // The copy first: once the verdict is written, the scan is not repeated.
+            quarantine(outcome, envelope: file.envelope, message: message, log: log)
+            try file.writeVerdict(outcome.verdict, sync: false)
+            record(outcome, envelope: file.envelope, stage: .afterQueue, log: log, started: started)
+            notify(outcome, envelope: file.envelope, message: message, log: log)
+            file = try SpoolFile.read(path: path)
+        }
+        try settleBlocked(file, log: log)
+        if let verdict = file.verdict, !verdict.routes.contains(where: { $0.status == .pending }) {
+            // Nothing left to deliver: every recipient was refused, discarded or reported.
+            if unlink(path) != 0 { throw SpoolError("unlink", path) }
+            log.info("removed", metadata: ["verdict": "\(verdict.action)"])
+            return
+        }
+        guard rename(path, layout.path(id, .outgoing)) == 0 else { throw SpoolError("rename", path) }
+        sender.send(.deliver(id: id))
+    }
+
+    private func move(_ id: String, _ from: SpoolState, _ to: SpoolState, _ why: String) {
+        if rename(layout.path(id, from), layout.path(id, to)) == 0 {
+            logger.warning("\(why): moved \(from.rawValue)/ to \(to.rawValue)/", metadata: ["queue-id": "\(id)"])
+        }
+    }
+
+    private func quarantineCorrupt(_ id: String, from: SpoolState, _ error: any Error) {
+        metrics.corrupt.increment()
+        move(id, from, .corrupt, "unreadable queue file (\(error))")
+    }
+}

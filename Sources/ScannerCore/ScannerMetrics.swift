@@ -1,0 +1,33 @@
+import Prometheus
+
+/// What scannerd counts, for `[Metrics] Scanner`.
+package struct ScannerMetrics: Sendable {
+    package let registry = PrometheusCollectorRegistry()
+    /// Scans that failed (the message stays in `scan/` and is tried again).
+    package let errors: Counter
+    /// Damaged queue files moved to `corrupt/`.
+    package let corrupt: Counter
+    /// Copies stored in the quarantine.
+    package let quarantined: Counter
+    package let duration: DurationHistogram
+
+    package init() {
+        errors = registry.makeCounter(descriptor: .postern("scanner_errors", unit: "total", help: "Scans that failed and will be retried."))
+        corrupt = registry.makeCounter(descriptor: .postern("corrupt_files", unit: "total", help: "Unreadable queue files moved to corrupt/."))
+        quarantined = registry.makeCounter(descriptor: .postern("quarantined_messages", unit: "total", help: "Messages copied into the quarantine."))
+        duration = registry.makeDurationHistogram(descriptor: .postern("scan", unit: "seconds", help: "Time to scan a message and resolve its routes."), buckets: [.microseconds(100), .microseconds(250), .milliseconds(1), .milliseconds(10), .milliseconds(100),
+                      .seconds(1), .seconds(10), .seconds(60)])
+    }
+
+    /// Messages scanned, by verdict (`pass`, `reject`, `tempfail`, `discard`, `split`).
+    package func count(_ verdict: String) {
+        registry.makeCounter(descriptor: .postern("scanned_messages", unit: "total", help: "Messages scanned, by verdict."),
+                             labels: [("verdict", verdict)]).increment()
+    }
+
+    /// A plug-in that was down, timed out or answered garbage.
+    package func pluginErrors(_ plugin: String) {
+        registry.makeCounter(descriptor: .postern("plugin_errors", unit: "total", help: "Plug-in failures (ProcessingErrors applied), by plug-in."),
+                             labels: [("plugin", plugin)]).increment()
+    }
+}

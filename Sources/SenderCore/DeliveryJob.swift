@@ -1,0 +1,39 @@
+import NIOCore
+import PosternSMTP
+import PosternSpool
+
+/// What became of one recipient in one delivery attempt.
+package enum RecipientOutcome: Sendable, Equatable {
+    case delivered(Reply)
+    case deferred(String)
+    case failed(Reply)
+
+    package var text: String {
+        switch self {
+        case .delivered(let r), .failed(let r): return r.description
+        case .deferred(let s): return s
+        }
+    }
+}
+
+/// One transaction to one destination: the recipients of a message that share a route.
+package struct DeliveryJob: Sendable {
+    package let envelope: Envelope
+    /// Indices into `envelope.recipients` (for NOTIFY and ORCPT).
+    package let recipients: [Int]
+    /// The address each of them is delivered to: its own, or a `redirect(…)` target.
+    package let addresses: [String]
+    /// The message as it goes out: Postern's added header fields, then the spooled bytes.
+    package let message: ByteBuffer
+    package let finish: @Sendable ([RecipientOutcome]) -> Void
+    /// Already retried once after a dead cached connection.
+    package var retried = false
+
+    package func retry() -> DeliveryJob {
+        var j = self
+        j.retried = true
+        return j
+    }
+
+    package func deferAll(_ why: String) { finish(recipients.map { _ in .deferred(why) }) }
+}

@@ -1,0 +1,244 @@
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import PosternPolicy
+import PosternSMTP
+
+/// Connections to one next hop, reused across messages. Up to `maxConnections` workers each
+/// own one connection and take jobs from a shared queue; a worker idle for `idleTime` says
+/// QUIT. When a connection cannot be made, every job waiting for that hop is deferred at once,
+/// so a dead next hop costs one connect attempt, not one per message.
+package final class DestinationPool: Sendable {
+    package let endpoint: Endpoint
+    /// Recipients with another TLS policy for the same hop have a pool of their own.
+    package let tls: TLSPolicy
+    private let group: any EventLoopGroup
+    private let settings: SenderSettings
+    private let logger: Logger
+    /// TLS contexts and credentials as configured now, asked for at every new connection.
+    private let policy: @Sendable () -> NextHopPolicy
+
+    private struct State {
+        package var pending: [DeliveryJob] = []
+        package var idle: [(id: Int, waiter: CheckedContinuation<DeliveryJob?, Never>)] = []
+        package var workers = 0
+        package var nextWaiter = 0
+        /// Open connections, so that a stopping senderd can cut stalled ones.
+        package var channels: [ObjectIdentifier: any Channel] = [:]
+    }
+    private let state = NIOLockedValueBox(State())
+
+    package init(endpoint: Endpoint, tls: TLSPolicy, group: any EventLoopGroup, settings: SenderSettings, logger: Logger,
+         policy: @escaping @Sendable () -> NextHopPolicy) {
+        self.endpoint = endpoint
+        self.tls = tls
+        self.group = group
+        self.settings = settings
+        self.policy = policy
+        var l = logger
+        l[metadataKey: "relay"] = "\(endpoint)"
+        self.logger = l
+    }
+
+    package func submit(_ job: DeliveryJob) {
+        enum Next { case handTo(CheckedContinuation<DeliveryJob?, Never>), spawn, wait }
+        let next: Next = state.withLockedValue { s in
+            if !s.idle.isEmpty { return .handTo(s.idle.removeFirst().waiter) }
+            s.pending.append(job)
+            if s.workers < settings.maxConnections {
+                s.workers += 1
+                return .spawn
+            }
+            return .wait
+        }
+        switch next {
+        case .handTo(let w): w.resume(returning: job)
+        case .spawn: Task { await self.work() }
+        case .wait: break
+        }
+    }
+
+    private func nextJob() async -> DeliveryJob? {
+        let id = state.withLockedValue { s -> Int in s.nextWaiter += 1; return s.nextWaiter }
+        return await withCheckedContinuation { (c: CheckedContinuation<DeliveryJob?, Never>) in
+            let job: DeliveryJob?? = state.withLockedValue { s in
+                if !s.pending.isEmpty { return .some(s.pending.removeFirst()) }
+                s.idle.append((id, c))
+                return .none
+            }
+            if let job { c.resume(returning: job); return }
+            Task {
+                try? await Task.sleep(for: self.settings.idleTime)
+                let expired = self.state.withLockedValue { s -> CheckedContinuation<DeliveryJob?, Never>? in
+                    guard let i = s.idle.firstIndex(where: { $0.id == id }) else { return nil }
+                    return s.idle.remove(at: i).waiter
+                }
+                expired?.resume(returning: nil)
+            }
+        }
+    }
+
+    /// Closes every connection, busy or not: their jobs are deferred (the end of a graceful
+    /// shutdown that waited long enough for a stalled next hop).
+    package func abortAll() {
+        for c in state.withLockedValue({ Array($0.channels.values) }) { c.close(promise: nil) }
+    }
+
+    /// Lets idle workers say QUIT now (graceful shutdown), instead of after `idleTime`.
+    package func closeIdle() {
+        let waiters = state.withLockedValue { s -> [CheckedContinuation<DeliveryJob?, Never>] in
+            defer { s.idle = [] }
+            return s.idle.map(\.waiter)
+        }
+        for w in waiters { w.resume(returning: nil) }
+    }
+
+    /// Takes a pending job without waiting (for the first job of a new worker).
+    private func takePending() -> DeliveryJob? {
+        state.withLockedValue { s in s.pending.isEmpty ? nil : s.pending.removeFirst() }
+    }
+
+    private func failAllPending(_ why: String) {
+        let jobs = state.withLockedValue { s -> [DeliveryJob] in defer { s.pending = [] }; return s.pending }
+        for j in jobs { j.deferAll(why) }
+    }
+
+    private func work() async {
+        defer {
+            let respawn = state.withLockedValue { s -> Bool in
+                s.workers -= 1
+                if !s.pending.isEmpty && s.idle.isEmpty { s.workers += 1; return true }
+                return false
+            }
+            if respawn { Task { await self.work() } }
+        }
+        guard let first = takePending() else { return }
+        // `may`: a failed TLS handshake is followed by one connection without STARTTLS.
+        var inClear = false
+        while let retry = await session(first: first, inClear: inClear), !inClear {
+            logger.warning("TLS handshake with \(endpoint) failed (\(retry)); trying again without TLS")
+            inClear = true
+        }
+    }
+
+    /// One connection: returns why TLS failed when the jobs should go out again in clear.
+    private func session(first: DeliveryJob, inClear: Bool) async -> String? {
+        let channel: NIOAsyncChannel<Reply, ByteBuffer>
+        do {
+            channel = try await connect()
+        } catch {
+            let why = "connect to \(endpoint): \(ErrorText.describe(error))"
+            logger.warning("\(why)")
+            first.deferAll(why)
+            failAllPending(why)
+            return nil
+        }
+        var current: DeliveryJob? = first
+        var retryInClear: String?
+        let key = ObjectIdentifier(channel.channel)
+        state.withLockedValue { $0.channels[key] = channel.channel }
+        defer { state.withLockedValue { _ = $0.channels.removeValue(forKey: key) } }
+        do {
+            try await channel.executeThenClose { inbound, outbound in
+                var conn = ClientConnection(replies: inbound.makeAsyncIterator(), outbound: outbound,
+                                            lmtp: endpoint.mailProtocol == .lmtp, hostname: settings.hostname, logger: logger)
+                if let refusal = try await conn.open() {
+                    let why = "\(endpoint) refused to talk to us: \(refusal)"
+                    logger.warning("\(why)")
+                    current?.deferAll(why)
+                    current = nil
+                    failAllPending(why)
+                    return
+                }
+                switch try await conn.setUp(channel: channel.channel, endpoint: endpoint, policy: policy(),
+                                            inClear: inClear, logger: logger) {
+                case .ready: break
+                case .deferAll(let why):
+                    logger.warning("\(why)")
+                    current?.deferAll(why)
+                    current = nil
+                    failAllPending(why)
+                    try? await conn.send("QUIT\r\n")
+                    return
+                case .retryInClear(let why):
+                    retryInClear = why   // `current` goes out on the next connection
+                    return
+                }
+                var reused = false
+                while let job = current {
+                    current = nil
+                    let result = await conn.deliver(job)
+                    if let broken = result.broken {
+                        // A cached connection the next hop had already closed: the job gets
+                        // one more try on a fresh connection before it is deferred.
+                        if reused && !job.retried && !conn.sentData {
+                            logger.debug("cached connection was dead (\(ErrorText.describe(broken))); retrying on a new one")
+                            submit(job.retry())
+                        } else {
+                            logger.warning("lost connection: \(ErrorText.describe(broken))")
+                            job.finish(result.outcomes)
+                        }
+                        return
+                    }
+                    job.finish(result.outcomes)
+                    reused = true
+                    current = await nextJob()
+                }
+                try? await conn.send("QUIT\r\n")
+                _ = try? await conn.read()
+            }
+        } catch {
+            let why = "lost connection with \(endpoint): \(ErrorText.describe(error))"
+            logger.warning("\(why)")
+            current?.deferAll(why)
+            return nil
+        }
+        return retryInClear
+    }
+
+    private func connect() async throws -> NIOAsyncChannel<Reply, ByteBuffer> {
+        let timeout = TimeAmount.nanoseconds(Int64(settings.connectTimeout.components.seconds) * 1_000_000_000 + 1)
+        let readTimeout = TimeAmount.nanoseconds(Int64(settings.readTimeout.components.seconds) * 1_000_000_000)
+        let bootstrap = ClientBootstrap(group: group)
+            .connectTimeout(timeout)
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
+        let initializer: @Sendable (any Channel) -> EventLoopFuture<NIOAsyncChannel<Reply, ByteBuffer>> = { ch in
+            ch.eventLoop.makeCompletedFuture {
+                try ch.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: readTimeout))
+                try ch.pipeline.syncOperations.addHandler(CloseOnIdle())
+                try ch.pipeline.syncOperations.addHandler(ByteToMessageHandler(ReplyDecoder()))
+                return try NIOAsyncChannel<Reply, ByteBuffer>(wrappingChannelSynchronously: ch)
+            }
+        }
+        switch endpoint.location {
+        case .inet(let host, let port):
+            return try await bootstrap.connect(host: host, port: port, channelInitializer: initializer)
+        case .unix(let path):
+            return try await bootstrap.connect(unixDomainSocketPath: path, channelInitializer: initializer)
+        }
+    }
+}
+
+/// A next hop that stops answering is given up on after the read timeout.
+package final class CloseOnIdle: ChannelInboundHandler, Sendable {
+    package typealias InboundIn = ByteBuffer
+    package typealias InboundOut = ByteBuffer
+    package func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let e = event as? IdleStateHandler.IdleStateEvent, e == .read {
+            context.close(promise: nil)
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+}
+
+/// The `[Sender]` settings the pools need.
+package struct SenderSettings: Sendable {
+    package var hostname: String
+    package var maxConnections: Int
+    package var connectTimeout: Duration
+    package var readTimeout: Duration
+    /// Postfix's smtp_connection_cache_time_limit is 2 s; a little longer suits a filter's steady stream.
+    package var idleTime: Duration = .seconds(5)
+}

@@ -1,0 +1,327 @@
+import Crypto
+import Dispatch
+import Glibc
+import NIOConcurrencyHelpers
+import NIOCore
+import PosternMIME
+import PosternSMTP
+@testable import PosternSpool
+import PosternTestSupport
+import PosternUtil
+import Testing
+
+@Suite struct SpoolTests {
+    func envelope(_ id: String, size: Int) -> Envelope {
+        Envelope(id: id, arrival: 1_700_000_000.5, clientIP: "192.0.2.1", clientPort: 4242, helo: "mx.example",
+                 serverIP: "127.0.0.1", serverPort: 10024, xforward: ["ADDR": "198.51.100.7", "NAME": "orig.example"],
+                 mailFrom: "a@example.com", mailParameters: MailParameters([.init(keyword: "BODY", value: "8BITMIME")]),
+                 recipients: [Recipient(address: "b@example.org", parameters: MailParameters([.init(keyword: "NOTIFY", value: "FAILURE")])),
+                              Recipient(address: "c@example.org")],
+                 size: size, bodyHash: "00ff", validGuards: 0, receivedHeaders: 2)
+    }
+
+    func write(_ spool: borrowing TempSpool, message: String) throws -> String {
+        try spool.write(message) { envelope($0, size: $1) }
+    }
+
+    @Test func writesAndReadsBack() throws {
+        let spool = try TempSpool()
+        let message = "Subject: x\r\n\r\nbody \u{00e9}\r\n.\r\n"
+        let id = try write(spool, message: message)
+        #expect(access(spool.layout.path(id, .incoming), F_OK) != 0)   // moved, not copied
+        let f = try SpoolFile.read(path: spool.layout.path(id, .scan))
+        #expect(f.envelope == envelope(id, size: message.utf8.count))
+        #expect(f.verdict == nil)
+        #expect(String(buffer: try f.readMessage()) == message)
+    }
+
+    @Test func verdictAndInPlaceStatusUpdates() throws {
+        let spool = try TempSpool()
+        let id = try write(spool, message: "a\r\n")
+        var f = try SpoolFile.read(path: spool.layout.path(id, .scan))
+        let v = Verdict(scanned: 1, action: "pass", routes: [.init(recipient: 0, endpoint: "inet:10025@192.0.2.1"),
+                                                              .init(recipient: 1, endpoint: "lmtp:local:/run/lmtp")])
+        try f.writeVerdict(v, sync: true)
+        f = try SpoolFile.read(path: spool.layout.path(id, .scan))
+        #expect(f.verdict == v)
+        try f.update(statuses: [(route: 1, status: .delivered)], attempts: 3, sync: false)
+        let g = try SpoolFile.read(path: spool.layout.path(id, .scan))
+        #expect(g.verdict?.routes.map(\.status) == [.pending, .delivered])
+        #expect(g.verdict?.attempts == 3)
+        #expect(String(buffer: try g.readMessage()) == "a\r\n")
+    }
+
+    @Test func incompleteVerdictIsReplaced() throws {
+        let spool = try TempSpool()
+        let id = try write(spool, message: "a\r\n")
+        let path = spool.layout.path(id, .scan)
+        let fd = open(path, O_WRONLY | O_APPEND)
+        _ = Glibc.write(fd, "scanned 1\nverdict pa", 20)
+        close(fd)
+        let f = try SpoolFile.read(path: path)
+        #expect(f.verdict == nil && f.verdictIncomplete)
+        try f.writeVerdict(Verdict(scanned: 2, routes: [.init(recipient: 0, endpoint: "inet:25@[::1]")]), sync: false)
+        #expect(try SpoolFile.read(path: path).verdict?.routes.first?.endpoint == "inet:25@[::1]")
+    }
+
+    @Test(arguments: [
+        "",                                                    // empty file
+        "POSTERN-SPOOL 1 envelope-at=0000000000000045\n",      // no envelope end marker
+        "garbage\n",
+        "POSTERN-SPOOL 1 envelope-at=0000000000009999\nab",    // offset beyond the end
+    ])
+    func refusesDamagedFiles(_ content: String) throws {
+        let spool = try TempSpool()
+        let path = spool.layout.path(QueueID.make(), .scan)
+        let fd = open(path, O_WRONLY | O_CREAT, 0o600)
+        _ = content.withCString { Glibc.write(fd, $0, strlen($0)) }
+        close(fd)
+        #expect(throws: SpoolFormatError.self) { try SpoolFile.read(path: path) }
+    }
+
+    @Test func truncatedMessageIsRefused() throws {
+        let spool = try TempSpool()
+        let id = try write(spool, message: "hello\r\n")
+        let path = spool.layout.path(id, .scan)
+        let st = try SysCall.readFile(path)
+        // Cut the file inside the envelope: the end marker is gone.
+        truncate(path, off_t(st.count - 20))
+        #expect(throws: SpoolFormatError.self) { try SpoolFile.read(path: path) }
+    }
+
+    /// Found by the spool fuzz target (Fuzz/Regressions/spool/): offsets were counted in the
+    /// UTF-8 of the repaired text, so octets that are not UTF-8 (a damaged or hand-edited
+    /// envelope) moved every offset after them, and senderd's in-place update wrote its status
+    /// byte elsewhere.
+    @Test func inPlaceUpdateHitsItsByteAfterNonUTF8Octets() throws {
+        let spool = try TempSpool()
+        let id = try write(spool, message: "a\r\n")
+        let path = spool.layout.path(id, .scan)
+        var f = try SpoolFile.read(path: path)
+        let v = Verdict(scanned: 1, routes: [.init(recipient: 0, endpoint: "inet:10025@192.0.2.1"),
+                                             .init(recipient: 1, endpoint: "inet:10025@192.0.2.1")])
+        try f.writeVerdict(v, sync: false)
+        // Damage the envelope: "helo mx.example" becomes three octets that are not UTF-8.
+        var bytes = try SysCall.readFile(path)
+        let helo = Array("helo mx.example\n".utf8)
+        let at = try #require((0...(bytes.count - helo.count)).first { bytes[$0..<($0 + helo.count)].elementsEqual(helo) })
+        bytes.replaceSubrange(at..<(at + helo.count), with: Array("helo ".utf8) + [0xFF, 0xFE, 0xFD, 0x0A])
+        let fd = open(path, O_WRONLY | O_TRUNC)
+        _ = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+        close(fd)
+        f = try SpoolFile.read(path: path)
+        for (offset, route) in zip(f.routeStatusOffsets, try #require(f.verdict).routes) {
+            #expect(bytes[offset] == route.status.rawValue)
+        }
+        try f.update(statuses: [(route: 1, status: .delivered)], attempts: 2, sync: false)
+        let g = try SpoolFile.read(path: path)
+        #expect(g.verdict?.routes.map(\.status) == [.pending, .delivered])
+        #expect(g.verdict?.attempts == 2)
+        #expect(g.envelope.recipients == f.envelope.recipients)
+    }
+
+    /// Found by the spool fuzz target (Fuzz/Regressions/spool/): an attempts field that is not
+    /// six digits was taken, and update(attempts:) then wrote six digits over the end marker
+    /// (`attempts 5\nend verdict` became `attempts 000002nd verdict`): the verdict, with the
+    /// statuses of recipients already delivered, was lost. Such a file is damaged: refused.
+    @Test(arguments: ["5", "0000)))03", "-00001", "0000001", "+00001"])
+    func attemptsOfAnotherWidthIsRefused(_ attempts: String) throws {
+        let spool = try TempSpool()
+        let id = try write(spool, message: "a\r\n")
+        let path = spool.layout.path(id, .scan)
+        let f = try SpoolFile.read(path: path)
+        try f.writeVerdict(Verdict(scanned: 1, routes: [.init(recipient: 0, endpoint: "inet:25@[::1]")], attempts: 1), sync: false)
+        var text = String(decoding: try SysCall.readFile(path), as: UTF8.self)
+        text = text.replacing("attempts 000001\n", with: "attempts \(attempts)\n")
+        let fd = open(path, O_WRONLY | O_TRUNC)
+        _ = text.withCString { Glibc.write(fd, $0, strlen($0)) }
+        close(fd)
+        #expect(throws: SpoolFormatError.self) { try SpoolFile.read(path: path) }
+    }
+
+    @Test func exclusiveCreate() throws {
+        let spool = try TempSpool()
+        let id = QueueID.make()
+        _ = try SpoolWriter(layout: spool.layout, id: id)
+        #expect(throws: SpoolError.self) { try SpoolWriter(layout: spool.layout, id: id) }
+    }
+
+    @Test func abortLeavesNothing() throws {
+        let spool = try TempSpool()
+        let w = try SpoolWriter(layout: spool.layout, id: QueueID.make())
+        try w.append("partial")
+        w.abort()
+        #expect(try SysCall.listDirectory(spool.layout.directory(.incoming)).isEmpty)
+    }
+}
+
+@Suite struct QueueIDTests {
+    @Test func uniqueSortableValid() {
+        var ids: [String] = []
+        for _ in 0..<2000 { ids.append(QueueID.make()) }
+        #expect(Set(ids).count == ids.count)
+        #expect(ids.allSatisfy(QueueID.isValid))
+        let early = QueueID.make(now: timespec(tv_sec: 1_000_000_000, tv_nsec: 0))
+        let late = QueueID.make(now: timespec(tv_sec: 2_000_000_000, tv_nsec: 0))
+        #expect(early < late)
+        #expect(!QueueID.isValid("../etc/passwd"))
+    }
+}
+
+@Suite struct LoopGuardTests {
+    @Test func guardIsBoundToBody() {
+        let g = LoopGuard(key: Array("secret".utf8))
+        let h = g.header(host: "mx", id: "ID1", bodyHash: "aa")
+        let value = String(h.dropFirst("X-Postern-Guard:".count))
+        #expect(g.isValid(value: value, bodyHash: "aa"))
+        #expect(!g.isValid(value: value, bodyHash: "bb"))
+        #expect(!LoopGuard(key: Array("other".utf8)).isValid(value: value, bodyHash: "aa"))
+        #expect(!g.isValid(value: value.replacingOccurrences(of: "ID1", with: "ID2"), bodyHash: "aa"))
+    }
+
+    @Test func inspectorFindsGuardAndReceivedAndHashesBody() {
+        var i = HeaderInspector()
+        let msg = "Received: from a\r\n\tby b\r\nreceived: x\r\nX-Postern-Guard: v=1; h=mx\r\nSubject: s\r\n\r\nbody\r\n"
+        // Feed in two pieces split inside a header line.
+        let bytes = Array(msg.utf8)
+        bytes[..<20].withUnsafeBytes { i.feed($0) }
+        bytes[20...].withUnsafeBytes { i.feed($0) }
+        #expect(i.receivedCount == 2)
+        #expect(i.guardValues == [" v=1; h=mx"])
+        #expect(i.bodyHash() == SHA256.hash(data: Array("body\r\n".utf8)).hex)
+    }
+}
+
+extension LoopGuardTests {
+    /// Every guard is kept, topmost first, up to the cap; each valid one names its pass.
+    @Test func inspectorKeepsEveryGuardUpToTheCap() {
+        let g = LoopGuard(key: Array("secret".utf8))
+        var head = ""
+        for k in 0..<(HeaderInspector.maxGuards + 3) { head += g.header(host: "mx", id: "ID\(k)", bodyHash: SHA256.hash(data: Array("b\r\n".utf8)).hex) + "\r\n" }
+        var i = HeaderInspector()
+        i.feed(ByteBuffer(string: head + "X-Postern-Guard: v=1; h=mx; id=forged; mac=00\r\n\r\nb\r\n"))
+        let values = i.guardValues
+        let hash = i.bodyHash()
+        #expect(values.count == HeaderInspector.maxGuards)
+        #expect(g.stamp(value: values[0], bodyHash: hash)?.id == "ID0")
+        #expect(values.allSatisfy { g.isValid(value: $0, bodyHash: hash) })
+    }
+
+    @Test func envelopeKeepsGuardCountAndHoldReason() throws {
+        var e = Envelope(id: "X", arrival: 1, mailFrom: "", recipients: [Recipient(address: "a@b")], size: 1)
+        e.validGuards = 2
+        e.holdReason = "mail loop: pass 3"
+        let back = try Envelope.parse(e.write().split(separator: "\n"))
+        #expect(back.validGuards == 2 && back.guardValid && back.holdReason == "mail loop: pass 3")
+        // A file from before `valid-guards` existed.
+        let old = try Envelope.parse(["id X", "arrival 1", "mail-from <>", "rcpt <a@b>", "size 1", "guard-valid yes"])
+        #expect(old.validGuards == 1 && old.holdReason == nil)
+    }
+}
+
+
+@Suite struct GroupCommitterTests {
+    /// A complete, not yet committed file in `incoming/`.
+    static func finishedWriter(_ layout: SpoolLayout, _ id: String) throws -> SpoolWriter {
+        let w = try SpoolWriter(layout: layout, id: id)
+        try w.append("Subject: \(id)\r\n\r\nbody\r\n")
+        try w.finish(envelope: Envelope(id: id, arrival: 1, mailFrom: "a@b.c",
+                                        recipients: [Recipient(address: "d@e.f")], size: w.messageBytes))
+        return w
+    }
+
+    /// Synchronous mode: sync while scanning (no rename), then publish with only the rename.
+    @Test(arguments: [false, true])
+    func syncFirstThenPublish(concurrently: Bool) async throws {
+        let spool = try TempSpool()
+        let layout = spool.layout
+        let committer = try GroupCommitter(layout: layout, target: .scan)
+        let ids = (0..<(concurrently ? 16 : 1)).map { _ in QueueID.make() }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for id in ids {
+                group.addTask {
+                    let w = try GroupCommitterTests.finishedWriter(layout, id)
+                    try w.sync(committer: committer)
+                    #expect(access(layout.path(id, .incoming), F_OK) == 0, "a sync alone publishes nothing")
+                    try w.commit(to: .scan, committer: committer, synced: true)
+                }
+            }
+            try await group.waitForAll()
+        }
+        #expect(try SysCall.listDirectory(layout.directory(.incoming)).isEmpty)
+        #expect(Set(try SysCall.listDirectory(layout.directory(.scan))) == Set(ids))
+    }
+
+    /// Many sessions committing at once (with and without a leader waiting for companions):
+    /// every file ends up in scan/, complete, and nothing is left in incoming/.
+    @Test(arguments: [false, true])
+    func concurrentCommitsAllLand(gather: Bool) async throws {
+        let spool = try TempSpool()
+        let layout = spool.layout
+        let always: @Sendable () -> Bool = { true }
+        let committer = try GroupCommitter(layout: layout, target: .scan, companionsExpected: gather ? always : nil)
+        let ids = (0..<64).map { _ in QueueID.make() }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for id in ids {
+                group.addTask {
+                    let w = try GroupCommitterTests.finishedWriter(layout, id)
+                    try w.commit(to: .scan, committer: committer)
+                }
+            }
+            try await group.waitForAll()
+        }
+        #expect(try SysCall.listDirectory(layout.directory(.incoming)).isEmpty)
+        #expect(Set(try SysCall.listDirectory(layout.directory(.scan))) == Set(ids))
+        for id in ids {
+            let f = try SpoolFile.read(path: layout.path(id, .scan))
+            #expect(String(buffer: try f.readMessage()) == "Subject: \(id)\r\n\r\nbody\r\n")
+        }
+    }
+
+    /// A commit that cannot be renamed fails for its caller, and only for it.
+    @Test func failedRenameIsReported() throws {
+        let spool = try TempSpool()
+        let committer = try GroupCommitter(layout: spool.layout, target: .scan)
+        let w = try SpoolWriter(layout: spool.layout, id: QueueID.make())
+        try w.append("x")
+        try w.finish(envelope: Envelope(id: w.id, arrival: 1, mailFrom: "", recipients: [Recipient(address: "a@b.c")], size: 1))
+        _ = rmdir(spool.layout.directory(.scan))
+        #expect(throws: SpoolError.self) { try w.commit(to: .scan, committer: committer) }
+    }
+
+    /// A file whose fsync fails is refused alone: a file in the same batch that was synced
+    /// before (synchronous mode) is still published.
+    @Test func failedSyncFailsAloneInItsBatch() throws {
+        let spool = try TempSpool()
+        let layout = spool.layout
+        let committer = try GroupCommitter(layout: layout, target: .scan)
+        nonisolated(unsafe) let good = try GroupCommitterTests.finishedWriter(layout, QueueID.make())
+        try good.sync(committer: committer)
+        let badID = QueueID.make()
+        let bad = try GroupCommitterTests.finishedWriter(layout, badID)
+        // One leader, two requests: the bad one's descriptor is not a file that fsync accepts.
+        let results = NIOLockedValueBox<[String: Bool]>([:])
+        DispatchQueue.concurrentPerform(iterations: 2) { k in
+            if k == 0 {
+                do { try committer.commit(fd: -1, from: layout.path(badID, .incoming), to: layout.path(badID, .scan)) ; results.withLockedValue { $0["bad"] = true } }
+                catch { results.withLockedValue { $0["bad"] = false } }
+            } else {
+                do { try good.commit(to: .scan, committer: committer, synced: true); results.withLockedValue { $0["good"] = true } }
+                catch { results.withLockedValue { $0["good"] = false } }
+            }
+        }
+        #expect(results.withLockedValue { $0 } == ["bad": false, "good": true])
+        #expect(access(layout.path(badID, .incoming), F_OK) == 0 && access(layout.path(good.id, .scan), F_OK) == 0)
+        bad.abort()
+    }
+}
+
+extension LoopGuardTests {
+    /// Services are printed in full at debug level; the guard's key must not be.
+    @Test func keyIsNeverPrinted() {
+        struct Holder { let loopGuard = LoopGuard(key: Array("s3cr3t-key".utf8)) }
+        for text in [String(describing: Holder()), String(reflecting: Holder()), "\(LoopGuard(key: [115, 51]))"] {
+            #expect(!text.contains("115") && !text.contains("s3cr3t") && text.contains("redacted"), "\(text)")
+        }
+    }
+}
