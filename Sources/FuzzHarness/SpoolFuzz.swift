@@ -1,10 +1,12 @@
 import PosternSpool
 
 /// A spool file as queue runners, `posternctl queue show` and recovery read it after a crash,
-/// a full disk or an administrator's editor: header line, message, envelope, verdict.
+/// a full disk or an administrator's editor: header line, message, envelope, verdict, delivery
+/// errors.
 ///
 /// Invariants: no crash; the offsets senderd overwrites in place (each route's status, the
-/// attempt counter) point at what they stand for, so an update can never hit another byte;
+/// attempt counter, the end of the verdict where delivery errors go) point at what they stand
+/// for, so an update can never hit another byte;
 /// envelope and verdict written back read again, and are then a fixed point.
 enum SpoolFuzz {
     static func run(_ data: UnsafeRawBufferPointer) throws(FuzzFailure) {
@@ -26,6 +28,12 @@ enum SpoolFuzz {
             for (offset, route) in zip(file.routeStatusOffsets, verdict.routes) {
                 try expect(offset >= file.envelopeEnd && offset < bytes.count && bytes[offset] == route.status.rawValue,
                            "route status offset \(offset) does not point at its status \(show([route.status.rawValue]))")
+            }
+            // Where senderd truncates and writes its delivery errors: right after the verdict.
+            if let end = file.verdictEnd {
+                let marker = Array("end verdict\n".utf8)
+                try expect(end >= marker.count && end <= bytes.count && bytes[(end - marker.count)..<end].elementsEqual(marker),
+                           "verdict end \(end) is not after the verdict's end marker")
             }
             if let offset = file.attemptsOffset {
                 // Verdict.write's fixed width, then the line end: what update(attempts:) overwrites.
@@ -52,7 +60,8 @@ enum SpoolFuzz {
     /// `file`'s envelope and verdict written, and read back.
     static func rewritten(_ file: SpoolFile) throws(FuzzFailure) -> (file: SpoolFile, envelope: String, verdict: String) {
         let envelope = file.envelope.write()
-        let verdict = file.verdict?.write() ?? ""
+        var verdict = file.verdict?.write() ?? ""
+        if file.verdict != nil, !file.deliveryErrors.isEmpty { verdict += DeliveryError.write(file.deliveryErrors) }
         let tail = Array((envelope + verdict).utf8)
         do {
             return (try SpoolFile.parseTail(tail, path: "fuzz", envelopeAt: SpoolFile.headerLength + file.envelope.size), envelope, verdict)
