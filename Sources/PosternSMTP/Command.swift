@@ -54,9 +54,12 @@ extension Command {
     /// Parses one command line (without CRLF). Non-ASCII in MAIL FROM needs the SMTPUTF8
     /// parameter (RFC 6531 §3.4); for RCPT the server checks the transaction's declaration.
     public static func parse(_ line: Substring) throws(CommandError) -> Command {
-        let sp = line.firstIndex(of: " ")
-        let verb = (sp.map { line[..<$0] } ?? line).uppercased()
-        let rest = sp.map { line[line.index(after: $0)...] } ?? ""
+        // The verb ends at the first space octet. Not at the first " " Character: a space
+        // followed by a combining mark is one grapheme, and "EHLO \u{301}x" had no verb.
+        let scalars = line.unicodeScalars
+        let sp = scalars.firstIndex(of: " ")
+        let verb = Substring(sp.map { scalars[..<$0] } ?? scalars[...]).uppercased()
+        let rest = sp.map { Substring(scalars[scalars.index(after: $0)...]) } ?? ""
         switch verb {
         case "HELO", "EHLO", "LHLO":
             let name = rest.trimmingSpaces

@@ -23,6 +23,8 @@ import Testing
         // Found by the smtp-command fuzz target: the name ended in the tab before "x".
         ("EHLO mx.example\t x", .ehlo("mx.example")),
         ("LHLO lmtp.example\tjunk", .lhlo("lmtp.example")),
+        // Found by the smtp-command fuzz target: a space and a combining mark are one Character.
+        ("EHLO \u{61A}x.example", .ehlo("\u{61A}x.example")),
     ])
     func parses(_ line: String, _ expected: Command) throws {
         #expect(try Command.parse(Substring(line)) == expected)
