@@ -57,7 +57,7 @@ package struct StageScan {
 
         let byRecipient = Dictionary(uniqueKeysWithValues: decisions.map { ($0.recipient, $0) })
         // Per recipient: the reply code and the state of its route.
-        let lmtp = e.mailProtocol == "lmtp"
+        let lmtp = e.mailProtocol == .lmtp
         var codes = Array(repeating: 250, count: e.recipients.count)
         var status: [Int: RecipientStatus] = [:]
         var retry = false
