@@ -173,7 +173,7 @@ package struct ScanService: Service {
     /// DSN); recipients refused to the client are logged by receiverd, which gave the refusal.
     package func record(_ outcome: StageScan.Outcome, envelope e: Envelope, stage: ScanStage, log: Logger, started: ContinuousClock.Instant) {
         metrics.count(outcome.verdict.action)
-        for f in outcome.findings where f.verdict == Finding.error { metrics.pluginErrors(f.plugin) }
+        for f in outcome.findings where f.verdict == .error { metrics.pluginErrors(f.plugin) }
         var meta: Logger.Metadata = [
             "verdict": "\(outcome.verdict.action)",
             "routes": "\(Set(outcome.verdict.routes.filter { $0.status == .pending }.map(\.endpoint)).sorted().joined(separator: ","))",
