@@ -221,7 +221,7 @@ package struct ScanService: Service {
                 .run(file: file, message: message, deadline: started + config.scanner.scanTimeout)
             if outcome.retry {
                 retryAt.withLockedValue { $0[id] = .now + ScanService.retryDelay }
-                metrics.count("tempfail")
+                metrics.count(.tempfail)
                 log.warning("scan failed, trying again in \(ScanService.retryDelay)", metadata: ["reason": "\(outcome.text)"])
                 return
             }

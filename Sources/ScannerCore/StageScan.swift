@@ -148,15 +148,15 @@ package struct StageScan {
     }
 
     /// One word for logs and `queue show`.
-    package static func summary(_ statuses: [RecipientStatus], codes: [Int]) -> String {
-        if !codes.isEmpty && codes.allSatisfy({ $0 == 451 }) { return "tempfail" }
-        if !codes.isEmpty && codes.allSatisfy({ $0 == 550 }) { return "reject" }
+    package static func summary(_ statuses: [RecipientStatus], codes: [Int]) -> VerdictAction {
+        if !codes.isEmpty && codes.allSatisfy({ $0 == 451 }) { return .tempfail }
+        if !codes.isEmpty && codes.allSatisfy({ $0 == 550 }) { return .reject }
         let kinds = Set(statuses.map(\.rawValue))
         switch kinds {
-        case [RecipientStatus.pending.rawValue]: return "pass"
-        case [RecipientStatus.blocked.rawValue]: return "reject"
-        case [RecipientStatus.dropped.rawValue]: return codes.contains(550) || codes.contains(451) ? "reject" : "discard"
-        default: return "split"
+        case [RecipientStatus.pending.rawValue]: return .pass
+        case [RecipientStatus.blocked.rawValue]: return .reject
+        case [RecipientStatus.dropped.rawValue]: return codes.contains(550) || codes.contains(451) ? .reject : .discard
+        default: return .split
         }
     }
 
