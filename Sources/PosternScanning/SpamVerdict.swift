@@ -1,4 +1,5 @@
 import PosternPolicy
+import PosternUtil
 /// The verdict and the header fields of both spam plug-ins, the same whichever scanner is
 /// used, so that filters on `X-Spam-Flag` or `X-Spam-Status` keep working after a switch.
 package struct SpamVerdict {
@@ -49,7 +50,7 @@ package struct SpamVerdict {
 
     /// Printable ASCII only: a scanner's text must not break a header field or a log line.
     package static func printable(_ text: some StringProtocol, excluding: Set<Character> = []) -> String {
-        String(text.unicodeScalars.map { $0.value >= 0x20 && $0.value < 0x7f && !excluding.contains(Character($0)) ? Character($0) : "_" })
+        ASCII.oneLine(text, replacing: { ASCII.isNotPrintable($0) || excluding.contains(Character($0)) }, with: "_")
     }
 
     /// `score` with `decimals` digits after the point, rounded half away from zero, without

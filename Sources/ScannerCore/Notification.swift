@@ -42,6 +42,6 @@ package enum Notification {
     }
 
     private static func clean(_ s: String) -> String {
-        String(decoding: s.utf8.prefix(500).map { $0 < 32 || $0 == 127 ? UInt8(ascii: " ") : $0 }, as: UTF8.self)
+        ASCII.oneLine(String(decoding: s.utf8.prefix(500), as: UTF8.self), with: " ")
     }
 }
