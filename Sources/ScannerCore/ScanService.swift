@@ -251,6 +251,6 @@ package struct ScanService: Service {
 
     private func quarantineCorrupt(_ id: String, from: SpoolState, _ error: any Error) {
         metrics.corrupt.increment()
-        move(id, from, .corrupt, "unreadable queue file (\(error))")
+        layout.moveToCorrupt(id, from: from, why: "unreadable queue file (\(error))", logger: logger)
     }
 }
