@@ -55,7 +55,7 @@ let package = Package(
         .target(name: "PosternPolicy", dependencies: ["PosternSpool", "PosternSMTP", "PosternMIME", "PosternUtil", product("NIOCore", nio)]),
         .target(name: "PosternScanning", dependencies: [
             "PosternPolicy", "PosternSpool", "PosternMIME", "PosternSMTP", "PosternUtil", "CZlib",
-            product("NIOCore", nio), product("NIOConcurrencyHelpers", nio),
+            product("NIOCore", nio), product("NIOConcurrencyHelpers", nio), product("NIOHTTP1", nio), product("NIOEmbedded", nio),
         ]),
         .target(name: "PosternRuntime", dependencies: [
             "PosternPolicy", "PosternSpool", "PosternSMTP", "PosternUtil", "CSystemd",
