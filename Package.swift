@@ -57,7 +57,7 @@ let package = Package(
         .target(name: "PosternPolicy", dependencies: ["PosternSpool", "PosternSMTP", "PosternMIME", "PosternUtil", product("NIOCore", nio)]),
         .target(name: "PosternScanning", dependencies: [
             "PosternPolicy", "PosternSpool", "PosternMIME", "PosternSMTP", "PosternUtil", "CZlib",
-            product("NIOCore", nio), product("NIOConcurrencyHelpers", nio),
+            product("NIOCore", nio), product("NIOConcurrencyHelpers", nio), product("NIOHTTP1", nio), product("NIOEmbedded", nio),
         ]),
         .target(name: "PosternRuntime", dependencies: [
             "PosternPolicy", "PosternSpool", "PosternSMTP", "PosternUtil", "CSystemd",
@@ -130,6 +130,13 @@ let package = Package(
             "PosternScanning", "PosternPolicy", "PosternSpool", "PosternSMTP", "PosternMIME", "PosternUtil", "PosternTestSupport", product("NIOCore", nio), product("NIOPosix", nio),
         ]),
         .testTarget(name: "FuzzHarnessTests", dependencies: ["FuzzHarness"]),
+        .testTarget(name: "ScannerCoreTests", dependencies: [
+            "ScannerCore", "PosternScanning", "PosternPolicy", "PosternSpool", "PosternSMTP", "PosternUtil", "PosternTestSupport",
+        ]),
+        .testTarget(name: "SenderCoreTests", dependencies: [
+            "SenderCore", "PosternPolicy", "PosternSpool", "PosternSMTP", "PosternUtil", "PosternTestSupport",
+            product("NIOCore", nio), product("NIOEmbedded", nio), product("Logging", "swift-log"),
+        ]),
         .testTarget(name: "PosternRuntimeTests", dependencies: [
             "PosternRuntime", "PosternPolicy", "PosternSpool", "PosternSMTP", "PosternUtil", "PosternTestSupport", product("NIOCore", nio), product("NIOPosix", nio),
             product("NIOConcurrencyHelpers", nio), product("Logging", "swift-log"),

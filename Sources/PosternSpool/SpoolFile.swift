@@ -122,7 +122,7 @@ public struct SpoolFile: Sendable {
             let (k, rest) = SpoolText.split(line)
             switch k {
             case "scanned": v.scanned = Double(rest) ?? 0
-            case "verdict": v.action = rest
+            case "verdict": v.action = VerdictAction(rest)
             case "add-header": v.addHeaders.append(rest)
             case "pending": v.afterQueuePending = rest == "after-queue"
             case "score": v.score = Double(rest) ?? 0
