@@ -3,6 +3,7 @@ import PosternPolicy
 import PosternSMTP
 import PosternScanning
 import PosternSpool
+import PosternUtil
 
 /// One scan of one message at one stage: the plug-ins run, each open recipient gets a decision,
 /// and the decisions become a verdict and (before queue) the end-of-data reply codes.
@@ -12,8 +13,24 @@ import PosternSpool
 /// (DSNs without the blocked content, notifications) is not scanned.
 /// - SeeAlso: DESIGN.md §5, `docs/plugins.md`
 package struct StageScan {
+    /// Runs the named plug-ins on a message by a deadline and gives one finding each; never
+    /// throws (a failure is an `error` finding). ``ScanEngine/run(_:on:deadline:)`` in the
+    /// daemon; tests inject findings here and need no scanner.
+    package typealias PluginRunner = @Sendable (_ names: [String], _ request: ScanRequest, _ deadline: ContinuousClock.Instant) -> [Finding]
+
     package let config: PosternConfig
     package let stage: ScanStage
+    package let plugins: PluginRunner
+    /// Seconds since the epoch: the verdict's time and the queue-lifetime test.
+    package let clock: @Sendable () -> Double
+
+    package init(config: PosternConfig, stage: ScanStage, plugins: PluginRunner? = nil,
+                 clock: @escaping @Sendable () -> Double = { timespec.now.seconds }) {
+        self.config = config
+        self.stage = stage
+        self.plugins = plugins ?? { [engine = ScanEngine(config: config)] in engine.run($0, on: $1, deadline: $2) }
+        self.clock = clock
+    }
 
     package struct Outcome {
         package var verdict: Verdict
@@ -28,135 +45,48 @@ package struct StageScan {
     }
 
     package func run(file: SpoolFile, message: [UInt8], deadline: ContinuousClock.Instant) -> Outcome {
-        let e = file.envelope
-        let engine = ScanEngine(config: config)
-        let previous = file.verdict
-        // Header rules need the header; plug-ins parse what they need themselves.
-        let headers: [HeaderField]? = config.rules.usesHeaders ? HeaderField.parseSection(message) : nil
-        // A recipient redirected before the queue has several routes: it is still one recipient.
-        let open = previous.map { v in StageScan.unique(v.routes.filter { $0.status == .pending }.map(\.recipient)) }
-            ?? Array(e.recipients.indices)
-        let openSet = Set(open)
-        let lists = open.map { i -> [String] in
-            if stage == .beforeQueue { return engine.filters(.beforeQueue, for: e, recipient: i, headers: headers) }
-            guard previous == nil else { return engine.filters(.afterQueue, for: e, recipient: i, headers: headers) }
-            return engine.allFilters(for: e, recipient: i, headers: headers)
-        }
-        let names = StageScan.unique(lists.flatMap { $0 })
-        var findings: [Finding] = []
-        // Mail that already passed a Postern (valid loop guard) and Postern's own mail are not scanned.
-        if !e.guardValid && e.receivedWith != "local" && !names.isEmpty {
-            let request = ScanRequest(queueID: e.id, message: message, mailFrom: e.mailFrom, recipients: e.recipients.map(\.address),
-                                      clientIP: StageScan.clientAddress(e), helo: e.xforward["HELO"] ?? e.helo)
-            findings = engine.run(names, on: request, deadline: deadline)
-        }
-        let base = previous?.score ?? 0
-        let decisions = zip(open, lists).map { i, list in
-            engine.decide(findings, filters: list, envelope: e, recipient: i, headers: headers, baseScore: base)
-        }
+        run(envelope: file.envelope, previous: file.verdict, message: message, deadline: deadline)
+    }
 
-        let byRecipient = Dictionary(uniqueKeysWithValues: decisions.map { ($0.recipient, $0) })
-        // Per recipient: the reply code and the state of its route.
-        let lmtp = e.mailProtocol == "lmtp"
-        var codes = Array(repeating: 250, count: e.recipients.count)
-        var status: [Int: RecipientStatus] = [:]
-        var retry = false
-        func accepted(_ i: Int) -> RecipientStatus {
-            engine.flag("SkipDSNOnBlock", for: e, recipient: i, headers: headers, scanned: byRecipient[i], default: config.sender.skipDSNOnBlock) ? .dropped : .blocked
-        }
-        for d in decisions {
-            let i = d.recipient
-            switch d.main {
-            case .pass, .continue: status[i] = .pending
-            case .discard: status[i] = .dropped
-            case .reject:
-                if stage == .beforeQueue && engine.flag("ReturnReject", for: e, recipient: i, headers: headers, scanned: d, default: config.receiver.returnReject) {
-                    codes[i] = 550
-                    status[i] = .dropped
-                } else {
-                    status[i] = accepted(i)
-                }
-            case .tempfail:
-                if stage == .beforeQueue {
-                    codes[i] = 451
-                    status[i] = .dropped
-                } else if timespec.now.seconds - e.arrival > Double(config.sender.maxQueueLifetime.components.seconds) {
-                    status[i] = accepted(i)   // could not be scanned for the whole queue lifetime
-                } else {
-                    retry = true
-                }
-            }
-        }
-        // SMTP has one reply for all: any tempfail retries everything; a split refusal is
-        // accepted and the refused recipients get a DSN (DESIGN.md §5). When nobody would get
-        // the message (refused and discarded only) it is refused: no bounce to a forged sender.
-        if stage == .beforeQueue && !lmtp {
-            if codes.contains(451) {
-                codes = codes.map { _ in 451 }
-            } else if codes.contains(550) && open.contains(where: { codes[$0] == 250 && status[$0] == .pending }) {
-                for i in open where codes[i] == 550 { codes[i] = 250; status[i] = accepted(i) }
-            }
-        }
-        let refusing = decisions.first { codes[$0.recipient] != 250 || status[$0.recipient] == .blocked }
-        let text = (refusing ?? decisions.first { $0.main == .tempfail })?.reasons.last ?? ""
+    /// The algorithm: who is still open, which plug-ins each of them gets, what they found,
+    /// what that means per recipient, the replies, and the verdict to write.
+    package func run(envelope e: Envelope, previous: Verdict?, message: [UInt8], deadline: ContinuousClock.Instant) -> Outcome {
+        var scan = Context(config: config, stage: stage, envelope: e, previous: previous,
+                           headers: config.rules.usesHeaders ? HeaderField.parseSection(message) : nil)
+        let findings = runPlugins(scan.filterNames, envelope: e, message: message, deadline: deadline)
+        scan.decide(findings)
+        let replies = settle(scan)
+        var verdict = scan.verdictBase(now: clock(), findings: findings)
+        scan.addRecipientHeaders(to: &verdict, replies: replies)
+        scan.addReasons(to: &verdict, replies: replies)
+        var tls = verdict.recipientTLS
+        verdict.routes = scan.routes(replies: replies, tls: &tls)
+        verdict.recipientTLS = tls
+        verdict.afterQueuePending = scan.afterQueuePending(replies: replies)
+        verdict.action = StageScan.summary(verdict.routes.map(\.status), codes: stage == .beforeQueue ? replies.codes : [])
+        return Outcome(verdict: verdict, codes: replies.codes, text: replies.reason(scan.decisions), retry: replies.retry,
+                       decisions: scan.decisions, findings: findings)
+    }
 
-        var verdict = previous ?? Verdict(scanned: 0)
-        verdict.scanned = timespec.now.seconds
-        verdict.findings += findings.filter { !$0.detail.isEmpty }.map { "\($0.plugin) \($0.detail)" }
-        verdict.score = findings.reduce(base) { $0 + ($1.score ?? 0) }
-        // The plug-ins' own fields go to every copy; add-header(…) only to its recipient's.
-        for h in StageScan.unique(findings.flatMap(\.headers)) where !verdict.addHeaders.contains(h) { verdict.addHeaders.append(h) }
-        for d in decisions where status[d.recipient] == .pending {
-            for case .addHeader(let name, let body) in d.extras {
-                let field = "\(name): \(body)"
-                if !(verdict.recipientHeaders[d.recipient] ?? []).contains(field) { verdict.recipientHeaders[d.recipient, default: []].append(field) }
-            }
-        }
-        for d in decisions where status[d.recipient] != .pending && d.main != .discard {
-            if let reason = d.reasons.last { verdict.reasons[d.recipient] = reason }
-        }
-        let resolver = RouteResolver(config: config)
-        let oldRoutes = previous?.routes ?? []
-        verdict.routes = []
-        for i in e.recipients.indices {
-            if !openSet.contains(i) {
-                verdict.routes += oldRoutes.filter { $0.recipient == i }
-                continue
-            }
-            let endpoint = resolver.route(for: e, recipient: i, headers: headers,
-                                          blocks: byRecipient[i]?.blocks ?? [], score: byRecipient[i]?.score)
-            verdict.recipientTLS[i] = resolver.tlsPolicy(for: e, recipient: i, headers: headers,
-                                                          blocks: byRecipient[i]?.blocks ?? [], score: byRecipient[i]?.score)
-            let redirect = byRecipient[i]?.extras.lazy.compactMap { extra -> [String]? in
-                if case .redirect(let to) = extra { return to } else { return nil }
-            }.first
-            let redirectedBefore = oldRoutes.filter { $0.recipient == i && $0.address != nil }
-            if let redirect, status[i] == .pending {
-                // The recipient's copy goes to these addresses instead (its route, its DSN options).
-                for address in redirect { verdict.routes.append(.init(recipient: i, endpoint: endpoint.description, address: address)) }
-            } else if !redirectedBefore.isEmpty && status[i] == .pending {
-                verdict.routes += redirectedBefore   // the before-queue redirect stands
-            } else {
-                verdict.routes.append(.init(recipient: i, status: status[i] ?? .pending, endpoint: endpoint.description))
-            }
-        }
-        verdict.afterQueuePending = stage == .beforeQueue && zip(open, lists).contains { i, _ in
-            status[i] == .pending && !engine.filters(.afterQueue, for: e, recipient: i, headers: headers).isEmpty
-        }
-        verdict.action = StageScan.summary(verdict.routes.map(\.status), codes: stage == .beforeQueue ? codes : [])
-        return Outcome(verdict: verdict, codes: codes, text: text, retry: retry, decisions: decisions, findings: findings)
+    /// Mail that already passed a Postern (valid loop guard) and Postern's own mail are not scanned.
+    private func runPlugins(_ names: [String], envelope e: Envelope, message: [UInt8],
+                            deadline: ContinuousClock.Instant) -> [Finding] {
+        guard !e.guardValid && e.receivedWith != "local" && !names.isEmpty else { return [] }
+        let request = ScanRequest(queueID: e.id, message: message, mailFrom: e.mailFrom, recipients: e.recipients.map(\.address),
+                                  clientIP: StageScan.clientAddress(e), helo: e.xforward["HELO"] ?? e.helo)
+        return plugins(names, request, deadline)
     }
 
     /// One word for logs and `queue show`.
-    package static func summary(_ statuses: [RecipientStatus], codes: [Int]) -> String {
-        if !codes.isEmpty && codes.allSatisfy({ $0 == 451 }) { return "tempfail" }
-        if !codes.isEmpty && codes.allSatisfy({ $0 == 550 }) { return "reject" }
+    package static func summary(_ statuses: [RecipientStatus], codes: [Int]) -> VerdictAction {
+        if !codes.isEmpty && codes.allSatisfy({ $0 == 451 }) { return .tempfail }
+        if !codes.isEmpty && codes.allSatisfy({ $0 == 550 }) { return .reject }
         let kinds = Set(statuses.map(\.rawValue))
         switch kinds {
-        case [RecipientStatus.pending.rawValue]: return "pass"
-        case [RecipientStatus.blocked.rawValue]: return "reject"
-        case [RecipientStatus.dropped.rawValue]: return codes.contains(550) || codes.contains(451) ? "reject" : "discard"
-        default: return "split"
+        case [RecipientStatus.pending.rawValue]: return .pass
+        case [RecipientStatus.blocked.rawValue]: return .reject
+        case [RecipientStatus.dropped.rawValue]: return codes.contains(550) || codes.contains(451) ? .reject : .discard
+        default: return .split
         }
     }
 
