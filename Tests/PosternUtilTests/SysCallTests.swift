@@ -16,7 +16,7 @@ import Testing
             var template = Array("/tmp/postern-syscall.XXXXXX".utf8CString)
             let fd = mkstemp(&template)
             guard fd >= 0 else { exit(4) }
-            unlink(String(cString: template))
+            unlink(template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) })
             do {
                 try SysCall.pwriteAll(fd, [UInt8](repeating: 0x41, count: 100), at: 0, path: "f")
                 exit(1)
@@ -30,7 +30,7 @@ import Testing
         var template = Array("/tmp/postern-syscall.XXXXXX".utf8CString)
         let fd = mkstemp(&template)
         #expect(fd >= 0)
-        let path = String(cString: template)
+        let path = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
         defer { close(fd); unlink(path) }
         try SysCall.pwriteAll(fd, Array("hello world".utf8), at: 0, path: path)
         try SysCall.pwriteAll(fd, Array("W".utf8), at: 6, path: path)
