@@ -26,10 +26,11 @@ DEB_APT     := debhelper dpkg-dev
 # Dovecot's LMTP server and Cyrus SASL's sasldb (private instances, started by the tests);
 # the libraries Exim's binary needs (Exim itself conflicts with Postfix as a package: the tests
 # fetch it with apt-get download and unpack it, Tests/e2e/exim.py); time(1) for the fuzz
-# stage's CPU ledger.
+# stage's CPU ledger; mount(8) for the fault suite's private tmpfs spool (unshare comes with
+# util-linux, which is essential).
 TEST_APT    := postfix swaks python3-pip clamav-daemon spamassassin spamd rspamd
 TEST_APT_NORECOMMENDS := systemd-container $(DEB_APT) dovecot-core dovecot-lmtpd sasl2-bin \
-               libsasl2-modules libsasl2-modules-db openssl libidn12 libgnutls-dane0 adduser time
+               libsasl2-modules libsasl2-modules-db openssl libidn12 libgnutls-dane0 adduser time mount
 PIP_PACKAGES := aiosmtpd pytest
 
 # Installation layout (make install). The .deb uses PREFIX=/usr UNITDIR=/lib/systemd/system.

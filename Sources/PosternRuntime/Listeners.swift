@@ -35,7 +35,7 @@ public enum Listeners {
                     continue
                 }
                 logger.info("adopting passed socket", metadata: ["fd": "\(l.fd)", "name": "\(l.name)"])
-                let channel = try await bootstrap.withBoundSocket(l.fd).get()
+                let channel = try await adopt(l.fd, bootstrap: bootstrap)
                 if let local = channel.localAddress, !endpoints.contains(where: { matches($0, local) }) {
                     unlike.append("'\(l.name)' on \(describe(local))")
                 }
@@ -62,6 +62,36 @@ public enum Listeners {
             logger.info("listening", metadata: ["address": "\(e)"])
         }
         return channels
+    }
+
+    /// A listening socket someone else bound, as a channel with its accept queue kept. NIO
+    /// calls `listen(fd, 128)` on an adopted socket before any option is applied, which
+    /// shrank systemd's `Backlog=512` (and `posternctl run`'s 1024) to 128: a burst of
+    /// connections then overflowed the queue, and clients whose handshake the kernel had
+    /// finished with a SYN cookie waited for a greeting that never came. The queue length is
+    /// put back as it was (TCP reports it; a unix socket does not, so it gets the bootstrap's
+    /// `.backlog`).
+    package static func adopt(_ fd: Int32, bootstrap: ServerBootstrap) async throws -> any Channel {
+        let passed = backlog(of: fd)
+        let channel = try await bootstrap.withBoundSocket(fd).get()
+        var wanted = passed ?? 0
+        if passed == nil { wanted = try await channel.getOption(.backlog).get() }
+        if Glibc.listen(fd, wanted) != 0 {
+            let err = errno
+            try? await channel.close()
+            throw SpoolError("listen", "fd \(fd)", errno: err)
+        }
+        return channel
+    }
+
+    /// The accept queue length of a listening TCP socket (Linux reports it in `tcpi_sacked`),
+    /// or nil when the socket does not say.
+    package static func backlog(of fd: Int32) -> Int32? {
+        var info = tcp_info()
+        var size = socklen_t(MemoryLayout<tcp_info>.size)
+        guard getsockopt(fd, Int32(IPPROTO_TCP), TCP_INFO, &info, &size) == 0,
+              info.tcpi_state == UInt8(TCP_LISTEN) else { return nil }
+        return Int32(clamping: info.tcpi_sacked)
     }
 
     /// Whether a passed socket listens where `e` says: same port and, for a numeric host, the

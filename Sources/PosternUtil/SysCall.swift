@@ -38,9 +38,20 @@ public enum SysCall {
         }
     }
 
+    /// A short write is continued, so that a failure is reported with the errno of the call
+    /// that failed: a file system filling up mid-write first returns a short count (errno
+    /// untouched), and only the next call says ENOSPC (452, not 451).
     public static func pwriteAll(_ fd: Int32, _ bytes: [UInt8], at offset: Int, path: String) throws(SpoolError) {
-        let rc = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, off_t(offset)) }
-        if rc != bytes.count { throw SpoolError("pwrite", path) }
+        var done = 0
+        while done < bytes.count {
+            let n = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress! + done, $0.count - done, off_t(offset + done)) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw SpoolError("pwrite", path)
+            }
+            if n == 0 { throw SpoolError("pwrite", path, errno: EIO) }
+            done += n
+        }
     }
 
     public static func fsyncDirectory(_ path: String) throws(SpoolError) {

@@ -115,7 +115,14 @@ extension DeliveryService {
             } else {
                 // The future-based call: a status write must not be cancelled half-way.
                 try await pool.runIfActive(eventLoop: group.next()) {
-                    try file.writeDeliveryErrors(tally.errors)   // made durable by the fsync of the update
+                    do {
+                        try file.writeDeliveryErrors(tally.errors)   // made durable by the fsync of the update
+                    } catch let e as SpoolError where e.isDiskFull {
+                        // The texts are only for `posternctl queue list`; a torn section is
+                        // ignored by readers. A full spool must not park mail in hold/: the
+                        // statuses below are written in place and need no new space.
+                        log.warning("delivery errors not recorded: \(e)")
+                    }
                     try file.update(statuses: tally.statuses, attempts: attempts, sync: true)
                     try Self.moveToDeferred(path, to: layout.path(id, .deferred), for: wait)
                 }.get()

@@ -34,6 +34,25 @@ final class CapturedLog: Sendable {
 }
 
 @Suite struct ListenersTests {
+    /// A passed socket keeps the accept queue it was given (systemd's `Backlog=`): NIO's
+    /// adoption alone cut it to 128, and a burst of 10,000 clients overflowed it.
+    @Test func anAdoptedSocketKeepsItsBacklog() async throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        try #require(fd >= 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let rc = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        try #require(rc == 0 && listen(fd, 777) == 0)
+        #expect(Listeners.backlog(of: fd) == 777)
+        let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .childChannelInitializer { $0.eventLoop.makeSucceededVoidFuture() }
+        let channel = try await Listeners.adopt(fd, bootstrap: bootstrap)   // closes fd when closed
+        defer { channel.close(promise: nil) }
+        #expect(Listeners.backlog(of: fd) == 777)
+    }
+
     /// A connection the kernel lets in but NIO cannot set up (here a socket option no kernel
     /// knows; under systemd it was SO_DEBUG, refused to an unprivileged user) is logged.
     @Test func connectionDroppedBeforeItsSessionIsLogged() async throws {

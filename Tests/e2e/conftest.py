@@ -58,12 +58,24 @@ QUEUED_AS = r"250 2\.0\.0 (?:<[^>]*> )?Ok: queued as ([^\s)]+)\)"
 # Figures measured by test_deb_systemd.py (stop time, watchdog restart, systemd-analyze
 # security, ...), printed at the end of the run whether the tests passed or not.
 PID1_RESULTS: dict[str, str] = {}
+# The fault suite's summary table (test_faults.py) and the figures of the 10,000-connection
+# test (test_many_connections.py), printed at the end of the run, passed or not.
+FAULT_TABLE: list[str] = []
+MANY_CONNECTIONS: dict[str, str] = {}
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     if PID1_RESULTS:
         terminalreporter.section("systemd as PID 1: measured")
         for k, v in PID1_RESULTS.items():
+            terminalreporter.write_line(f"{k}: {v}")
+    if FAULT_TABLE:
+        terminalreporter.section("faults under load: every message accounted for")
+        for line in FAULT_TABLE:
+            terminalreporter.write_line(line)
+    if MANY_CONNECTIONS:
+        terminalreporter.section("10,000 concurrent connections: measured")
+        for k, v in MANY_CONNECTIONS.items():
             terminalreporter.write_line(f"{k}: {v}")
 
 
@@ -152,6 +164,23 @@ def session_pids(sid: int) -> list[int]:
         if len(fields) > 3 and int(fields[3]) == sid and fields[0] != "Z":
             pids.append(int(entry))
     return pids
+
+
+def daemon_pids(parent: int) -> dict[str, int]:
+    """The daemons ``posternctl run`` (pid `parent`) runs: name -> pid."""
+    found = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1:stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2:].split()
+        if int(fields[1]) == parent and fields[0] != "Z" and name in ("receiverd", "scannerd", "senderd"):
+            found[name] = int(entry)
+    return found
 
 
 def kill_session(sid: int, grace: float = 5.0) -> list[int]:
@@ -653,9 +682,10 @@ class Postern:
 def postern():
     """Factory: ``postern(receiver_port, sender_port, callback_port=None,
     protocol="smtp", extra="", rules_first="", settings=None, config_text=None,
-    workdir_mode=None) -> Postern`` (arguments as for postern_config; ``config_text``: use this
+    workdir_mode=None, wrapper=None) -> Postern`` (arguments as for postern_config; ``config_text``: use this
     whole configuration instead, e.g. the shipped sample with its ports and
-    paths substituted; ``{dir}`` in it is the fresh temp dir).
+    paths substituted; ``{dir}`` in it is the fresh temp dir; ``wrapper``: an argv that
+    posternctl's command line is appended to and that execs it, keeping its pid).
 
     Writes a config into a fresh temp dir, starts ``posternctl run`` and
     waits for the receiver's 220 greeting. At teardown sends SIGTERM and
@@ -665,7 +695,8 @@ def postern():
     def start(receiver_port: int, sender_port: int, callback_port: int | None = None,
               protocol: str = "smtp", extra: str = "", rules_first: str = "",
               settings: dict[str, dict[str, str]] | None = None,
-              config_text: str | None = None, workdir_mode: int | None = None) -> Postern:
+              config_text: str | None = None, workdir_mode: int | None = None,
+              wrapper: list[str] | None = None) -> Postern:
         ctl = postern_binary("posternctl")
         workdir = Path(tempfile.mkdtemp(prefix="postern-e2e."))
         if workdir_mode is not None:   # e.g. 0o755 for daemons that switch to another user
@@ -682,7 +713,8 @@ def postern():
                     "WATCHDOG_USEC", "WATCHDOG_PID"):
             env.pop(var, None)
         with open(log_path, "wb") as out:
-            proc = subprocess.Popen([str(ctl), "run", "--config", str(config)],
+            # `wrapper` runs first and execs the rest (same pid), e.g. unshare and a mount.
+            proc = subprocess.Popen([*(wrapper or []), str(ctl), "run", "--config", str(config)],
                                     cwd=workdir, env=env, stdin=subprocess.DEVNULL,
                                     stdout=out, stderr=subprocess.STDOUT,
                                     start_new_session=True)
