@@ -7,6 +7,7 @@
 #   make install      the .deb's layout without packaging (PREFIX, DESTDIR, ...; see below)
 #   make deps-build   what building and running needs      make deps-test  what the tests need
 #   make bench        side-by-side benchmark against amavisd-new, ClamSMTP, Postfix
+#   make bench-quick  Postern and the direct path only, one repetition, about a minute
 #   make fuzz         every libFuzzer target for FUZZ_SECONDS (600) each (Fuzz/README.md)
 #   make sanitizers   the Swift tests under AddressSanitizer and ThreadSanitizer
 
@@ -62,7 +63,7 @@ UNITS       := $(wildcard systemd/*.service systemd/*.socket systemd/*.target)
 MAN_DATE     = $(shell if [ -n "$$SOURCE_DATE_EPOCH" ]; then date -u -d "@$$SOURCE_DATE_EPOCH" +%F; \
                        else git log -1 --format=%cs 2>/dev/null || date -u +%F; fi)
 
-.PHONY: all deps deps-build deps-deb deps-test build release run test bench bench-clamav clean \
+.PHONY: all deps deps-build deps-deb deps-test build release run test bench bench-quick bench-clamav clean \
         static dist clean-dist install install-strip deb fuzz sanitizers
 
 all: build
@@ -248,6 +249,12 @@ test: deps-test
 bench: deps-test release
 	FILTER_CMD='$(CURDIR)/tools/bench-filter.sh' FILTER_NAME=postern PATHS='$(PATHS)' \
 	    bash '$(PEERS)'
+
+# While working: Postern against the direct path only, one repetition of each scenario
+# with fewer messages (one recipient). POSTERN_BIN= measures another build.
+bench-quick: deps-test release
+	FILTER_CMD='$(CURDIR)/tools/bench-filter.sh' FILTER_NAME=postern PATHS=direct \
+	    REPS=1 RCPTS=1 MSGS_SMALL=500 MSGS_LARGE=50 WARMUP=5 LAT_MSGS=50 bash '$(PEERS)'
 
 # Postern scanning every message with ClamAV before the queue, on the same
 # clamd as ClamSMTP.
