@@ -104,8 +104,8 @@ public struct DeliveryReport: Sendable {
             s += "It will not be tried again for them.\r\n"
         case .delayed:
             s += "####### THIS IS A WARNING ONLY.  YOU DO NOT NEED TO RESEND YOUR MESSAGE. #######\r\n\r\n"
-            s += "Your message (queue id \(e.id)) could not be delivered yet to one or more recipients\r\n"
-            s += "in \(Self.hours(Double(now) - e.arrival)).\r\n"
+            s += "Your message (queue id \(e.id)) has waited \(Self.hours(Double(now) - e.arrival)) and could not be\r\n"
+            s += "delivered yet to one or more recipients.\r\n"
             if let until = batch.retryUntil {
                 s += "It will be tried again until \(Timestamp.format(time_t(until), Timestamp.rfc5322)).\r\n"
             }

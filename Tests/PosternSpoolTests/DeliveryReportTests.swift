@@ -84,7 +84,7 @@ import Testing
         let delayed = report(.delayed, envelope: e, message: m, retryUntil: 1_700_432_000, diagnostic: "451 4.2.0 later")
         #expect(delayed.contains("Subject: Delayed Mail (still being retried)\r\n"))
         #expect(delayed.contains("YOU DO NOT NEED TO RESEND YOUR MESSAGE"))
-        #expect(delayed.contains("could not be delivered yet to one or more recipients\r\nin 60 minutes.\r\n"))
+        #expect(delayed.contains("(queue id Q1) has waited 60 minutes and could not be\r\ndelivered yet to one or more recipients.\r\n"))
         let until = Timestamp.format(1_700_432_000, Timestamp.rfc5322)   // local time, as the Date: field
         #expect(delayed.contains("It will be tried again until \(until).\r\n"))
         #expect(delayed.contains("Will-Retry-Until: \(until)\r\n"))
