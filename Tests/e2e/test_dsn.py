@@ -33,13 +33,17 @@ class Refusing(Sink):
         return "250 2.1.5 Ok"
 
 
-def start_refusing():
+def start_hop(hop: Sink):
+    """Runs `hop` (an aiosmtpd handler) on a free port; the caller stops the controller."""
     from aiosmtpd.controller import Controller
-    hop = Refusing()
     hop.port = free_port()
     ctl = Controller(hop, hostname="127.0.0.1", port=hop.port, decode_data=False)
     ctl.start()
     return hop, ctl
+
+
+def start_refusing():
+    return start_hop(Refusing())
 
 
 def test_refused_recipient_gets_a_report(postern, sink):
@@ -145,11 +149,7 @@ class Deferring(Sink):
 
 
 def test_one_delay_report_after_the_warning_time(postern, sink):
-    from aiosmtpd.controller import Controller
-    hop = Deferring()
-    hop.port = free_port()
-    ctl = Controller(hop, hostname="127.0.0.1", port=hop.port, decode_data=False)
-    ctl.start()
+    hop, ctl = start_hop(Deferring())
     try:
         port = free_port()
         p = postern(port, sink.port, callback_port=hop.port,
