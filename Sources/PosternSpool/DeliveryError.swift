@@ -16,15 +16,32 @@ public struct DeliveryError: Sendable, Hashable {
     /// A reply text is bounded so that the file's tail stays small to read for every listing.
     public static let maximumText = 400
 
+    /// The section after the verdict: each route's last error, then the routes whose sender
+    /// has had its delay DSN (`warned`, so that a restarted senderd does not send it again).
     /// ```
-    /// errors = *("error" SP route-index SP time SP text LF) "end errors" LF
+    /// errors = *("error" SP route-index SP time SP text LF) *("warned" SP route-index SP time LF)
+    ///          "end errors" LF
     /// ```
-    package static func write(_ errors: [Int: DeliveryError]) -> String {
+    package static func write(_ errors: [Int: DeliveryError], warned: [Int: Double] = [:]) -> String {
         var s = ""
         for (route, e) in errors.sorted(by: { $0.key < $1.key }) {
             s += "error \(route) \(e.time) \(SpoolText.clean(String(e.text.prefix(maximumText))))\n"
         }
+        for (route, time) in warned.sorted(by: { $0.key < $1.key }) { s += "warned \(route) \(time)\n" }
         return s + "end errors\n"
+    }
+
+    /// The `warned` lines: when each route's delay DSN was written, by route index. Lines
+    /// that do not parse, or name a route the verdict does not have, are skipped.
+    package static func parseWarnings(_ lines: [Substring], routes: Int) -> [Int: Double] {
+        var warned: [Int: Double] = [:]
+        for line in lines {
+            let f = line.split(separator: " ", omittingEmptySubsequences: false)
+            guard f.count == 3, f[0] == "warned", let route = Int(f[1]), route >= 0, route < routes,
+                  let time = Double(f[2]) else { continue }
+            warned[route] = time
+        }
+        return warned
     }
 
     /// Lines that do not parse, or name a route the verdict does not have, are skipped: the

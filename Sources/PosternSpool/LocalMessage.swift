@@ -30,13 +30,13 @@ public enum LocalMessage {
         return id
     }
 
-    /// Writes a failure DSN for `failures` of the message `e` to its sender; `headersOnly` for
-    /// a message blocked for its content.
-    public static func writeReport(original e: Envelope, failures: [DeliveryReport.Failure], message: ByteBuffer,
-                                   hostname: String, layout: SpoolLayout, headersOnly: Bool = false) throws -> String {
+    /// Writes the DSN `batch` to the sender of its message; `headersOnlyBecause` for a message
+    /// that must not go back whole (blocked for its content, not convertible to 7 bits).
+    public static func writeReport(_ batch: DeliveryReport.Batch, message: ByteBuffer, hostname: String,
+                                   layout: SpoolLayout, headersOnlyBecause: String? = nil) throws -> String {
         let id = QueueID.make(now: timespec.now)
-        let body = DeliveryReport.message(original: e, failures: failures, originalMessage: message,
-                                          hostname: hostname, reportID: id, headersOnly: headersOnly)
-        return try write(body, from: "", to: [e.mailFrom], id: id, hostname: hostname, layout: layout)
+        let body = DeliveryReport.message(batch, originalMessage: message, hostname: hostname, reportID: id,
+                                          headersOnlyBecause: headersOnlyBecause)
+        return try write(body, from: "", to: [batch.original.mailFrom], id: id, hostname: hostname, layout: layout)
     }
 }

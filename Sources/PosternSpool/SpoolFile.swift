@@ -37,6 +37,8 @@ public struct SpoolFile: Sendable {
     /// The last delivery error of each route that has one, by route index (senderd writes them
     /// when an attempt leaves a route undelivered).
     public var deliveryErrors: [Int: DeliveryError] = [:]
+    /// When each route's delay DSN was written, by route index: a route is warned once.
+    public var delayWarnings: [Int: Double] = [:]
 
     /// Reads the envelope and verdict (not the message) of the file at `path`.
     public static func read(path: String) throws -> SpoolFile {
@@ -110,8 +112,13 @@ public struct SpoolFile: Sendable {
         if verdictDone {
             try file.parseVerdict(verdictLines)
             file.verdictEnd = verdictEnd
-            // A torn errors section (senderd died writing it) only loses the error texts.
-            if errorsDone { file.deliveryErrors = DeliveryError.parse(errorLines, routes: file.verdict?.routes.count ?? 0) }
+            // A torn errors section (senderd died writing it) only loses the error texts and
+            // the record of delay DSNs sent (one may then be sent again).
+            if errorsDone {
+                let routes = file.verdict?.routes.count ?? 0
+                file.deliveryErrors = DeliveryError.parse(errorLines, routes: routes)
+                file.delayWarnings = DeliveryError.parseWarnings(errorLines, routes: routes)
+            }
         }
         return file
     }
@@ -197,17 +204,18 @@ public struct SpoolFile: Sendable {
         return true
     }
 
-    /// Replaces the delivery errors section (after `end verdict`) with `errors`, by route index;
-    /// no fsync: senderd's ``update(statuses:attempts:sync:)`` that follows makes both durable.
-    /// The statuses and the attempt counter before it keep their offsets. Blocking.
-    public func writeDeliveryErrors(_ errors: [Int: DeliveryError]) throws(SpoolError) {
+    /// Replaces the delivery errors section (after `end verdict`) with `errors` and the routes
+    /// `warned` of their delay, by route index; no fsync: senderd's
+    /// ``update(statuses:attempts:sync:)`` that follows makes both durable. The statuses and
+    /// the attempt counter before it keep their offsets. Blocking.
+    public func writeDeliveryErrors(_ errors: [Int: DeliveryError], warned: [Int: Double] = [:]) throws(SpoolError) {
         guard let verdictEnd else { return }
         let fd = open(path, O_WRONLY | O_CLOEXEC)
         if fd < 0 { throw SpoolError("open", path) }
         defer { close(fd) }
         if ftruncate(fd, off_t(verdictEnd)) != 0 { throw SpoolError("ftruncate", path) }
-        guard !errors.isEmpty else { return }
-        try SysCall.pwriteAll(fd, Array(DeliveryError.write(errors).utf8), at: verdictEnd, path: path)
+        guard !errors.isEmpty || !warned.isEmpty else { return }
+        try SysCall.pwriteAll(fd, Array(DeliveryError.write(errors, warned: warned).utf8), at: verdictEnd, path: path)
     }
 
     /// Overwrites recipient statuses and the attempt counter in place.

@@ -56,11 +56,12 @@ extension ScanService {
         for (k, route) in owed {
             let reason = verdict.reasons[route.recipient] ?? "blocked by content filter"
             report.add(route: k, recipient: route.recipient, status: "5.7.1",
-                       diagnostic: "550 5.7.1 Message rejected: \(reason)", remote: config.general.hostname)
+                       diagnostic: "550 5.7.1 Message rejected: \(reason)", remote: nil)
         }
         if !report.isEmpty {
             // Blocked for its content: never sent back whole.
-            let id = try report.write(message: try file.readMessage(), hostname: config.general.hostname, layout: layout, headersOnly: true)
+            let id = try report.write(message: try file.readMessage(), hostname: config.general.hostname, layout: layout,
+                                      headersOnlyBecause: "it was blocked by the content filter")
             log.info("blocked: sender notified", metadata: ["dsn-id": "\(id)", "nrcpt": "\(report.entries.count)"])
             queue.add(id)
         }

@@ -142,7 +142,7 @@ extension ClientConnection {
     }
 
     func outcome(_ r: Reply) -> RecipientOutcome {
-        if r.isPositive { return .delivered(r) }
+        if r.isPositive { return .delivered(r, nextHopReports: offers("DSN")) }
         if r.isPermanent { return .failed(r) }
         return .deferred(r.description)
     }

@@ -4,13 +4,15 @@ import PosternSpool
 
 /// What became of one recipient in one delivery attempt.
 package enum RecipientOutcome: Sendable, Equatable {
-    case delivered(Reply)
+    /// Taken by the next hop; `nextHopReports` when it offers DSN and so got NOTIFY and ORCPT:
+    /// further reports are its business (RFC 3461 §5.2.2), otherwise a NOTIFY=SUCCESS is ours.
+    case delivered(Reply, nextHopReports: Bool)
     case deferred(String)
     case failed(Reply)
 
     package var text: String {
         switch self {
-        case .delivered(let r), .failed(let r): return r.description
+        case .delivered(let r, _), .failed(let r): return r.description
         case .deferred(let s): return s
         }
     }

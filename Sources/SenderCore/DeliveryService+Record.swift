@@ -6,24 +6,20 @@ import PosternSMTP
 import PosternSpool
 import PosternUtil
 
-/// After an attempt: each route's outcome logged and counted, a DSN for the failures, then
-/// the file removed (all final) or deferred until its next attempt.
+/// After an attempt: each route's outcome logged and counted, the DSNs it owes (failures,
+/// delays past `[Sender] DelayWarningTime`, successes the next hop will not report), then the
+/// file removed (all final) or deferred until its next attempt.
 extension DeliveryService {
-    /// What one attempt came to, route by route.
-    struct AttemptTally: Sendable {
-        var statuses: [(route: Int, status: RecipientStatus)] = []
-        var stillPending = 0
-        var report: DeliveryReport.Batch
-        /// Each route's last error, kept in the file for `posternctl queue list`.
-        var errors: [Int: DeliveryError]
-    }
-
     /// Writes the outcomes to the spool file and moves it on: removed when every recipient is
     /// final, otherwise to `deferred/` with the time of the next attempt as its mtime.
     func record(file: SpoolFile, verdict: Verdict, results: [Int: RecipientOutcome], message: ByteBuffer,
                 config: PosternConfig, log: Logger, started: Double) async {
         var tally = tallyOutcomes(file: file, verdict: verdict, results: results, config: config, log: log, started: started)
-        if !tally.report.isEmpty { await writeReport(&tally, message: message, config: config, log: log) }
+        for action in [DeliveryReport.Action.failed, .delayed, .relayed, .delivered] {
+            if let report = tally.reports[action], !report.isEmpty {
+                await writeReport(report, into: &tally, message: message, config: config, log: log)
+            }
+        }
         await settle(file: file, verdict: verdict, tally: tally, config: config, log: log)
     }
 
@@ -32,36 +28,28 @@ extension DeliveryService {
         let e = file.envelope
         let now = timespec.now.seconds
         let delay = Self.delays(e, verdict: verdict, started: started, now: now)
-        let expired = now - e.arrival > Double(config.sender.maxQueueLifetime.components.seconds)
-        var tally = AttemptTally(report: DeliveryReport.Batch(original: e), errors: file.deliveryErrors)
+        var tally = AttemptTally(original: e, errors: file.deliveryErrors, warned: file.delayWarnings, sender: config.sender,
+                                 now: now)
         for (k, r) in verdict.routes.enumerated() where r.status == .pending {
             guard let outcome = results[k] else {
                 tally.stillPending += 1
                 continue
             }
-            if case .delivered = outcome { tally.errors[k] = nil } else { tally.errors[k] = DeliveryError(time: now, text: outcome.text) }
+            tally.add(route: k, r, outcome: outcome)
             let rcpt = r.address.map { "\($0)>, orig_to=<\(e.recipients[r.recipient].address)" } ?? e.recipients[r.recipient].address
             let head = "to=<\(rcpt)>, relay=\(r.endpoint), \(delay)"
             switch outcome {
-            case .delivered(let reply):
-                tally.statuses.append((k, .delivered))
+            case .delivered(let reply, _):
                 metrics.sent.increment()
                 metrics.delay.record(.milliseconds(Int64(max(0, now - e.arrival) * 1000)))
                 log.info("\(head), dsn=\(reply.status.map { "\($0)" } ?? "2.0.0"), status=sent (\(reply))")
             case .failed(let reply):
-                tally.statuses.append((k, .failed))
-                tally.report.add(route: k, recipient: r.recipient, status: reply.status.map { "\($0)" } ?? "5.0.0",
-                                 diagnostic: reply.description, remote: r.endpoint)
                 metrics.bounced.increment()
                 log.notice("\(head), dsn=\(reply.status.map { "\($0)" } ?? "5.0.0"), status=bounced (\(reply))")
-            case .deferred(let why) where expired:
-                tally.statuses.append((k, .failed))
-                tally.report.add(route: k, recipient: r.recipient, status: "4.4.7", diagnostic: "delivery time expired: \(why)",
-                                 remote: r.endpoint)
+            case .deferred(let why) where tally.expired:
                 metrics.expired.increment()
                 log.notice("\(head), dsn=4.4.7, status=expired, returned to sender (\(why))")
             case .deferred(let why):
-                tally.stillPending += 1
                 metrics.deferred.increment()
                 log.info("\(head), dsn=\(EnhancedStatus.first(in: why) ?? "4.0.0"), status=deferred (\(why))")
             }
@@ -77,26 +65,40 @@ extension DeliveryService {
             .map { format2(max(0, $0)) }.joined(separator: "/")
     }
 
-    /// The report must be durable before the recipients are recorded as failed; if it cannot
-    /// be written they stay pending and are tried (and reported) again later.
-    private func writeReport(_ tally: inout AttemptTally, message: ByteBuffer, config: PosternConfig, log: Logger) async {
+    /// A report must be durable before what it reports is recorded: failed recipients whose
+    /// report cannot be written stay pending and are tried (and reported) again later, and a
+    /// delay is warned of again at the next attempt.
+    private func writeReport(_ report: DeliveryReport.Batch, into tally: inout AttemptTally, message: ByteBuffer,
+                             config: PosternConfig, log: Logger) async {
         let layout = self.layout
         let hostname = config.general.hostname
-        let report = tally.report
         // A message that could not be made 7-bit (5.6.3) cannot go back whole through the
         // same kind of hop either: its header section, as text, can be encoded.
-        let headersOnly = report.failures.contains { $0.status == "5.6.3" }
+        let headersOnly = report.reported.contains { $0.status == "5.6.3" }
+            ? "it could not be converted to 7 bits for a mail system without 8BITMIME" : nil
         do {
             let reportID = try await pool.runIfActive(eventLoop: group.next()) {
-                try report.write(message: message, hostname: hostname, layout: layout, headersOnly: headersOnly)
+                try report.write(message: message, hostname: hostname, layout: layout, headersOnlyBecause: headersOnly)
             }.get()
             scanner.send(.scan(id: reportID))
-            log.info("sender non-delivery notification: \(reportID)")
+            log.info("sender \(report.action.logName) notification: \(reportID)")
+            if report.action == .delayed {
+                let now = timespec.now.seconds
+                for k in report.routes { tally.warned[k] = now }
+            }
         } catch {
-            log.error("cannot write the delivery status notification: \(error); recipients stay queued")
-            let undo = Set(report.routes)
-            tally.statuses.removeAll { undo.contains($0.route) }
-            tally.stillPending += undo.count
+            switch report.action {
+            case .failed:
+                log.error("cannot write the delivery status notification: \(error); recipients stay queued")
+                let undo = Set(report.routes)
+                tally.statuses.removeAll { undo.contains($0.route) }
+                tally.stillPending += undo.count
+            case .delayed:
+                log.error("cannot write the delay notification: \(error); tried again at the next attempt")
+            case .relayed, .delivered:
+                // XXX: the recipients have their copy; delivering again to report it would be worse.
+                log.error("cannot write the success notification: \(error); the sender will not get it")
+            }
         }
     }
 
@@ -116,11 +118,13 @@ extension DeliveryService {
                 // The future-based call: a status write must not be cancelled half-way.
                 try await pool.runIfActive(eventLoop: group.next()) {
                     do {
-                        try file.writeDeliveryErrors(tally.errors)   // made durable by the fsync of the update
+                        // Made durable by the fsync of the update.
+                        try file.writeDeliveryErrors(tally.errors, warned: tally.warned)
                     } catch let e as SpoolError where e.isDiskFull {
                         // The texts are only for `posternctl queue list`; a torn section is
                         // ignored by readers. A full spool must not park mail in hold/: the
-                        // statuses below are written in place and need no new space.
+                        // statuses below are written in place and need no new space. A delay
+                        // warning not recorded here is sent once more, never skipped.
                         log.warning("delivery errors not recorded: \(e)")
                     }
                     try file.update(statuses: tally.statuses, attempts: attempts, sync: true)
@@ -150,6 +154,17 @@ extension DeliveryService {
         var times = [next, next]
         if utimensat(AT_FDCWD, path, &times, 0) != 0 { throw SpoolError("utimensat", path) }
         if rename(path, deferred) != 0 { throw SpoolError("rename", path) }
+    }
+}
+
+extension DeliveryReport.Action {
+    /// Postfix's words in its log: "sender non-delivery notification: ID".
+    var logName: String {
+        switch self {
+        case .failed: "non-delivery"
+        case .delayed: "delay"
+        case .relayed, .delivered: "delivery status"
+        }
     }
 }
 

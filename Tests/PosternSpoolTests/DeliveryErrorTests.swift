@@ -89,3 +89,40 @@ import Testing
         #expect(try spool.layout.listIDs(in: .deferred).isEmpty)
     }
 }
+
+/// The delay DSNs sent, kept with the delivery errors so that each route is warned once.
+@Suite struct DelayWarningRecordTests {
+    @Test func writtenWithTheErrorsAndReadBack() throws {
+        let spool = try TempSpool()
+        let id = try DeliveryErrorTests().scanned(spool)
+        let path = spool.layout.path(id, .scan)
+        let f = try SpoolFile.read(path: path)
+        #expect(f.delayWarnings.isEmpty)
+        try f.writeDeliveryErrors([1: DeliveryError(time: 7, text: "451 4.2.0 later")], warned: [1: 7.5])
+        let g = try SpoolFile.read(path: path)
+        #expect(g.delayWarnings == [1: 7.5] && g.deliveryErrors[1]?.text == "451 4.2.0 later")
+        let text = String(decoding: try SysCall.readFile(path), as: UTF8.self)
+        #expect(text.hasSuffix("end verdict\nerror 1 7.0 451 4.2.0 later\nwarned 1 7.5\nend errors\n"))
+        // Kept by the next attempt's rewrite, also without errors.
+        try g.writeDeliveryErrors([:], warned: g.delayWarnings)
+        #expect(try SpoolFile.read(path: path).delayWarnings == [1: 7.5])
+    }
+
+    /// Lines of another kind, damaged ones and routes the verdict lacks are skipped; older
+    /// readers (DeliveryError.parse) skip the `warned` lines.
+    @Test func parsingIsLenient() {
+        let lines: [Substring] = ["warned 0 5", "warned 1", "warned 9 5", "warned x 5", "error 1 5 text", "warned 1 6 extra"]
+        #expect(DeliveryError.parseWarnings(lines, routes: 2) == [0: 5])
+        #expect(DeliveryError.parse(lines, routes: 2) == [1: DeliveryError(time: 5, text: "text")])
+    }
+
+    @Test func aTornSectionLosesTheRecord() throws {
+        let spool = try TempSpool()
+        let id = try DeliveryErrorTests().scanned(spool)
+        let path = spool.layout.path(id, .scan)
+        let fd = open(path, O_WRONLY | O_APPEND)
+        _ = Glibc.write(fd, "warned 0 5\n", 11)   // no end marker: senderd died while writing
+        close(fd)
+        #expect(try SpoolFile.read(path: path).delayWarnings.isEmpty)
+    }
+}

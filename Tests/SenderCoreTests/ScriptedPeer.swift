@@ -81,7 +81,7 @@ extension RecipientOutcome {
     /// `delivered 250`, `failed 550`, `deferred 452 4.2.2 over quota`: short enough to compare.
     var summary: String {
         switch self {
-        case .delivered(let r): "delivered \(r.code)"
+        case .delivered(let r, _): "delivered \(r.code)"
         case .failed(let r): "failed \(r.code)"
         case .deferred(let why): "deferred \(why)"
         }

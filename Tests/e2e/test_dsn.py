@@ -1,14 +1,25 @@
 """Delivery status notifications (RFC 3464): a recipient the next hop refuses
-for good gets a report, from the null sender, through [Sender] Address —
-never through the callback port, never for a report, never against NOTIFY."""
+for good gets a report, one with NOTIFY=SUCCESS that a next hop without DSN
+accepted gets a "relayed" report, one still deferred after DelayWarningTime
+gets one "delayed" report — each from the null sender, through [Sender]
+Address, never through the callback port, never for a report, never against
+NOTIFY, and checked field by field (dsnreport.check_report)."""
 
 from __future__ import annotations
 
-import email
+import re
 import smtplib
 import time
 
 from conftest import Sink, free_port
+from dsnreport import check_report, spool_tail
+
+
+def queued_as(reply: tuple[int, bytes]) -> str:
+    """Postern's queue id from its reply to the end of data."""
+    m = re.search(rb"queued as (\S+)", reply[1])
+    assert reply[0] == 250 and m, reply
+    return m.group(1).decode()
 
 
 class Refusing(Sink):
@@ -22,13 +33,17 @@ class Refusing(Sink):
         return "250 2.1.5 Ok"
 
 
-def start_refusing():
+def start_hop(hop: Sink):
+    """Runs `hop` (an aiosmtpd handler) on a free port; the caller stops the controller."""
     from aiosmtpd.controller import Controller
-    hop = Refusing()
     hop.port = free_port()
     ctl = Controller(hop, hostname="127.0.0.1", port=hop.port, decode_data=False)
     ctl.start()
     return hop, ctl
+
+
+def start_refusing():
+    return start_hop(Refusing())
 
 
 def test_refused_recipient_gets_a_report(postern, sink):
@@ -38,29 +53,21 @@ def test_refused_recipient_gets_a_report(postern, sink):
         p = postern(port, sink.port, callback_port=hop.port)
         with smtplib.SMTP("127.0.0.1", port) as c:
             c.ehlo("client.example")
-            c.mail("alice@example.com", ["ENVID=QQ42", "RET=HDRS"])
+            c.mail("alice@example.com", ["ENVID=QQ+2B42", "RET=HDRS"])
             c.rcpt("bob@example.org")
             c.rcpt("nobody@example.org", ["NOTIFY=FAILURE", "ORCPT=rfc822;nobody+2Bx@example.org"])
-            c.data(b"Subject: hello\r\nMessage-ID: <m1@example.com>\r\n\r\nsecret body\r\n")
+            qid = queued_as(c.data(b"Subject: hello\r\nMessage-ID: <m1@example.com>\r\n\r\nsecret body\r\n"))
         assert hop.wait_for(1)[0].rcpt_tos == ["bob@example.org"]
         report = sink.wait_for(1)[0]                  # [Sender] Address, not the callback port
         assert report.mail_from in ("", "<>") and report.rcpt_tos == ["alice@example.com"]
-        msg = email.message_from_bytes(report.data)
-        assert msg.get_content_type() == "multipart/report"
-        assert msg.get_param("report-type") == "delivery-status"
-        assert msg["Auto-Submitted"] == "auto-replied"
-        parts = list(msg.walk())
-        status = [pt for pt in parts if pt.get_content_type() == "message/delivery-status"][0]
-        text = status.as_string()
-        assert "Original-Envelope-Id: QQ42" in text
-        assert "Final-Recipient: rfc822; nobody@example.org" in text
-        assert "Original-Recipient: rfc822; nobody+x@example.org" in text
-        assert "Action: failed" in text and "Status: 5.1.1" in text
-        assert "User unknown" in text
-        headers = [pt for pt in parts if pt.get_content_type() == "text/rfc822-headers"]
-        assert headers, "RET=HDRS: the headers only"
-        assert b"secret body" not in report.data and b"Subject: hello" in report.data
-        assert "status=bounced" in p.log_text() and "non-delivery notification" in p.log_text()
+        check_report(report.data, action="failed", sender="alice@example.com", queue_id=qid, envid="QQ+42",
+                     recipients={"nobody@example.org": {
+                         "status": "5.1.1", "orcpt": "rfc822; nobody+x@example.org", "remote": "127.0.0.1",
+                         "diagnostic": "550 5.1.1 <nobody@example.org>: Recipient address rejected: User unknown"}},
+                     headers_only=True, why_headers="you asked for the headers only (RET=HDRS).",
+                     original_subject=b"hello")
+        assert b"secret body" not in report.data
+        assert "status=bounced" in p.log_text() and "sender non-delivery notification" in p.log_text()
         time.sleep(0.5)
         assert len(sink.messages) == 1 and len(hop.messages) == 1
     finally:
@@ -71,7 +78,7 @@ def test_no_report_when_not_wanted(postern):
     hop, ctl = start_refusing()       # both the callback and the default route: a report would land here
     try:
         port = free_port()
-        p = postern(port, hop.port, callback_port=hop.port)
+        p = postern(port, hop.port, callback_port=hop.port, settings={"Sender": {"DelayWarningTime": "1s"}})
         with smtplib.SMTP("127.0.0.1", port) as c:
             c.ehlo("client.example")
             c.mail("alice@example.com")
@@ -81,13 +88,100 @@ def test_no_report_when_not_wanted(postern):
             c.mail("")
             c.rcpt("nobody@example.org")
             c.data(b"Subject: a bounce\r\n\r\nx\r\n")
+            # Accepted by a next hop without DSN, but nobody asked for SUCCESS.
+            c.mail("alice@example.com")
+            c.rcpt("bob@example.org", ["NOTIFY=FAILURE,DELAY"])
+            c.data(b"Subject: no success wanted\r\n\r\nx\r\n")
+            # Nor is a report's success reported, whatever its NOTIFY says.
+            c.mail("")
+            c.rcpt("bob@example.org", ["NOTIFY=SUCCESS"])
+            c.data(b"Subject: a bounce delivered\r\n\r\nx\r\n")
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and p.log_text().count("status=bounced") < 2:
             time.sleep(0.1)
         assert p.log_text().count("status=bounced") == 2, p.log_text()
+        hop.wait_for(2)
         time.sleep(1.5)
-        assert hop.messages == [], [m.data[:200] for m in hop.messages]
-        assert "non-delivery notification" not in p.log_text()
+        assert [m.rcpt_tos for m in hop.messages] == [["bob@example.org"]] * 2, [m.data[:200] for m in hop.messages]
+        assert "notification" not in p.log_text()
+    finally:
+        ctl.stop()
+
+
+def test_relayed_report_when_the_next_hop_lacks_dsn(postern, sink, extra_sink):
+    """RFC 3461 §5.2.2: aiosmtpd offers no DSN, so NOTIFY=SUCCESS cannot go on;
+    Postern reports "relayed" for exactly the recipients that asked."""
+    hop = extra_sink()
+    port = free_port()
+    p = postern(port, sink.port, callback_port=hop.port)
+    with smtplib.SMTP("127.0.0.1", port) as c:
+        c.ehlo("client.example")
+        c.mail("alice@example.com", ["ENVID=rel1", "RET=FULL"])
+        c.rcpt("bob@example.org", ["NOTIFY=SUCCESS"])
+        c.rcpt("carol@example.org")
+        c.rcpt("dave@example.org", ["NOTIFY=SUCCESS,FAILURE", "ORCPT=rfc822;dave@example.org"])
+        qid = queued_as(c.data(b"Subject: relay me\r\n\r\nthe body\r\n"))
+    [delivered] = hop.wait_for(1)
+    assert delivered.rcpt_tos == ["bob@example.org", "carol@example.org", "dave@example.org"]
+    assert delivered.rcpt_options == []          # nothing of DSN for a hop that does not offer it
+    [report] = sink.wait_for(1)
+    assert report.mail_from in ("", "<>") and report.rcpt_tos == ["alice@example.com"]
+    ok = {"status": "2.0.0", "remote": "127.0.0.1", "diagnostic": "250 2.0.0 Ok: stored by e2e sink"}
+    r = check_report(report.data, action="relayed", sender="alice@example.com", queue_id=qid, envid="rel1",
+                     recipients={"bob@example.org": ok,
+                                 "dave@example.org": {**ok, "orcpt": "rfc822; dave@example.org"}},
+                     headers_only=True, why_headers="a report of this kind never returns the whole message.",
+                     original_subject=b"relay me")
+    assert "does not send delivery reports" in r.text
+    assert b"the body" not in report.data
+    assert "sender delivery status notification" in p.log_text()
+    assert len(sink.settle(1.5)) == 1 and len(hop.messages) == 1
+
+
+class Deferring(Sink):
+    """A next hop that cannot take later@ and quiet@ now (450), and takes the rest."""
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
+        if address.split("@")[0] in ("later", "quiet"):
+            return f"450 4.2.0 <{address}>: Recipient address rejected: try again later"
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 Ok"
+
+
+def test_one_delay_report_after_the_warning_time(postern, sink):
+    hop, ctl = start_hop(Deferring())
+    try:
+        port = free_port()
+        p = postern(port, sink.port, callback_port=hop.port,
+                    settings={"Sender": {"DelayWarningTime": "2s", "RetryIntervals": "1s"}})
+        with smtplib.SMTP("127.0.0.1", port) as c:
+            c.ehlo("client.example")
+            c.mail("alice@example.com", ["ENVID=late1"])
+            c.rcpt("later@example.org")                        # no NOTIFY: DELAY implied
+            c.rcpt("quiet@example.org", ["NOTIFY=FAILURE"])    # no delay report wanted
+            c.rcpt("now@example.org")
+            qid = queued_as(c.data(b"Subject: slow\r\n\r\nx\r\n"))
+        assert hop.wait_for(1)[0].rcpt_tos == ["now@example.org"]
+        [report] = sink.wait_for(1, timeout=30)
+        assert report.mail_from in ("", "<>") and report.rcpt_tos == ["alice@example.com"]
+        r = check_report(report.data, action="delayed", sender="alice@example.com", queue_id=qid, envid="late1",
+                         recipients={"later@example.org": {
+                             "status": "4.2.0", "remote": "127.0.0.1",
+                             "diagnostic": "450 4.2.0 <later@example.org>: Recipient address rejected: try again later"}},
+                         headers_only=True, why_headers="a report of this kind never returns the whole message.",
+                         original_subject=b"slow")
+        assert "YOU DO NOT NEED TO RESEND YOUR MESSAGE" in r.text and "It will be tried again until" in r.text
+        assert "sender delay notification" in p.log_text()
+        # Recorded in the spool: later attempts (the deferred queue is looked at every 5 s) send no other.
+        assert re.search(r"\nwarned 0 \d[^\n]*\nend errors\n$", spool_tail(p.dir / "spool", qid, "\nwarned ")), \
+            spool_tail(p.dir / "spool", qid, "")
+        seen = p.log_text().count("to=<later@example.org>")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and p.log_text().count("to=<later@example.org>") < seen + 2:
+            time.sleep(0.2)
+        assert p.log_text().count("to=<later@example.org>") >= seen + 2, "no further attempts"
+        assert len(sink.settle(1)) == 1
+        assert p.log_text().count("sender delay notification") == 1
     finally:
         ctl.stop()
 

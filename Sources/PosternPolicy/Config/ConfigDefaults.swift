@@ -47,6 +47,9 @@ public enum ConfigDefaults {
     public static let senderTLS = TLSPolicy.may
     /// Postfix's `maximal_queue_lifetime`.
     public static let maxQueueLifetime = Duration.seconds(5 * 86400)
+    /// Postfix's `delay_warning_time` default, 0 (off): a delay DSN is something the
+    /// administrator turns on, and Postern's MTA may already send its own.
+    public static let delayWarningTime = Duration.zero
     /// Who receives admin notifications when nobody configured it.
     public static let adminMail = "root@localhost"
     /// How long quarantined mail is kept before it is removed.

@@ -76,7 +76,8 @@ public enum ConfigRenderer {
                 ("CommandTimeout", ValueSyntax.format(d.commandTimeout)), ("DataTimeout", ValueSyntax.format(d.dataTimeout)),
                 ("MaxConnections", "\(d.maxConnections)"),
                 ("RetryIntervals", d.retryIntervals.map(ValueSyntax.format).joined(separator: ", ")),
-                ("MaxQueueLifetime", ValueSyntax.format(d.maxQueueLifetime)), ("SecureHash", quote(d.secureHash)),
+                ("MaxQueueLifetime", ValueSyntax.format(d.maxQueueLifetime)),
+                ("DelayWarningTime", ValueSyntax.format(d.delayWarningTime)), ("SecureHash", quote(d.secureHash)),
                 ("SkipDSNOnBlock", yes(d.skipDSNOnBlock)),
             ]),
             Section(name: "Notifier", keys: [

@@ -85,6 +85,11 @@ public struct SectionReader: Sendable {
         }
     }
 
+    /// A time such as `4h`, or `0` for "off" (``Duration/zero``).
+    public mutating func durationOrOff(_ key: String) -> Duration? {
+        parse(key, expecting: "a time such as 30s, 5m, 2h, 1d, or 0 for off", ValueSyntax.parseDuration)
+    }
+
     /// An address such as `inet:25@127.0.0.1`.
     public mutating func endpoint(_ key: String) -> Endpoint? {
         guard let raw = value(key) else { return nil }

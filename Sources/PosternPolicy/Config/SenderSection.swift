@@ -18,6 +18,8 @@ public struct SenderSection: Sendable {
     public var retryIntervals = ConfigDefaults.retryIntervals
     /// Mail still undeliverable after this bounces.
     public var maxQueueLifetime = ConfigDefaults.maxQueueLifetime
+    /// A recipient still undelivered after this gets one delay DSN; zero: none.
+    public var delayWarningTime = ConfigDefaults.delayWarningTime
     /// Secret for the loop-guard HMAC; empty disables the guard.
     public var secureHash = ""
     /// `yes`: an after-queue block is not reported to the sender by DSN.
@@ -77,6 +79,7 @@ public struct SenderSection: Sendable {
             section.retryIntervals = intervals.isEmpty ? section.retryIntervals : intervals
         }
         section.maxQueueLifetime = reader.duration("MaxQueueLifetime") ?? section.maxQueueLifetime
+        section.delayWarningTime = reader.durationOrOff("DelayWarningTime") ?? section.delayWarningTime
         section.secureHash = reader.string("SecureHash") ?? ""
         section.skipDSNOnBlock = reader.bool("SkipDSNOnBlock") ?? false
         readTLS(&reader, into: &section)
