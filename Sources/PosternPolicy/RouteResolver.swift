@@ -19,11 +19,7 @@ public struct RouteResolver: Sendable {
     public func route(for e: Envelope, recipient: Int, headers: [HeaderField]?,
                       blocks: [String]? = nil, score: Double? = nil) -> Endpoint {
         var endpoint = config.sender.address
-        var context = context(for: e, recipient: recipient, headers: headers)
-        context.blocks = blocks
-        context.score = score
-        if let setting = config.rules.setting(for: "SenderAddress", in: context),
-           case .endpoint(let chosen) = setting.typed {
+        if case .endpoint(let chosen)? = setting("SenderAddress", for: e, recipient: recipient, headers: headers, blocks: blocks, score: score) {
             endpoint = chosen
         }
         let resolved = endpoint.substituting(clientIP: e.clientIP.isEmpty ? nil : e.clientIP,
@@ -37,10 +33,7 @@ public struct RouteResolver: Sendable {
     /// `[Sender] TLS` as configured at delivery time (a SIGHUP changes it for queued mail too).
     public func tlsPolicy(for e: Envelope, recipient: Int, headers: [HeaderField]?,
                           blocks: [String]? = nil, score: Double? = nil) -> TLSPolicy? {
-        var context = context(for: e, recipient: recipient, headers: headers)
-        context.blocks = blocks
-        context.score = score
-        guard case .text(let word) = config.rules.setting(for: "SenderTLS", in: context)?.typed else { return nil }
+        guard case .text(let word)? = setting("SenderTLS", for: e, recipient: recipient, headers: headers, blocks: blocks, score: score) else { return nil }
         return TLSPolicy(text: word)
     }
 }

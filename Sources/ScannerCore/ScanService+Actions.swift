@@ -30,20 +30,22 @@ extension ScanService {
         }
     }
 
-    /// Writes one notification to AdminMail when any decision asks for `notify`.
+    /// Writes the notices that decisions with `notify` ask for (``Notification``).
     package func notify(_ outcome: StageScan.Outcome, envelope e: Envelope, message: [UInt8], log: Logger) {
         let wanted = outcome.decisions.filter { $0.extras.contains(.notify) }
         guard !wanted.isEmpty else { return }
         let config = self.config
-        let body = Notification.message(original: e, decisions: wanted, findings: outcome.findings,
-                                        headers: HeaderField.parseSection(message), config: config, id: QueueID.make())
-        do {
-            let id = try LocalMessage.write(body.buffer, from: config.notifier.filterMail, to: [config.notifier.adminMail],
-                                            id: body.id, hostname: config.general.hostname, layout: layout)
-            log.info("notification queued", metadata: ["notification-id": "\(id)", "to": "<\(config.notifier.adminMail)>"])
-            queue.add(id)
-        } catch {
-            log.error("cannot write notification: \(error)")
+        let notification = Notification(original: e, headers: HeaderField.parseSection(message), config: config)
+        for notice in notification.notices(wanted, findings: outcome.findings) {
+            do {
+                let id = try LocalMessage.write(notice.buffer, from: notice.from, to: [notice.to], id: notice.id,
+                                                hostname: config.general.hostname, layout: layout)
+                log.info("notification queued", metadata: ["notification-id": "\(id)", "to": "<\(notice.to)>",
+                                                            "party": "\(notice.party)", "event": "\(notice.event.map(\.rawValue) ?? "any")"])
+                queue.add(id)
+            } catch {
+                log.error("cannot write notification: \(error)", metadata: ["to": "<\(notice.to)>"])
+            }
         }
     }
 

@@ -106,6 +106,15 @@ public struct PosternConfig: Sendable {
             config.warnings += each.warnings
         }
         config.warnings = ConfigErrors(config.warnings).errors
+        if config.notifier.templatesDir == nil {
+            // Only the administrator's notice has a text built in.
+            for rule in rules.rules {
+                for setting in rule.settings where setting.key == "notify" && setting.typed != .list(["admin"]) && setting.typed != .list([]) {
+                    errors.append(ConfigError(file: path, line: rule.line, column: 1, message:
+                        "Notify = \(setting.value): the sender and the recipients are told with templates: set [Notifier] TemplatesDir"))
+                }
+            }
+        }
         guard errors.isEmpty else { throw ConfigErrors(errors) }
         return config
     }
