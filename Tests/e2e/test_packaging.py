@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -62,6 +63,8 @@ def test_production_conf_differs_from_the_sample_only_in_paths(tmp_path):
     assert "./var" not in production()
     conf = tmp_path / "postern.conf"
     conf.write_text(production())
+    # As installed: the templates next to postern.conf (TemplatesDir = templates).
+    shutil.copytree(ROOT / "config" / "templates", tmp_path / "templates")
     check = subprocess.run([str(postern_binary("posternctl")), "config", "check", "--config", str(conf)],
                            capture_output=True, text=True)
     assert check.returncode == 0, check.stderr

@@ -7,8 +7,8 @@ public struct NotifierSection: Sendable {
     public var filterMail: String
     /// Recipient of admin notifications.
     public var adminMail = ConfigDefaults.adminMail
-    /// Directory of notification templates (a relative one is relative to the configuration
-    /// file); nil uses the built-in text for the administrator.
+    /// Directory of notification templates as written (a relative one is relative to the
+    /// configuration file); nil uses the built-in text for the administrator.
     public var templatesDir: String?
     /// The templates of `templatesDir`, every one checked at load.
     public var templates: NotificationTemplates?
@@ -24,8 +24,7 @@ public struct NotifierSection: Sendable {
         var section = NotifierSection(hostname: hostname)
         section.filterMail = reader.optionalString("FilterMail") ?? section.filterMail
         section.adminMail = reader.optionalString("AdminMail") ?? section.adminMail
-        // Relative to the configuration file, like file: lookups: `templates` next to postern.conf.
-        section.templatesDir = reader.optionalString("TemplatesDir").map { TextFile.resolve($0, relativeTo: TextFile.directory(of: reader.file)) }
+        section.templatesDir = reader.optionalString("TemplatesDir")
         if let raw = reader.value("Notify") {
             switch ParameterCatalog.parse(raw.text, as: .keywords(NotifyParty.allCases.map(\.rawValue))) {
             case .success(.list(let words)): section.notify = words.compactMap(NotifyParty.init(rawValue:))
@@ -36,7 +35,9 @@ public struct NotifierSection: Sendable {
                 reader.report(line: raw.line, column: raw.column, "Notify: the sender and the recipients are told with templates: set TemplatesDir")
             }
         }
-        if let dir = section.templatesDir, let raw = reader.section.keys["templatesdir"]?.values.first {
+        if let written = section.templatesDir, let raw = reader.section.keys["templatesdir"]?.values.first {
+            // Relative to the configuration file, like file: lookups: `templates` next to postern.conf.
+            let dir = TextFile.resolve(written, relativeTo: TextFile.directory(of: reader.file))
             if let d = opendir(dir) {
                 closedir(d)
                 switch NotificationTemplates.load(directory: dir, at: (reader.file, raw.line, raw.column)) {
