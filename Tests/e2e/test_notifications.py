@@ -8,12 +8,11 @@ from __future__ import annotations
 import email
 import email.policy
 import email.utils
-import time
 from pathlib import Path
 
 from conftest import FILTER_MAIL, POSTERN_HOSTNAME, free_port
 from scanners import EICAR_SIGNATURE
-from test_scanning import Silent, eicar_message, message, send
+from test_scanning import behind_a_silent_clamd, eicar_message, message, send, timed_send
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "config" / "templates"
 
@@ -128,21 +127,9 @@ def test_a_quarantined_attachment_tells_the_recipient_with_its_own_template(post
 
 
 def test_scan_timeout_per_recipient(postern, sink):
-    silent = Silent()
-    try:
-        port = free_port()
-        postern(port, sink.port, callback_port=sink.port, settings={
-            "Scanner": {"BeforeQueueFilters": "ClamAV", "ScanTimeout": "6s"},
-            "ClamAV": {"Address": f"inet:{silent.port}@127.0.0.1", "Timeout": "10m"}},
-            rules_first="to:impatient@example.org cont ScanTimeout = 2s")
-        started = time.monotonic()
-        code, _ = send(port, message("clean"), rcpts=("impatient@example.org",))
-        quick = time.monotonic() - started
-        started = time.monotonic()
-        code2, _ = send(port, message("clean"))
-        slow = time.monotonic() - started
-        assert code == 451 and code2 == 451
-        assert quick < 3.5, f"reply after {quick:.1f}s, the recipient's ScanTimeout is 2s"
-        assert slow >= 5, f"reply after {slow:.1f}s, [Scanner] ScanTimeout is 6s"
-    finally:
-        silent.close()
+    with behind_a_silent_clamd(postern, sink, "6s", rules_first="to:impatient@example.org cont ScanTimeout = 2s") as port:
+        code, _, quick = timed_send(port, message("clean"), rcpts=("impatient@example.org",))
+        code2, _, slow = timed_send(port, message("clean"))
+    assert code == 451 and code2 == 451
+    assert quick < 3.5, f"reply after {quick:.1f}s, the recipient's ScanTimeout is 2s"
+    assert slow >= 5, f"reply after {slow:.1f}s, [Scanner] ScanTimeout is 6s"
