@@ -52,7 +52,9 @@ package struct Notification {
             let admin = resolver.adminMail(for: original, recipient: i, headers: headers, blocks: d.blocks, score: d.score)
             let from = resolver.filterMail(for: original, recipient: i, headers: headers, blocks: d.blocks, score: d.score)
             var parties = resolver.notify(for: original, recipient: i, headers: headers, blocks: d.blocks, score: d.score)
-            if config.notifier.templates == nil { parties = parties.filter { $0 == .admin } }   // checked at load; groups escape it
+            // The load refuses sender and recipients without templates (rules too); never let
+            // them get the administrator's built-in text.
+            if config.notifier.templates == nil { parties = parties.filter { $0 == .admin } }
             for party in parties {
                 let to: String
                 switch party {
