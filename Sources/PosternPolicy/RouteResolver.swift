@@ -39,10 +39,11 @@ public struct RouteResolver: Sendable {
 }
 
 extension Quarantine {
-    /// Releases entry `id` (see ``Quarantine/release(_:only:layout:route:)``) with routes as the
-    /// rules of `resolver` give them now.
-    public func release(_ id: String, only: [String]?, layout: SpoolLayout, resolver: RouteResolver) throws -> String {
-        try release(id, only: only, layout: layout) { envelope, i, headers in
+    /// Releases entry `id` (see ``Quarantine/release(_:only:to:layout:route:)``) with routes as
+    /// the rules of `resolver` give them now.
+    public func release(_ id: String, only: [String]?, to: String? = nil, layout: SpoolLayout,
+                        resolver: RouteResolver) throws -> Released {
+        try release(id, only: only, to: to, layout: layout) { envelope, i, headers in
             (resolver.route(for: envelope, recipient: i, headers: headers).description,
              resolver.tlsPolicy(for: envelope, recipient: i, headers: headers))
         }
