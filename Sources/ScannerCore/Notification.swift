@@ -33,6 +33,9 @@ package struct Notification {
     package var now: time_t = time(nil)
     /// Each notice's queue id.
     package var makeID: () -> String = { QueueID.make() }
+    /// The address a recipient replies to for releasing this message's quarantine copy
+    /// (`$RELEASE$`, its token in it); nil when there is none.
+    package var releaseAddress: ((_ recipient: String) -> String)?
 
     package init(original: Envelope, headers: [HeaderField], config: PosternConfig) {
         self.original = original
@@ -134,29 +137,12 @@ package struct Notification {
     /// A notice from a template: Postern's own fields around the template's.
     private func message(_ template: NotificationTemplate, _ group: [RecipientDecision],
                          _ party: NotifyParty, id: String, to: String, from: String) -> ByteBuffer {
-        let (fields, body) = template.render(values(group, to: to, from: from))
-        var s = "Date: \(Timestamp.format(now, Timestamp.rfc5322))\r\n"
-        for (name, value) in fields { s += "\(name): \(Self.encoded(value, addressField: Self.addressFields.contains(ASCII.lowercased(name))))\r\n" }
-        s += "Message-ID: <\(id)@\(config.general.hostname)>\r\n"
+        var values = values(group, to: to, from: from)
+        if party == .recipients, let release = releaseAddress { values[.release] = release(to) }
         // To the sender it is an answer to its message (RFC 3834 §3.1.3, §5).
         let messageID = ASCII.oneLine(field("message-id"), with: " ")
-        if party == .sender && !messageID.isEmpty { s += "In-Reply-To: \(messageID)\r\nReferences: \(messageID)\r\n" }
-        s += "Auto-Submitted: \(party == .sender ? "auto-replied" : "auto-generated")\r\n"
-        s += "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
-        s += body.joined(separator: "\r\n") + "\r\n"
-        return ByteBuffer(string: s)
-    }
-
-    private static let addressFields: Set<String> = ["from", "to", "cc", "reply-to", "sender"]
-
-    /// A field value with its non-ASCII text in encoded words; in an address field only the
-    /// display name before `<` (an encoded word cannot stand in an address).
-    private static func encoded(_ value: String, addressField: Bool) -> String {
-        guard addressField, let open = value.lastIndex(of: "<") else { return EncodedWord.encode(value) }
-        let name = value[..<open].trimmingPrefix(while: { $0 == " " || $0 == "\"" })
-        let display = String(name.reversed().drop(while: { $0 == " " || $0 == "\"" }).reversed())
-        guard !display.utf8.allSatisfy({ $0 < 0x80 }) else { return value }
-        return EncodedWord.encode(display) + " " + value[open...]
+        return ByteBuffer(string: template.write(values, date: now, messageID: "<\(id)@\(config.general.hostname)>",
+                                                 autoReplied: party == .sender, inReplyTo: party == .sender && !messageID.isEmpty ? messageID : nil))
     }
 
     /// The administrator's notice when there are no templates: what was found, what was done,

@@ -29,7 +29,7 @@ import Testing
         ("true cont Notify = \"sender, admin, sender\"", "Notify", .list(["sender", "admin"])),
     ])
     func perRecipientSettingsAreAccepted(rule: String, name: String, value: ParameterValue) throws {
-        let config = try PosternConfig.parse("[Notifier]\nTemplatesDir = \(NotificationTemplateTests.repository)/config/templates\n[Rules]\n" + rule, path: "t.conf")
+        let config = try PosternConfig.parse(NotificationTemplateTests.shipped + "[Rules]\n" + rule, path: "t.conf")
         let setting = try #require(config.rules.rules[0].settings.last)
         #expect(setting.name == name)
         #expect(setting.typed == value)

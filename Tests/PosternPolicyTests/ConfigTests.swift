@@ -101,6 +101,9 @@ import Testing
             Path = ./var/quarantine
             StoredTime = 7d
             MaxSize = 2g
+            ReleaseAddress = quarantine-release@example.com
+            ReleaseLifetime = 2d
+            ReleaseSecret = "release; secret"
             [ClamAV]
             Address = local:/run/clamd.sock
             Timeout = 20s
@@ -133,6 +136,8 @@ import Testing
         #expect(config.notifier.templatesDir == templates)
         #expect(config.warnings.isEmpty && config.notifier.templates != nil)
         #expect(config.quarantine.path == "./var/quarantine" && config.quarantine.storedTime == .seconds(7 * 86400))
+        #expect(config.quarantine.releaseAddress == "quarantine-release@example.com" && config.quarantine.releaseLifetime == .seconds(2 * 86400))
+        #expect(config.quarantine.releaseSecret == "release; secret")
         #expect(config.quarantine.maxSize == 2 << 30)
         #expect(config.plugins["clamav"]?.timeout == .seconds(20))
         #expect(Set(config.plugins.keys) == ["clamav", "rspamd", "headersfilter"])

@@ -47,12 +47,19 @@ import Testing
         #expect(errors.errors.first?.description.hasPrefix(expected) == true, "\(errors)")
     }
 
+    /// The shipped templates with the release address their quarantine notice needs.
+    static var shipped: String {
+        "[Quarantine]\nReleaseAddress = quarantine-release@example.com\n[Notifier]\nTemplatesDir = \(repository)/config/templates\n"
+    }
+
     /// The shipped set is complete and parses; `postern.conf` names it.
     @Test func theShippedTemplatesLoad() throws {
-        let dir = Self.repository + "/config/templates"
-        let config = try PosternConfig.parse("[Notifier]\nTemplatesDir = \(dir)\n", path: "t.conf")
+        let config = try PosternConfig.parse(Self.shipped, path: "t.conf")
         let templates = try #require(config.notifier.templates)
-        #expect(templates.byName.count == NotifyEvent.allCases.count * NotifyParty.allCases.count)
+        #expect(templates.byName.count == NotifyEvent.allCases.count * NotifyParty.allCases.count + 1)
+        #expect(templates.digest.fields.map(\.name) == ["From", "To", "Subject"])
+        #expect(templates.digest.body.contains([.macro(.digest)]))
+        #expect(templates.template(.quarantine, .recipients).fields.contains { $0.name == "Reply-To" && $0.value == [.text("<"), .macro(.release), .text(">")] })
         for event in NotifyEvent.allCases {
             for party in NotifyParty.allCases {
                 let fields = templates.template(event, party).fields.map(\.name)
@@ -69,6 +76,7 @@ import Testing
                 dir.write("\(event)-\(party).txt", "From: a\nTo: b\nSubject: x\n\nbody\n")
             }
         }
+        dir.write(NotificationTemplates.digestFile, "From: a\nTo: b\nSubject: x\n\n$DIGEST$\n")
         dir.write("virus-admin.txt", "From: a\nTo: b\nSubject: $VIRUS$\n\n")
         do {
             _ = try PosternConfig.parse("[General]\n[Notifier]\nTemplatesDir = \(dir.path)\n", path: "t.conf")
@@ -79,6 +87,39 @@ import Testing
                 "\(dir.path)/virus-admin.txt:3:10: unknown macro $VIRUS$: expected one of " + TemplateMacro.allCases.map { "$\($0.rawValue)$" }.joined(separator: ", "),
             ])
         }
+    }
+
+    /// `$RELEASE$` only where a recipient is offered release, and only with an address to
+    /// reply to; `$DIGEST$` only in the digest, which knows no one message.
+    @Test func macrosOnlyWhereTheyMeanSomething() {
+        let dir = ConfigTestDirectory()
+        defer { dir.remove() }
+        for event in NotifyEvent.allCases {
+            for party in NotifyParty.allCases {
+                dir.write("\(event)-\(party).txt", "From: a\nTo: b\nSubject: x\n\n\((event, party) == (.quarantine, .recipients) ? "$RELEASE$" : "body")\n")
+            }
+        }
+        dir.write(NotificationTemplates.digestFile, "From: a\nTo: b\nSubject: x\n\n$DIGEST$\n")
+        func errors(_ quarantine: String) -> [String] {
+            do {
+                _ = try PosternConfig.parse(quarantine + "[Notifier]\nTemplatesDir = \(dir.path)\n", path: "t.conf")
+                return []
+            } catch {
+                return error.errors.map(\.description)
+            }
+        }
+        let withAddress = "[Quarantine]\nReleaseAddress = quarantine-release@example.com\n"
+        #expect(errors(withAddress) == [])
+        #expect(errors("") == ["\(dir.path)/quarantine-recipients.txt:5:1: $RELEASE$ needs [Quarantine] ReleaseAddress, the address recipients reply to (docs/postfix.md)"])
+        dir.write("virus-recipients.txt", "From: a\nTo: <$RELEASE$>\nSubject: x\n\n$DIGEST$\n")
+        dir.write(NotificationTemplates.digestFile, "From: a\nTo: b\nSubject: $SUBJECT$\n\n$DIGEST$\n")
+        #expect(errors(withAddress) == [
+            "\(dir.path)/virus-recipients.txt:2:6: $RELEASE$ is only for quarantine-recipients.txt: only a recipient releases, and only what is offered for release",
+            "\(dir.path)/virus-recipients.txt:5:1: $DIGEST$ is only for quarantine-digest.txt, which lists several messages",
+            "\(dir.path)/quarantine-digest.txt:3:10: $SUBJECT$ is about one message; the digest lists several: $DIGEST$ has each one's details",
+        ])
+        // The address must take a token after a '+'.
+        #expect(errors("[Quarantine]\nReleaseAddress = release+x@example.com\n").contains { $0.hasPrefix("t.conf:2:18: ReleaseAddress: expected local@domain without '+'") })
     }
 
     @Test func tellingSendersNeedsTemplates() {

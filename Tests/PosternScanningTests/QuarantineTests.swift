@@ -32,6 +32,7 @@ import Testing
         v.reasons = [1: "clamav: infected: Eicar-Test-Signature"]
         v.addHeaders = ["X-Spam-Flag: YES"]
         v.recipientHeaders = [0: ["X-Tag: one", "X-Other: two"]]
+        v.releaseOffered = [1]
         try SpoolFile.read(path: path).writeVerdict(v, sync: false)
         let back = try SpoolFile.read(path: path)
         #expect(back.verdict == v)

@@ -11,7 +11,7 @@ import Testing
 /// answer to the null sender or to automatic mail; and the per-recipient spam fields.
 @Suite struct NotificationTests {
     typealias F = StageScanFixture
-    static let templates = "[General]\nHostname = filter.example.com\n[Notifier]\nTemplatesDir = \(Self.repository)/config/templates\nAdminMail = postmaster@example.com\n"
+    static let templates = "[General]\nHostname = filter.example.com\n[Quarantine]\nReleaseAddress = quarantine-release@filter.example.com\n[Notifier]\nTemplatesDir = \(Self.repository)/config/templates\nAdminMail = postmaster@example.com\n"
 
     static var repository: String {
         var path = #filePath

@@ -12,9 +12,16 @@ public enum TemplateMacro: String, Sendable, CaseIterable {
     case subject = "SUBJECT", msgID = "MSGID", from = "FROM", date = "DATE"
     case sender = "SENDER", rcpts = "RCPTS", to = "TO", clientIP = "CLIENT_IP"
     case action = "ACTION", viruses = "VIRUSES", banned = "BANNED", score = "SCORE", report = "REPORT"
+    /// The address a recipient replies to for a release, its token in it (quarantine-recipients.txt).
+    case release = "RELEASE"
+    /// The digest's list: one entry per message, with its release address (quarantine-digest.txt).
+    case digest = "DIGEST"
 
     /// A value of several lines can only stand in the body.
-    public var isMultiLine: Bool { self == .report }
+    public var isMultiLine: Bool { self == .report || self == .digest }
+
+    /// What the digest knows: it is about no one message.
+    public static let digestMacros: Set<TemplateMacro> = [.postmaster, .filterMail, .hostname, .to, .digest]
 }
 
 /// A notification template as parsed at load: header fields and a body in which text and
@@ -41,7 +48,8 @@ public struct NotificationTemplate: Sendable {
     public static let requiredFields = ["From", "To", "Subject"]
 
     /// Parses a template; every problem is a `file:line:column` error.
-    public static func parse(_ text: String, file: String) -> Result<NotificationTemplate, ConfigErrors> {
+    /// `unavailable` names the macros this template may not use, with why.
+    public static func parse(_ text: String, file: String, unavailable: [TemplateMacro: String] = [:]) -> Result<NotificationTemplate, ConfigErrors> {
         var errors: [ConfigError] = []
         func fail(_ line: Int, _ column: Int, _ message: String) {
             errors.append(ConfigError(file: file, line: line, column: column, message: message))
@@ -56,7 +64,8 @@ public struct NotificationTemplate: Sendable {
         for (k, line) in lines[..<blank].enumerated() {
             if line.first == " " || line.first == "\t", !fields.isEmpty {
                 fields[fields.count - 1].value += [.text(" ")] + pieces(line.drop { $0 == " " || $0 == "\t" }, line: k + 1,
-                                                                         column: 1 + line.unicodeScalars.prefix { $0 == " " || $0 == "\t" }.count, header: true, fail)
+                                                                         column: 1 + line.unicodeScalars.prefix { $0 == " " || $0 == "\t" }.count, header: true,
+                                                                         unavailable, fail)
                 continue
             }
             guard let colon = line.firstIndex(of: ":"), case let name = line[..<colon], !name.isEmpty,
@@ -71,20 +80,20 @@ public struct NotificationTemplate: Sendable {
             let value = line[line.index(after: colon)...]
             let trimmed = value.drop { $0 == " " || $0 == "\t" }
             fields.append(Field(name: String(name), value: pieces(trimmed, line: k + 1, column: 1 + name.unicodeScalars.count + 1
-                + value.unicodeScalars.count - trimmed.unicodeScalars.count, header: true, fail)))
+                + value.unicodeScalars.count - trimmed.unicodeScalars.count, header: true, unavailable, fail)))
         }
         for required in requiredFields where !fields.contains(where: { ASCII.lowercased($0.name) == ASCII.lowercased(required) }) {
             fail(1, 1, "no \(required): field")
         }
         let body = lines[(blank + 1)...].enumerated().map { k, line in
-            pieces(line, line: blank + 2 + k, column: 1, header: false, fail)
+            pieces(line, line: blank + 2 + k, column: 1, header: false, unavailable, fail)
         }
         guard errors.isEmpty else { return .failure(ConfigErrors(errors)) }
         return .success(NotificationTemplate(fields: fields, body: body))
     }
 
     /// `text` as text and macros; `column` is where it starts on its line.
-    private static func pieces(_ text: Substring, line: Int, column: Int, header: Bool,
+    private static func pieces(_ text: Substring, line: Int, column: Int, header: Bool, _ unavailable: [TemplateMacro: String],
                                _ fail: (Int, Int, String) -> Void) -> [Piece] {
         var result: [Piece] = []
         var literal = ""
@@ -103,6 +112,7 @@ public struct NotificationTemplate: Sendable {
                 literal += "$"
             } else if let macro = TemplateMacro(rawValue: name) {
                 if header && macro.isMultiLine { fail(line, at, "$\(name)$ has several lines: it can only stand in the body") }
+                if let why = unavailable[macro] { fail(line, at, "$\(name)$ \(why)") }
                 if !literal.isEmpty { result.append(.text(literal)) }
                 literal = ""
                 result.append(.macro(macro))
@@ -139,6 +149,8 @@ public struct NotificationTemplate: Sendable {
 /// The templates of `[Notifier] TemplatesDir`: one per event and party, all of them required.
 public struct NotificationTemplates: Sendable {
     public var byName: [String: NotificationTemplate]
+    /// The file of `posternctl quarantine digest`'s notice.
+    public static let digestFile = "quarantine-digest.txt"
 
     /// `virus-admin.txt`.
     public static func fileName(_ event: NotifyEvent, _ party: NotifyParty) -> String {
@@ -149,24 +161,40 @@ public struct NotificationTemplates: Sendable {
         byName[Self.fileName(event, party)]!   // load requires every one
     }
 
+    public var digest: NotificationTemplate { byName[Self.digestFile]! }
+
     /// Reads every template of `directory`; a file that cannot be read is an error at `at`
-    /// (the TemplatesDir line), a broken one at its own position.
-    public static func load(directory: String, at: (file: String, line: Int, column: Int)) -> Result<NotificationTemplates, ConfigErrors> {
+    /// (the TemplatesDir line), a broken one at its own position. `releaseAddress`: whether
+    /// `[Quarantine] ReleaseAddress` is set, without which `$RELEASE$` has nothing to say.
+    public static func load(directory: String, at: (file: String, line: Int, column: Int),
+                            releaseAddress: Bool) -> Result<NotificationTemplates, ConfigErrors> {
         var errors: [ConfigError] = []
         var byName: [String: NotificationTemplate] = [:]
-        for event in NotifyEvent.allCases {
-            for party in NotifyParty.allCases {
-                let name = fileName(event, party), path = (directory.hasSuffix("/") ? directory : directory + "/") + name
-                do throws(FileReadError) {
-                    switch NotificationTemplate.parse(try TextFile.read(path), file: path) {
-                    case .success(let template): byName[name] = template
-                    case .failure(let e): errors += e.errors
-                    }
-                } catch {
-                    errors.append(ConfigError(file: at.file, line: at.line, column: at.column, message: "TemplatesDir: \(error.description)"))
+        func read(_ name: String, unavailable: [TemplateMacro: String]) {
+            let path = (directory.hasSuffix("/") ? directory : directory + "/") + name
+            do throws(FileReadError) {
+                switch NotificationTemplate.parse(try TextFile.read(path), file: path, unavailable: unavailable) {
+                case .success(let template): byName[name] = template
+                case .failure(let e): errors += e.errors
                 }
+            } catch {
+                errors.append(ConfigError(file: at.file, line: at.line, column: at.column, message: "TemplatesDir: \(error.description)"))
             }
         }
+        let noRelease = releaseAddress ? nil : "needs [Quarantine] ReleaseAddress, the address recipients reply to (docs/postfix.md)"
+        for event in NotifyEvent.allCases {
+            for party in NotifyParty.allCases {
+                var unavailable: [TemplateMacro: String] = [.digest: "is only for \(digestFile), which lists several messages"]
+                unavailable[.release] = event == .quarantine && party == .recipients ? noRelease
+                    : "is only for \(fileName(.quarantine, .recipients)): only a recipient releases, and only what is offered for release"
+                read(fileName(event, party), unavailable: unavailable)
+            }
+        }
+        var forDigest: [TemplateMacro: String] = [:]
+        for macro in TemplateMacro.allCases where !TemplateMacro.digestMacros.contains(macro) {
+            forDigest[macro] = "is about one message; the digest lists several: $DIGEST$ has each one's details"
+        }
+        read(digestFile, unavailable: forDigest)
         return errors.isEmpty ? .success(NotificationTemplates(byName: byName)) : .failure(ConfigErrors(errors))
     }
 }

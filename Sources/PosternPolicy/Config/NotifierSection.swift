@@ -20,7 +20,8 @@ public struct NotifierSection: Sendable {
         filterMail = "postern@" + hostname
     }
 
-    package static func read(_ reader: inout SectionReader, hostname: String) -> NotifierSection {
+    /// `releaseAddress`: `[Quarantine] ReleaseAddress`, which `$RELEASE$` needs.
+    package static func read(_ reader: inout SectionReader, hostname: String, releaseAddress: String?) -> NotifierSection {
         var section = NotifierSection(hostname: hostname)
         section.filterMail = reader.optionalString("FilterMail") ?? section.filterMail
         section.adminMail = reader.optionalString("AdminMail") ?? section.adminMail
@@ -40,7 +41,8 @@ public struct NotifierSection: Sendable {
             let dir = TextFile.resolve(written, relativeTo: TextFile.directory(of: reader.file))
             if let d = opendir(dir) {
                 closedir(d)
-                switch NotificationTemplates.load(directory: dir, at: (reader.file, raw.line, raw.column)) {
+                switch NotificationTemplates.load(directory: dir, at: (reader.file, raw.line, raw.column),
+                                                    releaseAddress: releaseAddress != nil) {
                 case .success(let templates): section.templates = templates
                 case .failure(let errors): reader.report(errors.errors)
                 }

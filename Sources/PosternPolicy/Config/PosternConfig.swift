@@ -86,14 +86,15 @@ public struct PosternConfig: Sendable {
             plugins[name] = PluginCatalog.read(name, &each)
             pluginReaders.append(each)
         }
+        let quarantineSection = QuarantineSection.read(&quarantine, spoolDir: generalSection.spoolDir)
         var config = PosternConfig(
             path: path,
             general: generalSection,
             receiver: ReceiverSection.read(&receiver),
             scanner: scannerSection,
             sender: SenderSection.read(&sender, runDir: generalSection.runDir),
-            notifier: NotifierSection.read(&notifier, hostname: generalSection.hostname),
-            quarantine: QuarantineSection.read(&quarantine, spoolDir: generalSection.spoolDir),
+            notifier: NotifierSection.read(&notifier, hostname: generalSection.hostname, releaseAddress: quarantineSection.releaseAddress),
+            quarantine: quarantineSection,
             metrics: MetricsSection.read(&metrics),
             rules: rules,
             plugins: plugins,
