@@ -54,7 +54,7 @@ STATIC_BIN  := $(STATIC)/release
 DIST        := .build-dist
 DEB_OUT     := .build-deb
 PROGRAMS    := receiverd scannerd senderd posternctl
-UNITS       := $(wildcard systemd/*.service systemd/*.socket systemd/*.target)
+UNITS       := $(wildcard systemd/*.service systemd/*.socket systemd/*.target systemd/*.timer)
 # The man pages' date: the package's (dpkg-buildpackage exports SOURCE_DATE_EPOCH from
 # debian/changelog), else the last commit's.
 MAN_DATE     = $(shell if [ -n "$$SOURCE_DATE_EPOCH" ]; then date -u -d "@$$SOURCE_DATE_EPOCH" +%F; \

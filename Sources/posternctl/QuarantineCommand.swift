@@ -10,7 +10,7 @@ struct QuarantineCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "quarantine", abstract: "Inspect, release and delete quarantined messages.",
         discussion: exitCodesHelp,
-        subcommands: [List.self, Show.self, Release.self, Delete.self])
+        subcommands: [List.self, Show.self, Release.self, Delete.self, Digest.self])
 
     static func open(_ o: ConfigOption) throws -> (PosternConfig, Quarantine) {
         let c = try o.load()
