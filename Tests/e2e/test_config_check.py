@@ -87,7 +87,13 @@ def test_what_postern_would_ignore_is_refused_with_its_position(workdir):
     # A template directory must hold every template, each well-formed.
     templates = workdir / "templates"
     shutil.copytree(Path(__file__).resolve().parents[2] / "config" / "templates", templates)
+    # The recipients' quarantine notice names the release address: without one it is refused.
     config.write_text("[Notifier]\nTemplatesDir = templates\n")
+    r = ctl(config, "check")
+    why = "$RELEASE$ needs [Quarantine] ReleaseAddress, the address recipients reply to (docs/postfix.md)"
+    assert r.returncode == 78 and r.stderr.splitlines() == [
+        f"{templates}/quarantine-recipients.txt:4:12: {why}", f"{templates}/quarantine-recipients.txt:17:3: {why}"]
+    config.write_text("[Quarantine]\nReleaseAddress = quarantine-release@example.com\n[Notifier]\nTemplatesDir = templates\n")
     r = ctl(config, "check")
     assert (r.returncode, r.stderr) == (0, "")
     (templates / "spam-sender.txt").unlink()
@@ -95,10 +101,10 @@ def test_what_postern_would_ignore_is_refused_with_its_position(workdir):
     r = ctl(config, "check")
     assert r.returncode == 78
     assert sorted(r.stderr.splitlines()) == [
-        f"{config}:2:16: TemplatesDir: cannot read '{templates}/spam-sender.txt': No such file or directory",
+        f"{config}:4:16: TemplatesDir: cannot read '{templates}/spam-sender.txt': No such file or directory",
         f"{templates}/virus-admin.txt:3:10: unknown macro $SUBJ$: expected one of $POSTMASTER$, $FILTER_MAIL$, $HOSTNAME$, "
         "$QUEUE_ID$, $SUBJECT$, $MSGID$, $FROM$, $DATE$, $SENDER$, $RCPTS$, $TO$, $CLIENT_IP$, $ACTION$, $VIRUSES$, "
-        "$BANNED$, $SCORE$, $REPORT$"]
+        "$BANNED$, $SCORE$, $REPORT$, $RELEASE$, $DIGEST$"]
 
 
 def test_sighup_refuses_a_certificate_that_went_away(postern, sink, tmp_path):

@@ -21,6 +21,8 @@ def notifier(notify: str = "admin, sender, recipients") -> dict:
     return {
         "Scanner": {"AfterQueueFilters": "ClamAV"},
         "Notifier": {"TemplatesDir": str(TEMPLATES), "AdminMail": "postmaster@example.net", "Notify": f'"{notify}"'},
+        # The recipients' quarantine notice names the address to reply to for a release.
+        "Quarantine": {"ReleaseAddress": f"quarantine-release@{POSTERN_HOSTNAME}"},
     }
 
 
