@@ -36,9 +36,7 @@ import Testing
     }
 
     @Test func notifyPerRecipientWithItsSectionDefault() throws {
-        let config = try PosternConfig.parse("""
-            [Notifier]
-            TemplatesDir = \(NotificationTemplateTests.repository)/config/templates
+        let config = try PosternConfig.parse(NotificationTemplateTests.shipped + """
             Notify = "admin, recipients"
             [Rules]
             to:ceo@example.com cont Notify = sender
