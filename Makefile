@@ -57,7 +57,7 @@ STATIC_BIN  := $(STATIC)/release
 DIST        := .build-dist
 DEB_OUT     := .build-deb
 PROGRAMS    := receiverd scannerd senderd posternctl
-UNITS       := $(wildcard systemd/*.service systemd/*.socket systemd/*.target)
+UNITS       := $(wildcard systemd/*.service systemd/*.socket systemd/*.target systemd/*.timer)
 # The man pages' date: the package's (dpkg-buildpackage exports SOURCE_DATE_EPOCH from
 # debian/changelog), else the last commit's.
 MAN_DATE     = $(shell if [ -n "$$SOURCE_DATE_EPOCH" ]; then date -u -d "@$$SOURCE_DATE_EPOCH" +%F; \
@@ -168,6 +168,7 @@ dist: static
 	    fi; \
 	done; \
 	cp man/postern.conf.5 $(DIST)/man/; \
+	cp -r config/templates $(DIST)/templates; \
 	$(STATIC_BIN)/posternctl --generate-completion-script bash | sed '1{/^#!/d}' > $(DIST)/completions/posternctl; \
 	sed -f config/production.sed config/postern.conf > $(DIST)/postern.conf; \
 	if grep -n '\./var' $(DIST)/postern.conf; then echo "dist: checkout paths left in postern.conf" >&2; exit 1; fi; \
@@ -198,6 +199,15 @@ install: dist
 	$(INSTALL) -m 0644 $(DIST)/man/*.5 "$$d$(MANDIR)/man5/"; \
 	$(INSTALL) -m 0644 $(DIST)/completions/posternctl "$$d$(BASHCOMPDIR)/posternctl"; \
 	$(INSTALL) -m 0644 README.md docs/*.md "$$d$(DOCDIR)/"; \
+	$(INSTALL) -d "$$d$(SYSCONFDIR)/postern/templates"; \
+	for t in $(DIST)/templates/*.txt; do \
+	    dest="$$d$(SYSCONFDIR)/postern/templates/$${t##*/}"; \
+	    if [[ -z $$d && -e $$dest ]] && ! cmp -s "$$t" "$$dest"; then \
+	        $(INSTALL) -m 0644 "$$t" "$$dest.dist"; echo "install: kept $$dest; the new one is $$dest.dist"; \
+	    else \
+	        $(INSTALL) -m 0644 "$$t" "$$dest"; \
+	    fi; \
+	done; \
 	conf="$$d$(SYSCONFDIR)/postern/postern.conf"; \
 	if [[ -z $$d && -e $$conf ]] && ! cmp -s $(DIST)/postern.conf "$$conf"; then \
 	    $(INSTALL) -m 0644 $(DIST)/postern.conf "$$conf.dist"; echo "install: kept $$conf; the new one is $$conf.dist"; \

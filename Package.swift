@@ -73,7 +73,7 @@ let package = Package(
             product("ServiceLifecycle", "swift-service-lifecycle"),
         ]),
         .target(name: "ScannerCore", dependencies: [
-            "PosternRuntime", "PosternScanning", "PosternPolicy", "PosternSpool", "PosternSMTP", "PosternUtil",
+            "PosternRuntime", "PosternScanning", "PosternPolicy", "PosternSpool", "PosternMIME", "PosternSMTP", "PosternUtil",
             product("NIOCore", nio), product("NIOPosix", nio), product("NIOConcurrencyHelpers", nio),
             product("Logging", "swift-log"), product("Prometheus", "swift-prometheus"),
             product("ServiceLifecycle", "swift-service-lifecycle"),
@@ -131,7 +131,8 @@ let package = Package(
         ]),
         .testTarget(name: "FuzzHarnessTests", dependencies: ["FuzzHarness"]),
         .testTarget(name: "ScannerCoreTests", dependencies: [
-            "ScannerCore", "PosternScanning", "PosternPolicy", "PosternSpool", "PosternSMTP", "PosternUtil", "PosternTestSupport",
+            "ScannerCore", "PosternScanning", "PosternPolicy", "PosternSpool", "PosternMIME", "PosternSMTP", "PosternUtil",
+            "PosternTestSupport", product("NIOCore", nio),
         ]),
         .testTarget(name: "SenderCoreTests", dependencies: [
             "SenderCore", "PosternPolicy", "PosternSpool", "PosternSMTP", "PosternUtil", "PosternTestSupport",

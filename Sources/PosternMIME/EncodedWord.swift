@@ -8,6 +8,25 @@ public enum EncodedWord {
     /// Decodes every encoded word in `text`. White space between adjacent words is dropped (§6.2),
     /// and adjacent words in one charset are joined before decoding, so that a character split
     /// across two words survives.
+    /// `text` as UTF-8 `B` words of at most 75 octets each (§2), folded onto lines of their
+    /// own; ASCII text is returned as it is.
+    public static func encode(_ text: String) -> String {
+        guard !text.utf8.allSatisfy({ $0 < 0x80 }) else { return text }
+        // 45 octets make 60 of base64: with `=?utf-8?B?` and `?=` a word is 72 octets.
+        var words: [String] = []
+        var chunk: [UInt8] = []
+        for scalar in text.unicodeScalars {
+            let octets = Array(String(scalar).utf8)
+            if chunk.count + octets.count > 45 {
+                words.append("=?utf-8?B?" + Base64.encode(chunk) + "?=")
+                chunk = []
+            }
+            chunk += octets
+        }
+        if !chunk.isEmpty { words.append("=?utf-8?B?" + Base64.encode(chunk) + "?=") }
+        return words.joined(separator: "\r\n ")
+    }
+
     public static func decode(_ text: String) -> String {
         let bytes = Array(text.utf8)
         guard bytes.count >= 8, hasMarker(bytes) else { return text }

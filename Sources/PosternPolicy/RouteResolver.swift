@@ -19,11 +19,7 @@ public struct RouteResolver: Sendable {
     public func route(for e: Envelope, recipient: Int, headers: [HeaderField]?,
                       blocks: [String]? = nil, score: Double? = nil) -> Endpoint {
         var endpoint = config.sender.address
-        var context = context(for: e, recipient: recipient, headers: headers)
-        context.blocks = blocks
-        context.score = score
-        if let setting = config.rules.setting(for: "SenderAddress", in: context),
-           case .endpoint(let chosen) = setting.typed {
+        if case .endpoint(let chosen)? = setting("SenderAddress", for: e, recipient: recipient, headers: headers, blocks: blocks, score: score) {
             endpoint = chosen
         }
         let resolved = endpoint.substituting(clientIP: e.clientIP.isEmpty ? nil : e.clientIP,
@@ -37,19 +33,17 @@ public struct RouteResolver: Sendable {
     /// `[Sender] TLS` as configured at delivery time (a SIGHUP changes it for queued mail too).
     public func tlsPolicy(for e: Envelope, recipient: Int, headers: [HeaderField]?,
                           blocks: [String]? = nil, score: Double? = nil) -> TLSPolicy? {
-        var context = context(for: e, recipient: recipient, headers: headers)
-        context.blocks = blocks
-        context.score = score
-        guard case .text(let word) = config.rules.setting(for: "SenderTLS", in: context)?.typed else { return nil }
+        guard case .text(let word)? = setting("SenderTLS", for: e, recipient: recipient, headers: headers, blocks: blocks, score: score) else { return nil }
         return TLSPolicy(text: word)
     }
 }
 
 extension Quarantine {
-    /// Releases entry `id` (see ``Quarantine/release(_:only:layout:route:)``) with routes as the
-    /// rules of `resolver` give them now.
-    public func release(_ id: String, only: [String]?, layout: SpoolLayout, resolver: RouteResolver) throws -> String {
-        try release(id, only: only, layout: layout) { envelope, i, headers in
+    /// Releases entry `id` (see ``Quarantine/release(_:only:to:layout:route:)``) with routes as
+    /// the rules of `resolver` give them now.
+    public func release(_ id: String, only: [String]?, to: String? = nil, layout: SpoolLayout,
+                        resolver: RouteResolver) throws -> Released {
+        try release(id, only: only, to: to, layout: layout) { envelope, i, headers in
             (resolver.route(for: envelope, recipient: i, headers: headers).description,
              resolver.tlsPolicy(for: envelope, recipient: i, headers: headers))
         }

@@ -25,6 +25,9 @@ public struct RecipientDecision: Sendable, Hashable {
     public var blocks: [String]
     /// For `rules test`: each action parameter looked up, its value and where it came from.
     public var steps: [Step]
+    /// The findings of this recipient's plug-ins as it sees them (its own `MaxSize` and spam
+    /// thresholds), filter-list order: their header fields are its copy's.
+    public var findings: [Finding] = []
 
     public struct Step: Sendable, Hashable {
         public var parameter: String

@@ -107,11 +107,10 @@ public struct RspamdPlugin: ScanPlugin {
 
     /// The verdict and header fields by this plug-in's thresholds.
     public func finding(for reply: Reply) -> Finding {
-        var finding = SpamVerdict(score: reply.score, threshold: spamThreshold ?? reply.requiredScore,
+        var verdict = SpamVerdict(score: reply.score, threshold: spamThreshold ?? reply.requiredScore,
                                   unconditionalThreshold: unconditionalThreshold, tests: reply.symbols, decimals: 2)
-            .finding(plugin: name)
-        if !reply.action.isEmpty { finding.detail += " (rspamd action: \(SpamVerdict.printable(reply.action)))" }
-        return finding
+        if !reply.action.isEmpty { verdict.note = "rspamd action: \(SpamVerdict.printable(reply.action))" }
+        return verdict.finding(plugin: name)
     }
 
     /// The request head (rspamd protocol, "HTTP request headers"); the message is the body.

@@ -46,11 +46,8 @@ public struct ScanEngine: Sendable {
 
     package static func runOne(_ section: PluginSection, _ request: ScanRequest, deadline: ContinuousClock.Instant) -> Finding {
         let plugin = section.plugin
-        guard request.message.count <= plugin.maxSize else {
-            return Finding(plugin: plugin.name, verdict: .skipped,
-                           headers: ["X-Postern-Skipped: \(section.displayName); message size \(request.message.count) > MaxSize \(plugin.maxSize)"],
-                           detail: "skipped: message larger than MaxSize (\(plugin.maxSize) bytes)")
-        }
+        let limit = request.sizeLimits[section.name] ?? plugin.maxSize
+        guard request.message.count <= limit else { return skipped(section, size: request.message.count, limit: limit) }
         let own = ContinuousClock.now + section.timeout
         do {
             return try plugin.scan(request, deadline: min(own, deadline))
@@ -59,15 +56,62 @@ public struct ScanEngine: Sendable {
         }
     }
 
+    /// The finding of a plug-in that a message of `size` octets skips: larger than `limit`.
+    private static func skipped(_ section: PluginSection, size: Int, limit: Int) -> Finding {
+        Finding(plugin: section.name, verdict: .skipped,
+                headers: ["X-Postern-Skipped: \(section.displayName); message size \(size) > MaxSize \(limit)"],
+                detail: "skipped: message larger than MaxSize (\(limit) bytes)")
+    }
+
+    /// `plugin/MaxSize` for each recipient in `recipients` whose list (in `lists`, same order)
+    /// has the plug-in: the largest, by plug-in, where a rule sets one (a plug-in runs once for
+    /// a message; ``decide(_:filters:envelope:recipient:headers:baseScore:)`` skips it again
+    /// for the recipients whose own limit the message exceeds).
+    public func sizeLimits(for e: Envelope, recipients: [Int], lists: [[String]], headers: [HeaderField]?) -> [String: Int] {
+        var limits: [String: Int] = [:]
+        for (i, list) in zip(recipients, lists) {
+            for name in list {
+                guard let section = config.plugins[name] else { continue }
+                let limit = maxSize(section, for: e, recipient: i, headers: headers)
+                limits[name] = max(limits[name] ?? limit, limit)
+            }
+        }
+        return limits.filter { name, limit in limit != config.plugins[name]?.plugin.maxSize }
+    }
+
+    private func maxSize(_ section: PluginSection, for e: Envelope, recipient i: Int, headers: [HeaderField]?) -> Int {
+        guard case .size(let n)? = resolver.setting(section.name + "/MaxSize", for: e, recipient: i, headers: headers) else {
+            return section.plugin.maxSize
+        }
+        return n
+    }
+
+    /// A finding as recipient `i` sees it: skipped when the message exceeds its own `MaxSize`,
+    /// a spam score judged by its own thresholds. `block:` and `score:` terms do not apply to
+    /// these settings (they would depend on the judgement they make).
+    private func judged(_ finding: Finding, for e: Envelope, recipient i: Int, headers: [HeaderField]?) -> Finding {
+        guard let section = config.plugins[finding.plugin] else { return finding }
+        let limit = maxSize(section, for: e, recipient: i, headers: headers)
+        if finding.verdict != .skipped && e.size > limit { return Self.skipped(section, size: e.size, limit: limit) }
+        guard var spam = finding.spam else { return finding }
+        let own = resolver.setting(section.name + "/SpamThreshold", for: e, recipient: i, headers: headers)
+        let unconditional = resolver.setting(section.name + "/UnconditionalSpamThreshold", for: e, recipient: i, headers: headers)
+        guard own != nil || unconditional != nil else { return finding }
+        if case .number(let n)? = own { spam.threshold = n }
+        if case .number(let n)? = unconditional { spam.unconditionalThreshold = n }
+        return spam.finding(plugin: finding.plugin)
+    }
+
     /// Decides for one recipient from the findings of the plug-ins in `filters` (in that order).
     public func decide(_ findings: [Finding], filters: [String], envelope e: Envelope, recipient: Int,
                        headers: [HeaderField]?, baseScore: Double = 0) -> RecipientDecision {
         let mine = filters.compactMap { name in findings.first { $0.plugin == name } }
+            .map { judged($0, for: e, recipient: recipient, headers: headers) }
         var context = ruleContext(e, recipient, headers)
         context.blocks = mine.flatMap(\.names)
         context.score = mine.reduce(baseScore) { $0 + ($1.score ?? 0) }
         var decision = RecipientDecision(recipient: recipient, main: .pass, extras: [], reasons: [], score: context.score!,
-                                         blocks: context.blocks ?? [], steps: [])
+                                         blocks: context.blocks ?? [], steps: [], findings: mine)
         for finding in mine where finding.isBlocking {
             let (parameter, fallback, source) = defaultActions(for: finding)
             var actions = fallback
@@ -111,8 +155,10 @@ public struct ScanEngine: Sendable {
         return config.receiver.processingErrorsActions
     }
 
+    private var resolver: RouteResolver { RouteResolver(config: config) }
+
     private func ruleContext(_ e: Envelope, _ recipient: Int, _ headers: [HeaderField]?) -> RuleContext {
-        RouteResolver(config: config).context(for: e, recipient: recipient, headers: headers)
+        resolver.context(for: e, recipient: recipient, headers: headers)
     }
 
     private func defaultActions(for finding: Finding) -> (String, ActionList, String) {

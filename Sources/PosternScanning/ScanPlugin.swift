@@ -16,6 +16,9 @@ public struct Finding: Sendable, Hashable {
     public var headers: [String]
     /// One line for logs and `rules test`.
     public var detail: String
+    /// A spam plug-in's score and thresholds, so that a recipient's own thresholds can judge
+    /// the same score again (``ScanEngine/decide(_:filters:envelope:recipient:headers:baseScore:)``).
+    package var spam: SpamVerdict?
 
     public init(plugin: String, verdict: FindingVerdict, names: [String] = [], score: Double? = nil,
                 headers: [String] = [], detail: String = "") {
@@ -25,6 +28,20 @@ public struct Finding: Sendable, Hashable {
         self.score = score
         self.headers = headers
         self.detail = detail
+    }
+
+    /// Equal when they found the same: `spam` is how the verdict was reached.
+    public static func == (a: Finding, b: Finding) -> Bool {
+        (a.plugin, a.verdict, a.names, a.score, a.headers, a.detail) == (b.plugin, b.verdict, b.names, b.score, b.headers, b.detail)
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(plugin)
+        hasher.combine(verdict)
+        hasher.combine(names)
+        hasher.combine(score)
+        hasher.combine(headers)
+        hasher.combine(detail)
     }
 
     public static let clean = FindingVerdict.clean
@@ -67,6 +84,9 @@ public struct ScanRequest: Sendable {
     public var clientIP: String
     /// The HELO/EHLO argument ("" when unknown).
     public var helo: String
+    /// By plug-in name, the largest `MaxSize` a recipient's rules give it, where that is not
+    /// the section's own: the plug-in then scans for the recipients whose limit the message fits.
+    public var sizeLimits: [String: Int] = [:]
 
     public init(queueID: String, message: [UInt8], mailFrom: String = "", recipients: [String] = [],
                 clientIP: String = "", helo: String = "") {

@@ -2,7 +2,7 @@ import PosternPolicy
 import PosternUtil
 /// The verdict and the header fields of both spam plug-ins, the same whichever scanner is
 /// used, so that filters on `X-Spam-Flag` or `X-Spam-Status` keep working after a switch.
-package struct SpamVerdict {
+package struct SpamVerdict: Sendable, Hashable {
     /// RFC 5322 §2.1.1: a line is at most 998 octets. We do not fold (a finding's header is one
     /// line), so the test list is cut to fit.
     package static let lineLimit = 998
@@ -13,6 +13,8 @@ package struct SpamVerdict {
     package var tests: [String]
     /// Digits after the point in the headers: spamd reports one, rspamd more.
     package var decimals: Int
+    /// What the scanner said besides the score, for the detail (rspamd's action).
+    package var note = ""
 
     package var verdict: FindingVerdict {
         if let unconditionalThreshold, score >= unconditionalThreshold { return .unconditionalSpam }
@@ -29,8 +31,11 @@ package struct SpamVerdict {
         if isSpam { headers.append("X-Spam-Flag: YES") }
         var detail = "\(verdict): score \(score), required \(required)"
         if let unconditionalThreshold { detail += ", unconditional \(Self.format(unconditionalThreshold, decimals: decimals))" }
+        if !note.isEmpty { detail += " (\(note))" }
         // spamd writes -0.0 for a message that hit only zero-score rules.
-        return Finding(plugin: plugin, verdict: verdict, score: self.score + 0, headers: headers, detail: detail)
+        var finding = Finding(plugin: plugin, verdict: verdict, score: self.score + 0, headers: headers, detail: detail)
+        finding.spam = self
+        return finding
     }
 
     /// `A,B,C` in at most `room` octets, ending in `,...` when names had to be left out;

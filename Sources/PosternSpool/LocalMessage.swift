@@ -22,6 +22,7 @@ public enum LocalMessage {
                 clientName: "localhost", helo: hostname, mailFrom: sender, recipients: recipients.map { Recipient(address: $0) },
                 size: writer.messageBytes, bodyHash: inspector.bodyHash())
             try writer.finish(envelope: envelope)
+            layout.giveToDaemons(layout.path(id, .incoming))
             try writer.commit(to: .scan)
         } catch {
             writer.abort()

@@ -47,25 +47,10 @@ public struct LoopGuard: Sendable {
                                         using: key).hex
     }
 
-    /// The configured secret, or else a random one kept in the spool (`.guard-key`, mode 0600),
-    /// so that all three daemons of one installation agree without configuration.
+    /// The configured secret, or else a random one kept in the spool (`.guard-key`), so that all
+    /// three daemons of one installation agree without configuration (``SpoolSecret``).
     public static func loadKey(secureHash: String, layout: SpoolLayout) throws(SpoolError) -> [UInt8] {
-        if !secureHash.isEmpty { return Array(secureHash.utf8) }
-        let path = "\(layout.root)/.guard-key"
-        if let existing = try? SysCall.readFile(path, limit: 4096), existing.count >= 32 { return existing }
-        let tmp = "\(path).\(getpid())"
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        if fd < 0 { throw SpoolError("open", tmp) }
-        var bytes = [UInt8](repeating: 0, count: 32)
-        for i in 0..<32 { bytes[i] = UInt8.random(in: 0...255) }
-        let hex = Array(bytes.hex.utf8)
-        defer { close(fd) }
-        do { try hex.withUnsafeBytes { try SysCall.writeAll(fd, $0, path: tmp) } } catch let e as SpoolError { throw e } catch { throw SpoolError("write", tmp) }
-        if fsync(fd) != 0 { throw SpoolError("fsync", tmp) }
-        // link(2) fails if another daemon won the race; then its key is the one.
-        if link(tmp, path) != 0 && errno != EEXIST { unlink(tmp); throw SpoolError("link", path) }
-        unlink(tmp)
-        return try SysCall.readFile(path, limit: 4096)
+        try SpoolSecret.load(configured: secureHash, name: ".guard-key", layout: layout)
     }
 }
 

@@ -89,15 +89,29 @@ public struct Quarantine: Sendable {
     /// one, the TLS policy towards it.
     public typealias Route = (endpoint: String, tls: TLSPolicy?)
 
+    /// What a release put back in the queue.
+    public struct Released: Sendable, Equatable {
+        /// The copy's new queue id.
+        public var id: String
+        /// Whom it goes to.
+        public var recipients: [String]
+    }
+
     /// Puts a copy of entry `id` into `outgoing/` of `layout` under a new queue id, for the
-    /// recipients its verdict routes (the blocked ones), or for `only` of all its recipients;
-    /// the entry stays. The new message is not scanned again. Returns the new id. Blocking.
-    /// `route` gives each released recipient's route (the policy layer's resolver).
-    public func release(_ id: String, only: [String]?, layout: SpoolLayout,
-                        route: (_ envelope: Envelope, _ recipient: Int, _ headers: [HeaderField]) -> Route) throws -> String {
+    /// recipients its verdict routes (the blocked ones), or for `only` of all its recipients,
+    /// or, with `to`, for that one address instead of the original recipients; the entry
+    /// stays. The new message is not scanned again. Blocking. `route` gives each released
+    /// recipient's route (the policy layer's resolver).
+    public func release(_ id: String, only: [String]?, to: String? = nil, layout: SpoolLayout,
+                        route: (_ envelope: Envelope, _ recipient: Int, _ headers: [HeaderField]) -> Route) throws -> Released {
         let (entry, message) = try read(id)
+        var envelope = entry.envelope
         var wanted = Set((entry.verdict?.routes ?? []).map(\.recipient))
-        if let only {
+        if let to {
+            // The original recipients' DSN requests (NOTIFY, ORCPT) were theirs, not this address's.
+            envelope.recipients = [Recipient(address: to)]
+            wanted = [0]
+        } else if let only {
             let lowered = Set(only.map(ASCII.lowercased))
             wanted = Set(entry.envelope.recipients.indices.filter { lowered.contains(ASCII.lowercased(entry.envelope.recipients[$0].address)) })
             guard !wanted.isEmpty else { throw QuarantineError(hint: "no recipient of \(id) matches") }
@@ -105,7 +119,6 @@ public struct Quarantine: Sendable {
         // A copy kept of a message that was delivered (`pass, quarantine`) names no one.
         guard !wanted.isEmpty else { throw QuarantineError(hint: "no recipient of \(id) was blocked; name the ones to release with --rcpt") }
         let newID = QueueID.make()
-        var envelope = entry.envelope
         envelope.id = newID
         let headers = HeaderField.parseSection(message)
         var verdict = Verdict(scanned: timespec.now.seconds, action: .released(from: id))
@@ -120,17 +133,13 @@ public struct Quarantine: Sendable {
             try writer.append(&body)
             try writer.finish(envelope: envelope)
             try writer.appendVerdict(verdict)
-            // posternctl may run as root: the daemons must still be able to update the file.
-            var owner = stat()
-            if stat(layout.directory(.outgoing), &owner) == 0 {
-                _ = chown(layout.path(newID, .incoming), owner.st_uid, owner.st_gid)
-            }
+            layout.giveToDaemons(layout.path(newID, .incoming))
             try writer.commit(to: .outgoing)
         } catch {
             writer.abort()
             throw error
         }
-        return newID
+        return Released(id: newID, recipients: wanted.sorted().map { envelope.recipients[$0].address })
     }
 }
 

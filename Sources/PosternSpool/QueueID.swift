@@ -5,6 +5,8 @@ import PosternUtil
 /// microseconds (55 bits: sorts by arrival until the year 3111), the last 9 random (45 bits),
 /// so that ids are unique across restarts, processes and hosts without coordination.
 public enum QueueID {
+    /// Characters in an id.
+    public static let length = 20
     private static let alphabet = Array("0123456789ABCDEFGHJKMNPQRSTVWXYZ".utf8)
 
     public static func make(now: timespec = .now) -> String {
@@ -18,7 +20,7 @@ public enum QueueID {
 
     /// A queue id is exactly what `make` produces; anything else in a spool directory is not ours.
     public static func isValid(_ s: String) -> Bool {
-        s.utf8.count == 20 && s.utf8.allSatisfy { alphabet.contains($0) }
+        s.utf8.count == length && s.utf8.allSatisfy { alphabet.contains($0) }
     }
 }
 

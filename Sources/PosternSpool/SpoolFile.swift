@@ -144,6 +144,9 @@ public struct SpoolFile: Sendable {
                 // Since the TLS policy came in; older readers skip the line (default: break).
                 let f = rest.split(separator: " ")
                 if f.count == 2, let idx = Int(f[0]), let policy = TLSPolicy(text: String(f[1])) { v.recipientTLS[idx] = policy }
+            case "release-offered":
+                // Quarantine copies only; older readers skip the line.
+                if let idx = Int(rest), idx >= 0, idx < envelope.recipients.count { v.releaseOffered.insert(idx) }
             case "route":
                 let f = rest.split(separator: " ", maxSplits: 3)
                 guard f.count >= 3, f[0].utf8.count == 1, let st = RecipientStatus(rawValue: f[0].utf8.first!),

@@ -1,3 +1,4 @@
+import Glibc
 import PosternUtil
 /// The directories of the spool, one per state. A message changes state by `rename(2)`.
 /// - SeeAlso: docs/spool-format.md
@@ -45,5 +46,17 @@ public struct SpoolLayout: Sendable {
     public func createDirectories() throws(SpoolError) {
         try SysCall.mkdirs(root, mode: 0o750)
         for s in SpoolState.allCases { try SysCall.mkdirs(directory(s), mode: 0o750) }
+    }
+}
+
+extension SpoolLayout {
+    /// A file posternctl writes into the spool, perhaps as root, must stay readable and
+    /// writable for the daemons: it takes the owner of `outgoing/` (the daemons' user). A
+    /// daemon's own file already has it (chown to oneself is a no-op).
+    package func giveToDaemons(_ path: String) {
+        var owner = stat()
+        if stat(directory(.outgoing), &owner) == 0 && (owner.st_uid != geteuid() || owner.st_gid != getegid()) {
+            _ = chown(path, owner.st_uid, owner.st_gid)
+        }
     }
 }

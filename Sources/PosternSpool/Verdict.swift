@@ -46,6 +46,9 @@ public struct Verdict: Sendable, Hashable {
     /// The TLS policy a rule (`SenderTLS`) chose for a recipient's route, by recipient index;
     /// absent means `[Sender] TLS` as configured when senderd delivers.
     public var recipientTLS: [Int: TLSPolicy] = [:]
+    /// In a quarantine copy: the recipients who may release it themselves by replying to
+    /// their notice (not a virus, not a scan error), by recipient index.
+    public var releaseOffered: Set<Int> = []
 
     public init(scanned: Double, action: VerdictAction = .pass, routes: [Route] = [], addHeaders: [String] = [], attempts: Int = 0) {
         self.scanned = scanned
@@ -74,6 +77,7 @@ public struct Verdict: Sendable, Hashable {
             for h in headers { s += "rcpt-header \(i) \(SpoolText.clean(h))\n" }
         }
         for (i, policy) in recipientTLS.sorted(by: { $0.key < $1.key }) { s += "rcpt-tls \(i) \(policy)\n" }
+        for i in releaseOffered.sorted() { s += "release-offered \(i)\n" }
         for r in routes {
             let to = r.address.map { " to=" + SpoolText.clean($0) } ?? ""
             s += "route \(Character(Unicode.Scalar(r.status.rawValue))) \(r.recipient) \(SpoolText.clean(r.endpoint))\(to)\n"

@@ -40,6 +40,11 @@ package enum ASCII {
         return String(decoding: text.utf8.map(lower), as: UTF8.self)
     }
 
+    /// Upper-cases ASCII letters (Crockford base-32 tokens are read without case).
+    package static func uppercased(_ text: String) -> String {
+        String(decoding: text.utf8.map { $0 >= 0x61 && $0 <= 0x7A ? $0 - 0x20 : $0 }, as: UTF8.self)
+    }
+
     /// Compares `bytes` case-insensitively with `lowered`, which the caller folded in advance.
     @inline(__always)
     package static func equal<A: Sequence, B: Sequence>(_ bytes: A, lowered: B) -> Bool

@@ -61,20 +61,7 @@ public struct DaemonStatus: Sendable, Hashable {
     /// Writes the file atomically (a temporary name, then `rename`): a reader never sees half
     /// of it. Not fsynced: it lives on tmpfs and means nothing after a reboot.
     public func write(runDir: String) throws(SpoolError) {
-        let final = DaemonStatus.path(runDir: runDir, name: name)
-        let temporary = "\(final).\(pid).tmp"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        if fd < 0 { throw SpoolError("open", temporary) }
-        var failure: SpoolError?
-        Array(text().utf8).withUnsafeBytes { p in
-            do throws(SpoolError) { try SysCall.writeAll(fd, p, path: temporary) } catch { failure = error }
-        }
-        if close(fd) != 0 && failure == nil { failure = SpoolError("close", temporary) }
-        if failure == nil && rename(temporary, final) != 0 { failure = SpoolError("rename", temporary) }
-        if let failure {
-            unlink(temporary)
-            throw failure
-        }
+        try SysCall.replaceFile(DaemonStatus.path(runDir: runDir, name: name), with: Array(text().utf8), mode: 0o644, sync: false)
     }
 
     /// Writes this daemon's state; a daemon that cannot (RunDir not writable) works on, and

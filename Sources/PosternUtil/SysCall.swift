@@ -54,6 +54,26 @@ public enum SysCall {
         }
     }
 
+    /// Replaces the file at `path` atomically (a temporary name `path.PID.tmp`, then `rename`):
+    /// a reader never sees half of it. `sync` fsyncs the file before the rename, for state
+    /// that must survive a power failure.
+    public static func replaceFile(_ path: String, with bytes: [UInt8], mode: mode_t, sync: Bool) throws(SpoolError) {
+        let temporary = "\(path).\(getpid()).tmp"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
+        if fd < 0 { throw SpoolError("open", temporary) }
+        var failure: SpoolError?
+        bytes.withUnsafeBytes { p in
+            do throws(SpoolError) { try writeAll(fd, p, path: temporary) } catch { failure = error }
+        }
+        if sync && failure == nil && fsync(fd) != 0 { failure = SpoolError("fsync", temporary) }
+        if close(fd) != 0 && failure == nil { failure = SpoolError("close", temporary) }
+        if failure == nil && rename(temporary, path) != 0 { failure = SpoolError("rename", temporary) }
+        if let failure {
+            unlink(temporary)
+            throw failure
+        }
+    }
+
     public static func fsyncDirectory(_ path: String) throws(SpoolError) {
         if postern_fsync_dir(path) != 0 { throw SpoolError("fsync", path) }
     }

@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import NIOPosix
+import PosternPolicy
 import PosternSMTP
 import PosternScanning
 import PosternSpool
@@ -243,7 +244,9 @@ extension SMTPServerHandler {
         let synced = ctx.threadPool.runIfActive(eventLoop: context.eventLoop) { () throws -> Void in
             try box.value.sync(committer: committer)
         }.map { true }.recover { _ in false }   // a failed sync is tried again by the commit
-        let verdict = ctx.prescan.verdict(id: writer.id, timeout: config.scanner.scanTimeout, on: context.eventLoop)
+        // The header is not parsed here: header: rules do not choose ScanTimeout before the queue.
+        let timeout = RouteResolver(config: config).scanTimeout(for: envelope, recipients: envelope.recipients.indices, headers: nil)
+        let verdict = ctx.prescan.verdict(id: writer.id, timeout: timeout, on: context.eventLoop)
         verdict.and(synced).whenComplete { both in
             let me = loopBound.value
             let context = ctxBound.value

@@ -8,10 +8,12 @@ import PosternSpool
 /// and the DSNs owed for recipients blocked after their message was accepted.
 extension ScanService {
     /// Stores a copy when any decision asks for `quarantine`; its routes are the recipients
-    /// a release delivers to (those that did not get the message).
-    package func quarantine(_ outcome: StageScan.Outcome, envelope e: Envelope, message: [UInt8], log: Logger) {
+    /// a release delivers to (those that did not get the message), and those whose notice
+    /// offers release by reply are marked. Returns the copy's id.
+    @discardableResult
+    package func quarantine(_ outcome: StageScan.Outcome, envelope e: Envelope, message: [UInt8], log: Logger) -> String? {
         let wanted = outcome.decisions.filter { $0.extras.contains(.quarantine) }
-        guard !wanted.isEmpty else { return }
+        guard !wanted.isEmpty else { return nil }
         var copy = outcome.verdict
         // The routes are who a release delivers to: only recipients that did not get it.
         let keep = Set(wanted.filter { $0.main != .pass && $0.main != .continue }.map(\.recipient))
@@ -21,29 +23,39 @@ extension ScanService {
             return r
         }
         for d in wanted { copy.reasons[d.recipient] = d.reasons.last ?? "" }
+        copy.releaseOffered = Set(wanted.filter { keep.contains($0.recipient) && Notification.event(of: $0) == .quarantine }.map(\.recipient))
         do {
-            try Quarantine(directory: config.quarantine.path).store(envelope: e, message: message, verdict: copy)
+            let id = try Quarantine(directory: config.quarantine.path).store(envelope: e, message: message, verdict: copy)
             metrics.quarantined.increment()
-            log.notice("quarantined", metadata: ["reason": "\(wanted.first?.reasons.last ?? "")"])
+            log.notice("quarantined", metadata: ["reason": "\(wanted.first?.reasons.last ?? "")", "quarantine-id": "\(id)"])
+            return id
         } catch {
             log.error("cannot quarantine: \(error)")
+            return nil
         }
     }
 
-    /// Writes one notification to AdminMail when any decision asks for `notify`.
-    package func notify(_ outcome: StageScan.Outcome, envelope e: Envelope, message: [UInt8], log: Logger) {
+    /// Writes the notices that decisions with `notify` ask for (``Notification``); a recipient
+    /// offered release of the quarantine copy `quarantined` gets its release address.
+    package func notify(_ outcome: StageScan.Outcome, envelope e: Envelope, message: [UInt8], quarantined: String?, log: Logger) {
         let wanted = outcome.decisions.filter { $0.extras.contains(.notify) }
         guard !wanted.isEmpty else { return }
         let config = self.config
-        let body = Notification.message(original: e, decisions: wanted, findings: outcome.findings,
-                                        headers: HeaderField.parseSection(message), config: config, id: QueueID.make())
-        do {
-            let id = try LocalMessage.write(body.buffer, from: config.notifier.filterMail, to: [config.notifier.adminMail],
-                                            id: body.id, hostname: config.general.hostname, layout: layout)
-            log.info("notification queued", metadata: ["notification-id": "\(id)", "to": "<\(config.notifier.adminMail)>"])
-            queue.add(id)
-        } catch {
-            log.error("cannot write notification: \(error)")
+        var notification = Notification(original: e, headers: HeaderField.parseSection(message), config: config)
+        if let quarantined, let address = config.quarantine.releaseAddress {
+            notification.releaseAddress = releaseAddresses(for: quarantined, offered: outcome.decisions, envelope: e,
+                                                           releaseAddress: address, log: log)
+        }
+        for notice in notification.notices(wanted, findings: outcome.findings) {
+            do {
+                let id = try LocalMessage.write(notice.buffer, from: notice.from, to: [notice.to], id: notice.id,
+                                                hostname: config.general.hostname, layout: layout)
+                log.info("notification queued", metadata: ["notification-id": "\(id)", "to": "<\(notice.to)>",
+                                                            "party": "\(notice.party)", "event": "\(notice.event.map(\.rawValue) ?? "any")"])
+                queue.add(id)
+            } catch {
+                log.error("cannot write notification: \(error)", metadata: ["to": "<\(notice.to)>"])
+            }
         }
     }
 

@@ -152,13 +152,13 @@ package struct ScanService: Service {
                 let outcome = StageScan(config: config, stage: .beforeQueue).run(file: file, message: message, deadline: pluginDeadline)
                 // A 451 for all: the client sends it again, and that attempt keeps the copy.
                 let retried = outcome.codes.allSatisfy { $0 == 451 }
-                if !retried { quarantine(outcome, envelope: file.envelope, message: message, log: log) }
+                let quarantined = retried ? nil : quarantine(outcome, envelope: file.envelope, message: message, log: log)
                 guard try file.writeVerdict(outcome.verdict, sync: false, before: deadline) else {
                     log.warning("before-queue scan finished after receiverd's deadline; it applies ProcessingErrors")
                     return
                 }
                 record(outcome, envelope: file.envelope, stage: .beforeQueue, log: log, started: started)
-                if !retried { notify(outcome, envelope: file.envelope, message: message, log: log) }
+                if !retried { notify(outcome, envelope: file.envelope, message: message, quarantined: quarantined, log: log) }
                 reply(.verdict(id: id, codes: outcome.codes, text: outcome.text))
             } catch {
                 metrics.errors.increment()
@@ -217,8 +217,10 @@ package struct ScanService: Service {
             let config = self.config
             // Without plug-ins and header rules the message itself is not needed.
             let message = config.scansWithPlugins || config.rules.usesHeaders ? Array(try file.readMessage().readableBytesView) : []
+            let timeout = RouteResolver(config: config).scanTimeout(for: file.envelope, recipients: file.envelope.recipients.indices,
+                                                                    headers: config.rules.usesHeaders ? HeaderField.parseSection(message) : nil)
             let outcome = StageScan(config: config, stage: .afterQueue)
-                .run(file: file, message: message, deadline: started + config.scanner.scanTimeout)
+                .run(file: file, message: message, deadline: started + timeout)
             if outcome.retry {
                 retryAt.withLockedValue { $0[id] = .now + ScanService.retryDelay }
                 metrics.count(.tempfail)
@@ -226,12 +228,13 @@ package struct ScanService: Service {
                 return
             }
             // The copy first: once the verdict is written, the scan is not repeated.
-            quarantine(outcome, envelope: file.envelope, message: message, log: log)
+            let quarantined = quarantine(outcome, envelope: file.envelope, message: message, log: log)
             try file.writeVerdict(outcome.verdict, sync: false)
             record(outcome, envelope: file.envelope, stage: .afterQueue, log: log, started: started)
-            notify(outcome, envelope: file.envelope, message: message, log: log)
+            notify(outcome, envelope: file.envelope, message: message, quarantined: quarantined, log: log)
             file = try SpoolFile.read(path: path)
         }
+        file = try releaseByReply(file, path: path, log: log)
         try settleBlocked(file, log: log)
         if let verdict = file.verdict, !verdict.routes.contains(where: { $0.status == .pending }) {
             // Nothing left to deliver: every recipient was refused, discarded or reported.

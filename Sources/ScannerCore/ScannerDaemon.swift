@@ -2,6 +2,7 @@ import NIOCore
 import NIOPosix
 import PosternPolicy
 import PosternRuntime
+import PosternSpool
 import PosternUtil
 import ServiceLifecycle
 
@@ -10,6 +11,11 @@ import ServiceLifecycle
 public enum ScannerDaemon {
     public static func run(configPath: String) async throws {
         let (cfg, layout, logger) = DaemonBootstrap.start(label: "scannerd", configPath: configPath)
+        // The release key: made here, as the daemons' user, so that posternctl (perhaps root)
+        // finds it for the digest and never makes one the daemons could not read.
+        do { _ = try ReleaseToken.loadKey(secret: cfg.quarantine.releaseSecret, layout: layout) } catch {
+            logger.error("cannot make the release key (release by reply will fail): \(error)")
+        }
         let group = MultiThreadedEventLoopGroup.singleton
         let pool = NIOThreadPool(numberOfThreads: 8)
         pool.start()

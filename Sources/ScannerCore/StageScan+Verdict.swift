@@ -11,16 +11,32 @@ extension StageScan.Context {
         verdict.scanned = now
         verdict.findings += findings.filter { !$0.detail.isEmpty }.map { "\($0.plugin) \($0.detail)" }
         verdict.score = findings.reduce(baseScore) { $0 + ($1.score ?? 0) }
-        for h in StageScan.unique(findings.flatMap(\.headers)) where !verdict.addHeaders.contains(h) { verdict.addHeaders.append(h) }
+        let apart = judgedApart(findings)
+        for h in StageScan.unique(findings.filter { !apart.contains($0.plugin) }.flatMap(\.headers)) where !verdict.addHeaders.contains(h) {
+            verdict.addHeaders.append(h)
+        }
         return verdict
     }
 
-    /// `add-header(…)` goes only to its recipient's copy, and only if that copy is delivered.
-    func addRecipientHeaders(to verdict: inout Verdict, replies: StageScan.Replies) {
+    /// The plug-ins whose header fields some recipient sees otherwise than the message's
+    /// finding gives them (its own MaxSize or spam thresholds): each copy gets its own.
+    private func judgedApart(_ findings: [Finding]) -> Set<String> {
+        Set(findings.lazy.filter { f in
+            decisions.contains { d in d.findings.contains { $0.plugin == f.plugin && $0.headers != f.headers } }
+        }.map(\.plugin))
+    }
+
+    /// `add-header(…)` goes only to its recipient's copy, and only if that copy is delivered;
+    /// so do the fields of plug-ins judged apart for it.
+    func addRecipientHeaders(to verdict: inout Verdict, replies: StageScan.Replies, findings: [Finding]) {
+        let apart = judgedApart(findings)
         for d in decisions where replies.status[d.recipient] == .pending {
-            for case .addHeader(let name, let body) in d.extras {
-                let field = "\(name): \(body)"
-                if !(verdict.recipientHeaders[d.recipient] ?? []).contains(field) { verdict.recipientHeaders[d.recipient, default: []].append(field) }
+            var fields = findings.filter { apart.contains($0.plugin) }.flatMap { f in
+                (d.findings.first { $0.plugin == f.plugin } ?? f).headers
+            }
+            for case .addHeader(let name, let body) in d.extras { fields.append("\(name): \(body)") }
+            for field in fields where !(verdict.recipientHeaders[d.recipient] ?? []).contains(field) {
+                verdict.recipientHeaders[d.recipient, default: []].append(field)
             }
         }
     }

@@ -53,11 +53,12 @@ package struct StageScan {
     package func run(envelope e: Envelope, previous: Verdict?, message: [UInt8], deadline: ContinuousClock.Instant) -> Outcome {
         var scan = Context(config: config, stage: stage, envelope: e, previous: previous,
                            headers: config.rules.usesHeaders ? HeaderField.parseSection(message) : nil)
-        let findings = runPlugins(scan.filterNames, envelope: e, message: message, deadline: deadline)
+        let limits = scan.engine.sizeLimits(for: e, recipients: scan.open, lists: scan.lists, headers: scan.headers)
+        let findings = runPlugins(scan.filterNames, envelope: e, message: message, sizeLimits: limits, deadline: deadline)
         scan.decide(findings)
         let replies = settle(scan)
         var verdict = scan.verdictBase(now: clock(), findings: findings)
-        scan.addRecipientHeaders(to: &verdict, replies: replies)
+        scan.addRecipientHeaders(to: &verdict, replies: replies, findings: findings)
         scan.addReasons(to: &verdict, replies: replies)
         var tls = verdict.recipientTLS
         verdict.routes = scan.routes(replies: replies, tls: &tls)
@@ -69,11 +70,12 @@ package struct StageScan {
     }
 
     /// Mail that already passed a Postern (valid loop guard) and Postern's own mail are not scanned.
-    private func runPlugins(_ names: [String], envelope e: Envelope, message: [UInt8],
+    private func runPlugins(_ names: [String], envelope e: Envelope, message: [UInt8], sizeLimits: [String: Int],
                             deadline: ContinuousClock.Instant) -> [Finding] {
         guard !e.guardValid && e.receivedWith != "local" && !names.isEmpty else { return [] }
-        let request = ScanRequest(queueID: e.id, message: message, mailFrom: e.mailFrom, recipients: e.recipients.map(\.address),
+        var request = ScanRequest(queueID: e.id, message: message, mailFrom: e.mailFrom, recipients: e.recipients.map(\.address),
                                   clientIP: StageScan.clientAddress(e), helo: e.xforward["HELO"] ?? e.helo)
+        request.sizeLimits = sizeLimits
         return plugins(names, request, deadline)
     }
 

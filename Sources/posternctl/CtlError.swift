@@ -79,6 +79,12 @@ func forEachID(_ ids: [String], _ body: (String) throws -> Void) throws {
     if let first { throw ExitCodeError(code: first) }
 }
 
+/// Runs `body` and hands back the error it threw, so that a command can still say what it did.
+func catchExit(_ body: () throws -> Void) -> (any Error)? {
+    do { try body() } catch { return error }
+    return nil
+}
+
 /// Exit with `code`, everything already said on stderr.
 struct ExitCodeError: Error {
     var code: Sysexits

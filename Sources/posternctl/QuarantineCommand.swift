@@ -10,7 +10,7 @@ struct QuarantineCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "quarantine", abstract: "Inspect, release and delete quarantined messages.",
         discussion: exitCodesHelp,
-        subcommands: [List.self, Show.self, Release.self, Delete.self])
+        subcommands: [List.self, Show.self, Release.self, Delete.self, Digest.self])
 
     static func open(_ o: ConfigOption) throws -> (PosternConfig, Quarantine) {
         let c = try o.load()
@@ -111,37 +111,58 @@ struct QuarantineCommand: ParsableCommand {
 
     struct Release: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Deliver quarantined messages to their blocked recipients (or --rcpt only), unscanned; the copy stays unless --delete.",
-            discussion: "ALL releases every quarantined message. --rcpt naming no recipient of a message exits 67 (EX_NOUSER).\n\n" + exitCodesHelp)
+            abstract: "Deliver quarantined messages to their blocked recipients (or --rcpt only, or --to another address), unscanned; the copy stays unless --delete.",
+            discussion: """
+            ALL releases every quarantined message. --rcpt naming no recipient of a message exits 67 (EX_NOUSER). \
+            --to ADDRESS delivers to that address alone instead of the recipients (the message unchanged, \
+            its recipients' DSN requests dropped).
+
+            """ + exitCodesHelp)
         @OptionGroup var options: ConfigOption
         @Option(help: "Release to this recipient only (repeat for several).") var rcpt: [String] = []
+        @Option(help: "Deliver to this address instead of the recipients.") var to: String?
         @Flag(help: "Delete the copy once released.") var delete = false
+        @Flag(help: "One JSON document of what was released (docs/operations.md).") var json = false
         @OptionGroup var selection: IDArguments
 
         func run() throws {
+            guard rcpt.isEmpty || to == nil else { throw CtlError(.usage, "choose one of --rcpt and --to") }
+            if let to, !to.contains("@") || !ActionList.isAddress(to) {
+                throw CtlError(.usage, "--to '\(printable(to, limit: 80))': expected one address such as review@example.com")
+            }
             let (config, q) = try QuarantineCommand.open(options)
             let layout = SpoolLayout(root: config.general.spoolDir)
             try QueueCommand.checkSpool(layout)
             let ids = try selection.resolve { try QuarantineCommand.ids(q) }
             var released: [IPCMessage] = []
-            try forEachID(ids) { id in
-                try QuarantineCommand.check(id, in: q)
-                let newID: String
-                do {
-                    newID = try q.release(id, only: rcpt.isEmpty ? nil : rcpt, layout: layout, resolver: RouteResolver(config: config))
-                } catch let e as QuarantineError where !rcpt.isEmpty {
-                    throw CtlError(.noUser, "\(id): \(e.hint)")
-                } catch let e as QuarantineError {
-                    throw CtlError(.dataErr, "\(id): \(e.hint)")
-                }
-                released.append(.deliver(id: newID))
-                AdminLog.record("\(id): released from the quarantine as \(newID)" + (rcpt.isEmpty ? "" : " to \(rcpt.map { "<\(printable($0))>" }.joined(separator: ","))"))
-                if delete {
-                    try q.delete(id)
-                    AdminLog.record("\(id): deleted from the quarantine")
+            var done: [JSON] = []
+            let failure = catchExit {
+                try forEachID(ids) { id in
+                    try QuarantineCommand.check(id, in: q)
+                    let copy: Quarantine.Released
+                    do {
+                        copy = try q.release(id, only: rcpt.isEmpty ? nil : rcpt, to: to, layout: layout, resolver: RouteResolver(config: config))
+                    } catch let e as QuarantineError where !rcpt.isEmpty {
+                        throw CtlError(.noUser, "\(id): \(e.hint)")
+                    } catch let e as QuarantineError {
+                        throw CtlError(.dataErr, "\(id): \(e.hint)")
+                    }
+                    released.append(.deliver(id: copy.id))
+                    let whom = copy.recipients.map { "<\(printable($0))>" }.joined(separator: ",")
+                    AdminLog.record("\(id): released from the quarantine as \(copy.id)"
+                                    + (to != nil ? " to \(whom) instead of its recipients" : rcpt.isEmpty ? "" : " to \(whom)"))
+                    if delete {
+                        try q.delete(id)
+                        AdminLog.record("\(id): deleted from the quarantine")
+                    }
+                    done.append(.object([("queue_id", .string(id)), ("new_queue_id", .string(copy.id)),
+                                         ("recipients", .array(copy.recipients.map(JSON.string))), ("deleted", .bool(delete))]))
                 }
             }
             if !released.isEmpty { _ = QueueCommand.wake(config.sender.controlAddress, released) }
+            // What was done, also when some id failed (its exit code follows).
+            if json { print(JSON.object([("count", .int(done.count)), ("released", .array(done))]).text) }
+            if let failure { throw failure }
         }
     }
 

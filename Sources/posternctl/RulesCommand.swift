@@ -59,9 +59,12 @@ struct RulesCommand: ParsableCommand {
             if message != nil && !noScan {
                 var names: [String] = []
                 for name in lists.joined() where !names.contains(name) { names.append(name) }
-                let request = ScanRequest(queueID: "TEST", message: bytes, mailFrom: from, recipients: rcpt,
+                var request = ScanRequest(queueID: "TEST", message: bytes, mailFrom: from, recipients: rcpt,
                                           clientIP: xforwardAddr ?? clientIP, helo: helo)
-                findings = engine.run(names, on: request, deadline: .now + config.scanner.scanTimeout)
+                request.sizeLimits = engine.sizeLimits(for: envelope, recipients: Array(envelope.recipients.indices), lists: lists,
+                                                       headers: knownHeaders)
+                let timeout = resolver.scanTimeout(for: envelope, recipients: envelope.recipients.indices, headers: knownHeaders)
+                findings = engine.run(names, on: request, deadline: .now + timeout)
                 print("findings")
                 for f in findings {
                     let score = f.score.map { " score=\($0)" } ?? ""

@@ -78,7 +78,9 @@ import Testing
     @Test func templatesDirMustBeADirectory() throws {
         #expect(errors("[Notifier]\nTemplatesDir = /nonexistent/templates") ==
                 ["t.conf:2:16: TemplatesDir: cannot open directory '/nonexistent/templates': No such file or directory"])
-        let config = try PosternConfig.parse("[Notifier]\nTemplatesDir = /tmp", path: "t.conf")
-        #expect(config.warnings.map(\.description) == ["t.conf:2:16: TemplatesDir is not used yet: notifications and DSNs use the built-in texts"])
+        // A directory without the templates: one error for each that is missing.
+        let empty = errors("[Notifier]\nTemplatesDir = /")
+        #expect(empty.count == NotifyEvent.allCases.count * NotifyParty.allCases.count + 1)   // and the digest
+        #expect(empty.first == "t.conf:2:16: TemplatesDir: cannot read '/virus-admin.txt': No such file or directory")
     }
 }

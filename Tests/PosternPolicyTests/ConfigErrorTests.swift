@@ -40,7 +40,7 @@ import Testing
         ("[Sender]\nRetryIntervals = 1m, soon", "t.conf:2:22: invalid time 'soon': expected e.g. 30s, 5m, 2h, 1d or 500ms"),
         ("[General]\nLogLevel = loud",
          "t.conf:2:12: invalid LogLevel 'loud': expected one of trace, debug, info, notice, warning, error, critical"),
-        ("[Rules]\nfrom:a@b cont Foo = 1", "t.conf:2:15: unknown parameter 'Foo': rules can set SenderAddress, SenderTLS, ProcessingErrors, ReturnReject, SkipDSNOnBlock, BeforeQueueFilters, AfterQueueFilters and the plug-ins' action lists, e.g. clamav/InfectedActions"),
+        ("[Rules]\nfrom:a@b cont Foo = 1", "t.conf:2:15: unknown parameter 'Foo': rules can set SenderAddress, SenderTLS, ProcessingErrors, ReturnReject, SkipDSNOnBlock, BeforeQueueFilters, AfterQueueFilters, ScanTimeout, AdminMail, FilterMail, Notify and the plug-ins' action lists (e.g. clamav/InfectedActions), MaxSize and spam thresholds"),
         ("[Rules]\nfrom:a@b && (to:x cont", "t.conf:2:19: expected ')'"),
         ("[Rules]\nfrom:a@b \\\n   && bogus:x cont", "t.conf:3:7: unknown term 'bogus:'"),
         ("[Rules]\nfrom:a@b cont rule=missing", "t.conf:2:15: unknown rule group 'missing' (no [Rule:missing] section)"),
@@ -88,7 +88,7 @@ import Testing
             """
         let thrown = #expect(throws: ConfigErrors.self) { try PosternConfig.parse(text, path: "t.conf") }
         #expect(thrown?.description == """
-            t.conf:2:11: unknown parameter 'Bogus': rules can set SenderAddress, SenderTLS, ProcessingErrors, ReturnReject, SkipDSNOnBlock, BeforeQueueFilters, AfterQueueFilters and the plug-ins' action lists, e.g. clamav/InfectedActions
+            t.conf:2:11: unknown parameter 'Bogus': rules can set SenderAddress, SenderTLS, ProcessingErrors, ReturnReject, SkipDSNOnBlock, BeforeQueueFilters, AfterQueueFilters, ScanTimeout, AdminMail, FilterMail, Notify and the plug-ins' action lists (e.g. clamav/InfectedActions), MaxSize and spam thresholds
             t.conf:4:17: invalid value '0' for MaxRecipients: expected a number from 1 to 10000
             t.conf:5:1: unknown key 'Nope' in [Receiver]
             t.conf:7:18: invalid value '0s' for ConnectTimeout: expected a time such as 30s, 5m, 2h, 1d or 500ms

@@ -52,9 +52,7 @@ import Testing
         defer { files.remove() }
         let cert = files.write("cert.pem", "-----BEGIN CERTIFICATE-----\nMAIwAA==\n-----END CERTIFICATE-----\n")
         let key = files.write("key.pem", "-----BEGIN PRIVATE KEY-----\nMAMCAQA=\n-----END PRIVATE KEY-----\n")
-        let templates = files.path + "/templates"
-        mkdir(templates, 0o755)
-        defer { rmdir(templates) }
+        let templates = NotificationTemplateTests.repository + "/config/templates"
         let text = """
             [general]
             hostname = filter.example.com
@@ -103,6 +101,9 @@ import Testing
             Path = ./var/quarantine
             StoredTime = 7d
             MaxSize = 2g
+            ReleaseAddress = quarantine-release@example.com
+            ReleaseLifetime = 2d
+            ReleaseSecret = "release; secret"
             [ClamAV]
             Address = local:/run/clamd.sock
             Timeout = 20s
@@ -133,8 +134,10 @@ import Testing
         #expect(config.sender.secureHash == "s3cret; not a comment" && config.sender.skipDSNOnBlock)
         #expect(config.notifier.filterMail == "filter@example.com" && config.notifier.adminMail == "admin@example.com")
         #expect(config.notifier.templatesDir == templates)
-        #expect(config.warnings.map(\.message) == ["TemplatesDir is not used yet: notifications and DSNs use the built-in texts"])
+        #expect(config.warnings.isEmpty && config.notifier.templates != nil)
         #expect(config.quarantine.path == "./var/quarantine" && config.quarantine.storedTime == .seconds(7 * 86400))
+        #expect(config.quarantine.releaseAddress == "quarantine-release@example.com" && config.quarantine.releaseLifetime == .seconds(2 * 86400))
+        #expect(config.quarantine.releaseSecret == "release; secret")
         #expect(config.quarantine.maxSize == 2 << 30)
         #expect(config.plugins["clamav"]?.timeout == .seconds(20))
         #expect(Set(config.plugins.keys) == ["clamav", "rspamd", "headersfilter"])

@@ -32,6 +32,7 @@ import Testing
         v.reasons = [1: "clamav: infected: Eicar-Test-Signature"]
         v.addHeaders = ["X-Spam-Flag: YES"]
         v.recipientHeaders = [0: ["X-Tag: one", "X-Other: two"]]
+        v.releaseOffered = [1]
         try SpoolFile.read(path: path).writeVerdict(v, sync: false)
         let back = try SpoolFile.read(path: path)
         #expect(back.verdict == v)
@@ -67,7 +68,9 @@ import Testing
         #expect(entry.verdict?.reasons[1] == "clamav: infected: Eicar-Test-Signature")
 
         let config = try PosternConfig.parse("[Sender]\nAddress = inet:2525@127.0.0.1", path: "t")
-        let newID = try q.release(id, only: nil, layout: spool.layout, resolver: RouteResolver(config: config))
+        let first = try q.release(id, only: nil, layout: spool.layout, resolver: RouteResolver(config: config))
+        #expect(first.recipients == ["c@example.org"])
+        let newID = first.id
         let (released, releasedBody) = try SpoolFile.readWithMessage(path: spool.layout.path(newID, .outgoing))
         #expect(String(buffer: releasedBody) == message)
         #expect(released.envelope.id == newID && released.envelope.mailFrom == "a@example.com")
@@ -76,6 +79,14 @@ import Testing
         #expect(throws: QuarantineError.self) {
             try q.release(id, only: ["nobody@example.org"], layout: spool.layout, resolver: RouteResolver(config: config))
         }
+
+        // --to: the one address given instead of the recipients, without their DSN requests.
+        let redirected = try q.release(id, only: nil, to: "review@example.net", layout: spool.layout, resolver: RouteResolver(config: config))
+        #expect(redirected.recipients == ["review@example.net"])
+        let copy = try SpoolFile.read(path: spool.layout.path(redirected.id, .outgoing))
+        #expect(copy.envelope.recipients == [Recipient(address: "review@example.net")])
+        #expect(copy.verdict?.routes == [.init(recipient: 0, endpoint: "inet:2525@127.0.0.1")])
+        #expect(copy.verdict?.action == .released(from: id))
 
         #expect(q.prune(storedTime: .seconds(86400), maxSize: 1 << 20).isEmpty)
         #expect(q.prune(storedTime: .seconds(86400), maxSize: 10) == [id])   // over MaxSize

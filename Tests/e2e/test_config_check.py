@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import signal
 import smtplib
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -70,7 +71,7 @@ def test_what_postern_would_ignore_is_refused_with_its_position(workdir):
     config = workdir / "p.conf"
     config.write_text("[General]\nSpoolDir = /tmp/x\n[Maild]\nMaxScanSize = 1m\n[Stat]\n"
                       "[Notifier]\nTemplatesDir = /nonexistent/templates\n"
-                      "[Rules]\ntrue cont ScanTimeout = 1m, spamassassin/SpamThreshold = 3\n"
+                      "[Rules]\ntrue cont ScanTimeout = 1m, spamassassin/Timeout = 3s\n"
                       "from:file:missing-list cont ReturnReject = no\n")
     r = ctl(config, "check")
     assert r.returncode == 78
@@ -78,17 +79,32 @@ def test_what_postern_would_ignore_is_refused_with_its_position(workdir):
     assert lines[0].startswith(f"{config}:3:1: Dr.Web MailD's [Maild] is not supported: Postern has no core process")
     assert lines[1].startswith(f"{config}:5:1: Dr.Web MailD's [Stat] is not supported: statistics are Prometheus metrics")
     assert lines[2] == f"{config}:7:16: TemplatesDir: cannot open directory '/nonexistent/templates': No such file or directory"
-    assert lines[3].startswith(f"{config}:9:11: 'ScanTimeout' is not resolved per recipient: set it in [Scanner] ScanTimeout")
-    assert lines[4].startswith(f"{config}:9:29: 'spamassassin/SpamThreshold' is not resolved per recipient: set SpamThreshold in [SpamAssassin]; rules can set spamassassin/SpamActions")
-    assert lines[5] == f"{config}:10:1: cannot read '{workdir}/missing-list': No such file or directory"
-    assert len(lines) == 6, r.stderr
+    # ScanTimeout is resolved per recipient (issue 10); a plug-in's Timeout is not.
+    assert lines[3].startswith(f"{config}:9:29: 'spamassassin/Timeout' is not resolved per recipient: set Timeout in [SpamAssassin]; rules can set spamassassin/SpamActions")
+    assert lines[4] == f"{config}:10:1: cannot read '{workdir}/missing-list': No such file or directory"
+    assert len(lines) == 5, r.stderr
 
-    # A warning does not fail the check.
-    (workdir / "templates").mkdir()
-    config.write_text(f"[Notifier]\nTemplatesDir = {workdir}/templates\n")
+    # A template directory must hold every template, each well-formed.
+    templates = workdir / "templates"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "config" / "templates", templates)
+    # The recipients' quarantine notice names the release address: without one it is refused.
+    config.write_text("[Notifier]\nTemplatesDir = templates\n")
     r = ctl(config, "check")
-    assert r.returncode == 0
-    assert r.stderr == f"{config}:2:16: warning: TemplatesDir is not used yet: notifications and DSNs use the built-in texts\n"
+    why = "$RELEASE$ needs [Quarantine] ReleaseAddress, the address recipients reply to (docs/postfix.md)"
+    assert r.returncode == 78 and r.stderr.splitlines() == [
+        f"{templates}/quarantine-recipients.txt:4:12: {why}", f"{templates}/quarantine-recipients.txt:17:3: {why}"]
+    config.write_text("[Quarantine]\nReleaseAddress = quarantine-release@example.com\n[Notifier]\nTemplatesDir = templates\n")
+    r = ctl(config, "check")
+    assert (r.returncode, r.stderr) == (0, "")
+    (templates / "spam-sender.txt").unlink()
+    (templates / "virus-admin.txt").write_text("From: a\nTo: b\nSubject: $SUBJ$\n\nbody\n")
+    r = ctl(config, "check")
+    assert r.returncode == 78
+    assert sorted(r.stderr.splitlines()) == [
+        f"{config}:4:16: TemplatesDir: cannot read '{templates}/spam-sender.txt': No such file or directory",
+        f"{templates}/virus-admin.txt:3:10: unknown macro $SUBJ$: expected one of $POSTMASTER$, $FILTER_MAIL$, $HOSTNAME$, "
+        "$QUEUE_ID$, $SUBJECT$, $MSGID$, $FROM$, $DATE$, $SENDER$, $RCPTS$, $TO$, $CLIENT_IP$, $ACTION$, $VIRUSES$, "
+        "$BANNED$, $SCORE$, $REPORT$, $RELEASE$, $DIGEST$"]
 
 
 def test_sighup_refuses_a_certificate_that_went_away(postern, sink, tmp_path):
@@ -120,6 +136,8 @@ def test_show_prints_what_reads_back(workdir):
     for line in ("MaxRecipients = 1000", "Timeout = 1m", "DiscardActions = discard", "RetryIntervals = 1m, 5m, 15m, 1h", "[Rspamd]", "InfectedActions = ",
                  "ControlAddress = local:./var/run/senderd.sock", "; Receiver =   (not set)"):
         assert line in everything.stdout, line
+    # The copies stand where the sample's relative TemplatesDir finds the templates, as installed.
+    shutil.copytree(ROOT / "config" / "templates", workdir / "templates")
     for name, text in (("n.conf", shown.stdout), ("all.conf", everything.stdout)):
         copy = workdir / name
         copy.write_text(text)

@@ -305,7 +305,7 @@ def test_install(ct):
               "/usr/share/man/man8/receiverd.8.gz", "/usr/share/man/man5/postern.conf.5.gz",
               "/usr/share/bash-completion/completions/posternctl",
               "/lib/systemd/system/postern.target", "/usr/lib/sysusers.d/postern.conf",
-              "/usr/lib/tmpfiles.d/postern.conf"):
+              "/usr/lib/tmpfiles.d/postern.conf", "/etc/postern/templates/quarantine-recipients.txt"):
         assert ct.path(f).exists(), f"{f} not installed"
     assert "posternctl" in ct.sh("MANWIDTH=80 man -P cat posternctl 2>/dev/null | head -5")
     # The package starts Postern on installation, as Debian packages do with their daemons.

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -62,6 +63,8 @@ def test_production_conf_differs_from_the_sample_only_in_paths(tmp_path):
     assert "./var" not in production()
     conf = tmp_path / "postern.conf"
     conf.write_text(production())
+    # As installed: the templates next to postern.conf (TemplatesDir = templates).
+    shutil.copytree(ROOT / "config" / "templates", tmp_path / "templates")
     check = subprocess.run([str(postern_binary("posternctl")), "config", "check", "--config", str(conf)],
                            capture_output=True, text=True)
     assert check.returncode == 0, check.stderr
@@ -87,6 +90,12 @@ def test_production_paths_are_the_units_paths():
         assert f"ExecStart=/usr/lib/postern/{d} --config /etc/postern/postern.conf\n" in text
         assert "ReadWritePaths=/var/spool/postern " in text
         assert "User=postern\n" in text
+    # The digest runs posternctl as the daemons' user on the same paths, daily, when enabled.
+    digest = unit("postern-digest.service")
+    assert "ExecStart=/usr/lib/postern/posternctl quarantine digest --config /etc/postern/postern.conf\n" in digest
+    assert "ReadWritePaths=/var/spool/postern " in digest and "User=postern\n" in digest
+    timer = unit("postern-digest.timer")
+    assert re.search(r"^OnCalendar=\S", timer, re.M) and re.search(r"^WantedBy=timers\.target$", timer, re.M)
     tmpfiles = (UNITS / "postern-tmpfiles.conf").read_text()
     assert re.search(r"^d /var/spool/postern 0750 postern postern", tmpfiles, re.M)
     sysusers = (UNITS / "postern-sysusers.conf").read_text()

@@ -80,6 +80,7 @@ def sample_config(filter_port: int, default_route_port: int, callback_port: int,
     for old, new in changes:
         text = substitute(text, old, new)
     text = substitute(text, "./var/", "{dir}/var/")
+    text = substitute(text, "TemplatesDir = templates", f"TemplatesDir = {ROOT}/config/templates")
     text = substitute(text, "Address = inet:10024@127.0.0.1", f"Address = inet:{filter_port}@127.0.0.1")
     text = substitute(text, "Address = inet:10025@127.0.0.1", f"Address = inet:{default_route_port}@127.0.0.1")
     text = substitute(text, "SenderAddress = inet:10025@CLIENT-IP", f"SenderAddress = inet:{callback_port}@CLIENT-IP")

@@ -5,6 +5,7 @@ per-recipient LMTP replies, the quarantine and `posternctl rules test`."""
 
 from __future__ import annotations
 
+import contextlib
 import email
 import io
 import re
@@ -188,20 +189,32 @@ class Silent:
             c.close()
 
 
-def test_the_reply_comes_within_scan_timeout(postern, sink):
+@contextlib.contextmanager
+def behind_a_silent_clamd(postern, sink, scan_timeout: str, rules_first: str = ""):
+    """Postern scanning before the queue with a ClamAV that never answers; yields its port."""
     silent = Silent()
     try:
         port = free_port()
-        postern(port, sink.port, callback_port=sink.port, settings={
-            "Scanner": {"BeforeQueueFilters": "ClamAV", "ScanTimeout": "3s"},
+        postern(port, sink.port, callback_port=sink.port, rules_first=rules_first, settings={
+            "Scanner": {"BeforeQueueFilters": "ClamAV", "ScanTimeout": scan_timeout},
             "ClamAV": {"Address": f"inet:{silent.port}@127.0.0.1", "Timeout": "10m"}})
-        started = time.monotonic()
-        code, text = send(port, message("clean"))
-        elapsed = time.monotonic() - started
-        assert code == 451, text
-        assert elapsed < 4.5, f"reply after {elapsed:.1f}s, ScanTimeout is 3s"
+        yield port
     finally:
         silent.close()
+
+
+def timed_send(port: int, data: bytes, **kwargs):
+    """send(), and how long the reply took in seconds."""
+    started = time.monotonic()
+    code, text = send(port, data, **kwargs)
+    return code, text, time.monotonic() - started
+
+
+def test_the_reply_comes_within_scan_timeout(postern, sink):
+    with behind_a_silent_clamd(postern, sink, "3s") as port:
+        code, text, elapsed = timed_send(port, message("clean"))
+        assert code == 451, text
+        assert elapsed < 4.5, f"reply after {elapsed:.1f}s, ScanTimeout is 3s"
 
 
 # ------------------------------------------------------------------ spam

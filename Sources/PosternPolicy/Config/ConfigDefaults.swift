@@ -56,4 +56,7 @@ public enum ConfigDefaults {
     public static let quarantineStoredTime = Duration.seconds(30 * 86400)
     /// Cap on the quarantine's total size; the oldest entries go first.
     public static let quarantineMaxSize = 1 << 30
+    /// A release token's life: a week covers a notice read after a long weekend, and is well
+    /// inside StoredTime, after which there is nothing left to release.
+    public static let quarantineReleaseLifetime = Duration.seconds(7 * 86400)
 }

@@ -6,7 +6,7 @@ import PosternUtil
 /// - SeeAlso: docs/configuration.md ("Showing the configuration")
 public enum ConfigRenderer {
     /// Keys whose values are secrets: shown as a comment unless `showSecrets`.
-    package static let secrets: Set<String> = ["sender/securehash"]
+    package static let secrets: Set<String> = ["sender/securehash", "quarantine/releasesecret"]
 
     public static func render(_ config: PosternConfig, all: Bool, showSecrets: Bool = false) -> String {
         var out = "# \(all ? "Every setting" : "What the file sets") of \(config.path) (posternctl config show\(all ? " --all" : ""))\n"
@@ -85,6 +85,8 @@ public enum ConfigRenderer {
             ]),
             Section(name: "Quarantine", keys: [
                 ("Path", quote(q.path)), ("StoredTime", ValueSyntax.format(q.storedTime)), ("MaxSize", size(q.maxSize)),
+                ("ReleaseAddress", quote(q.releaseAddress ?? "")), ("ReleaseLifetime", ValueSyntax.format(q.releaseLifetime)),
+                ("ReleaseSecret", quote(q.releaseSecret)),
             ]),
             Section(name: "Metrics", keys: [
                 ("Receiver", c.metrics.receiver?.description), ("Scanner", c.metrics.scanner?.description),

@@ -86,14 +86,15 @@ public struct PosternConfig: Sendable {
             plugins[name] = PluginCatalog.read(name, &each)
             pluginReaders.append(each)
         }
+        let quarantineSection = QuarantineSection.read(&quarantine, spoolDir: generalSection.spoolDir)
         var config = PosternConfig(
             path: path,
             general: generalSection,
             receiver: ReceiverSection.read(&receiver),
             scanner: scannerSection,
             sender: SenderSection.read(&sender, runDir: generalSection.runDir),
-            notifier: NotifierSection.read(&notifier, hostname: generalSection.hostname),
-            quarantine: QuarantineSection.read(&quarantine, spoolDir: generalSection.spoolDir),
+            notifier: NotifierSection.read(&notifier, hostname: generalSection.hostname, releaseAddress: quarantineSection.releaseAddress),
+            quarantine: quarantineSection,
             metrics: MetricsSection.read(&metrics),
             rules: rules,
             plugins: plugins,
@@ -106,6 +107,15 @@ public struct PosternConfig: Sendable {
             config.warnings += each.warnings
         }
         config.warnings = ConfigErrors(config.warnings).errors
+        if config.notifier.templatesDir == nil {
+            // Only the administrator's notice has a text built in.
+            for rule in rules.rules {
+                for setting in rule.settings where setting.key == "notify" && setting.typed != .list(["admin"]) && setting.typed != .list([]) {
+                    errors.append(ConfigError(file: path, line: rule.line, column: 1, message:
+                        "Notify = \(setting.value): the sender and the recipients are told with templates: set [Notifier] TemplatesDir"))
+                }
+            }
+        }
         guard errors.isEmpty else { throw ConfigErrors(errors) }
         return config
     }

@@ -73,7 +73,9 @@ extension ActionList {
         ASCII.replacing(body, where: { ($0 < 0x20 && $0 != 0x09) || $0 == 0x7F }, with: 0x20)
     }
 
-    private static func isAddress(_ text: String) -> Bool {
+    /// An address as an action, a setting or a command line may give one: no spaces, controls,
+    /// angle brackets or commas.
+    public static func isAddress(_ text: String) -> Bool {
         !text.isEmpty && !text.utf8.contains { $0 <= 0x20 || $0 == 0x7F || $0 == 0x3C || $0 == 0x3E || $0 == 0x2C }
     }
 

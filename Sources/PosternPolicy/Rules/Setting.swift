@@ -28,6 +28,10 @@ public enum ParameterValue: Sendable, Hashable {
     case endpoint(Endpoint)
     case actions(ActionList)
     case bool(Bool)
-    /// Plug-in names, lower-cased.
+    /// Plug-in names or keywords, lower-cased.
     case list([String])
+    case duration(Duration)
+    /// Bytes.
+    case size(Int)
+    case number(Double)
 }
