@@ -58,7 +58,8 @@ import Testing
                     "MaxSize = 1g", "[ClamAV]", "InfectedActions = reject", "[Rspamd]", "; SpamThreshold =   (not set)",
                     "MaxMessageSize = 12345", "RetryIntervals = 90s, 90m", "BannedNames = *.exe, \"a,b.zip\"",
                     "Rule = \"discard x-bad \\\"quoted\\\"\"", "Rule = reject subject ^\\[SPAM\\]",
-                    "; Receiver =   (not set)", "ProcessingErrors = \"tempfail, add-header(X-Note: a ; b)\""] {
+                    "; Receiver =   (not set)", "ProcessingErrors = \"tempfail, add-header(X-Note: a ; b)\"",
+                    "Notify = admin"] {
             #expect(all.contains(key), "\(key)")
         }
         let back = try reparsed(all)

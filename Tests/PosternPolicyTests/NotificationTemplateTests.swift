@@ -28,6 +28,17 @@ import Testing
         #expect(body == ["Dear u@x,", "<a>: reject\r\n<b>: reject", "$HOME stays"])
     }
 
+    @Test func aFieldWhoseMacrosAreAllEmptyIsLeftOut() throws {
+        let t = try NotificationTemplate.parse("From: a\nTo: <$TO$>\nSubject: [$QUEUE_ID$] $SUBJECT$\nReply-To: <$RELEASE$>\n\nReply to $RELEASE$.",
+                                               file: "t.txt").get()
+        let without = t.render([.to: "u@x", .queueID: "Q1"])
+        #expect(without.fields.map(\.name) == ["From", "To", "Subject"])
+        #expect(without.fields[2].value == "[Q1] ")
+        let with = t.render([.to: "u@x", .queueID: "Q1", .release: "release+T@x"])
+        #expect(with.fields.map(\.name) == ["From", "To", "Subject", "Reply-To"])
+        #expect(with.fields[3].value == "<release+T@x>")
+    }
+
     @Test(arguments: [
         ("From: a\nTo: b\nSubject: $NOPE$\n\nbody", "t.txt:3:10: unknown macro $NOPE$: expected one of"),
         ("From: a\nTo: b\nSubject: x\nbody without a blank line", "t.txt:4:1: no empty line after the header fields"),

@@ -650,6 +650,16 @@ class Postern:
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    def wait_log(self, regex: str, timeout: float = 30.0) -> re.Match:
+        """Wait until Postern's log matches `regex`: senderd logs a delivery once
+        the next hop answered, which may be after the sink already has the message."""
+        deadline = time.monotonic() + timeout
+        while not (m := re.search(regex, self.log_text())):
+            if time.monotonic() >= deadline:
+                raise AssertionError(f"no {regex!r} in Postern's log within {timeout:.0f}s:\n{tail(self.log_path, 40)}")
+            time.sleep(0.1)
+        return m
+
     def stop(self, timeout: float = 10.0) -> int:
         """SIGTERM posternctl; it must exit within `timeout` s with status 0
         and leave none of its daemons behind."""

@@ -246,8 +246,8 @@ def test_temporary_refusal_is_retried_later(postern, sink):
         while time.monotonic() < deadline and state["delivered"] == 0:
             time.sleep(0.2)
         assert state["delivered"] == 1, p.log_text()
-        log = p.log_text()
-        assert "status=deferred (451 4.7.1 Greylisted" in log and "status=sent" in log
+        p.wait_log("status=sent")
+        assert "status=deferred (451 4.7.1 Greylisted" in p.log_text()
         time.sleep(1)
         assert state["delivered"] == 1
         assert queued_ids(p) == []

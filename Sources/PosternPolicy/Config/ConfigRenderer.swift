@@ -82,6 +82,7 @@ public enum ConfigRenderer {
             ]),
             Section(name: "Notifier", keys: [
                 ("FilterMail", quote(n.filterMail)), ("AdminMail", quote(n.adminMail)), ("TemplatesDir", quote(n.templatesDir ?? "")),
+                ("Notify", n.notify.map(\.rawValue).joined(separator: ", ")),
             ]),
             Section(name: "Quarantine", keys: [
                 ("Path", quote(q.path)), ("StoredTime", ValueSyntax.format(q.storedTime)), ("MaxSize", size(q.maxSize)),

@@ -130,7 +130,8 @@ public struct NotificationTemplate: Sendable {
 
     /// The header fields and the body lines with `values` put in, each value on one line but
     /// a multi-line one's (whose lines the caller ends with CRLF); a macro without a value is
-    /// left empty.
+    /// left empty, and a header field whose every macro is empty is left out (the recipients'
+    /// `Reply-To: <$RELEASE$>` when there is nothing to release).
     public func render(_ values: [TemplateMacro: String]) -> (fields: [(name: String, value: String)], body: [String]) {
         // A value from the message (its Subject) cannot break a line or the header.
         func fill(_ pieces: [Piece]) -> String {
@@ -142,7 +143,11 @@ public struct NotificationTemplate: Sendable {
                 }
             }.joined()
         }
-        return (fields.map { ($0.name, fill($0.value)) }, body.map(fill))
+        let kept = fields.filter { field in
+            let macros = field.value.compactMap { if case .macro(let m) = $0 { m } else { nil } }
+            return macros.isEmpty || macros.contains { !(values[$0] ?? "").isEmpty }
+        }
+        return (kept.map { ($0.name, fill($0.value)) }, body.map(fill))
     }
 }
 
