@@ -19,10 +19,7 @@ public struct RouteResolver: Sendable {
     public func route(for e: Envelope, recipient: Int, headers: [HeaderField]?,
                       blocks: [String]? = nil, score: Double? = nil) -> Endpoint {
         var endpoint = config.sender.address
-        var context = context(for: e, recipient: recipient, headers: headers)
-        context.blocks = blocks
-        context.score = score
-        if let setting = config.rules.setting(for: "SenderAddress", in: context),
+        if let setting = config.rules.setting(for: "SenderAddress", in: scannedContext(e, recipient, headers, blocks, score)),
            case .endpoint(let chosen) = setting.typed {
             endpoint = chosen
         }
@@ -37,9 +34,7 @@ public struct RouteResolver: Sendable {
     /// `[Sender] TLS` as configured at delivery time (a SIGHUP changes it for queued mail too).
     public func tlsPolicy(for e: Envelope, recipient: Int, headers: [HeaderField]?,
                           blocks: [String]? = nil, score: Double? = nil) -> TLSPolicy? {
-        var context = context(for: e, recipient: recipient, headers: headers)
-        context.blocks = blocks
-        context.score = score
+        let context = scannedContext(e, recipient, headers, blocks, score)
         guard case .text(let word) = config.rules.setting(for: "SenderTLS", in: context)?.typed else { return nil }
         return TLSPolicy(text: word)
     }
