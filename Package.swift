@@ -65,7 +65,7 @@ let package = Package(
         ]),
 
         .target(name: "ReceiverCore", dependencies: [
-            "PosternRuntime", "PosternScanning", "PosternPolicy", "PosternSpool", "PosternSMTP", "PosternUtil",
+            "PosternRuntime", "PosternPolicy", "PosternSpool", "PosternSMTP", "PosternUtil",
             product("NIOCore", nio), product("NIOPosix", nio), product("NIOConcurrencyHelpers", nio), product("NIOSSL", "swift-nio-ssl"),
             product("Logging", "swift-log"), product("Prometheus", "swift-prometheus"),
             product("ServiceLifecycle", "swift-service-lifecycle"),

@@ -17,8 +17,9 @@ package struct StageScan {
 
     package struct Outcome {
         package var verdict: Verdict
-        /// The end-of-data reply for each recipient, envelope order (before queue).
-        package var codes: [Int]
+        /// What end of data means for each recipient, envelope order (before queue; the reply
+        /// is its outcome, `RecipientFate.outcome`).
+        package var fates: [RecipientFate]
         /// Why, for a refusal.
         package var text: String
         /// After queue: a tempfail; nothing is written and the message is scanned again later.
@@ -56,48 +57,47 @@ package struct StageScan {
         }
 
         let byRecipient = Dictionary(uniqueKeysWithValues: decisions.map { ($0.recipient, $0) })
-        // Per recipient: the reply code and the state of its route.
+        let resolver = RouteResolver(config: config)
+        // Per recipient: what end of data means for it and the state of its route.
         let lmtp = e.mailProtocol == "lmtp"
-        var codes = Array(repeating: 250, count: e.recipients.count)
+        var fates = Array(repeating: RecipientFate.deliver, count: e.recipients.count)
         var status: [Int: RecipientStatus] = [:]
         var retry = false
         func accepted(_ i: Int) -> RecipientStatus {
             engine.flag("SkipDSNOnBlock", for: e, recipient: i, headers: headers, scanned: byRecipient[i], default: config.sender.skipDSNOnBlock) ? .dropped : .blocked
         }
-        for d in decisions {
-            let i = d.recipient
-            switch d.main {
-            case .pass, .continue: status[i] = .pending
-            case .discard: status[i] = .dropped
-            case .reject:
-                if stage == .beforeQueue && engine.flag("ReturnReject", for: e, recipient: i, headers: headers, scanned: d, default: config.receiver.returnReject) {
-                    codes[i] = 550
-                    status[i] = .dropped
-                } else {
-                    status[i] = accepted(i)
+        if stage == .beforeQueue {
+            for d in decisions {
+                fates[d.recipient] = resolver.fate(of: d.main, for: e, recipient: d.recipient, headers: headers, blocks: d.blocks, score: d.score)
+            }
+            // SMTP has one reply for all (the rule receiverd applies too); LMTP one each.
+            if !lmtp {
+                for (i, fate) in zip(open, RecipientFate.oneReply(open.map { fates[$0] }, reportable: true)) { fates[i] = fate }
+            }
+            for i in open {
+                switch fates[i] {
+                case .deliver: status[i] = .pending
+                case .report: status[i] = accepted(i)
+                case .discard, .refuse, .retry: status[i] = .dropped
                 }
-            case .tempfail:
-                if stage == .beforeQueue {
-                    codes[i] = 451
-                    status[i] = .dropped
-                } else if timespec.now.seconds - e.arrival > Double(config.sender.maxQueueLifetime.components.seconds) {
-                    status[i] = accepted(i)   // could not be scanned for the whole queue lifetime
-                } else {
-                    retry = true
+            }
+        } else {
+            for d in decisions {
+                let i = d.recipient
+                switch d.main {
+                case .pass, .continue: status[i] = .pending
+                case .discard: status[i] = .dropped
+                case .reject: status[i] = accepted(i)
+                case .tempfail:
+                    if timespec.now.seconds - e.arrival > Double(config.sender.maxQueueLifetime.components.seconds) {
+                        status[i] = accepted(i)   // could not be scanned for the whole queue lifetime
+                    } else {
+                        retry = true
+                    }
                 }
             }
         }
-        // SMTP has one reply for all: any tempfail retries everything; a split refusal is
-        // accepted and the refused recipients get a DSN (DESIGN.md §5). When nobody would get
-        // the message (refused and discarded only) it is refused: no bounce to a forged sender.
-        if stage == .beforeQueue && !lmtp {
-            if codes.contains(451) {
-                codes = codes.map { _ in 451 }
-            } else if codes.contains(550) && open.contains(where: { codes[$0] == 250 && status[$0] == .pending }) {
-                for i in open where codes[i] == 550 { codes[i] = 250; status[i] = accepted(i) }
-            }
-        }
-        let refusing = decisions.first { codes[$0.recipient] != 250 || status[$0.recipient] == .blocked }
+        let refusing = decisions.first { !fates[$0.recipient].isAccepted || status[$0.recipient] == .blocked }
         let text = (refusing ?? decisions.first { $0.main == .tempfail })?.reasons.last ?? ""
 
         var verdict = previous ?? Verdict(scanned: 0)
@@ -115,7 +115,6 @@ package struct StageScan {
         for d in decisions where status[d.recipient] != .pending && d.main != .discard {
             if let reason = d.reasons.last { verdict.reasons[d.recipient] = reason }
         }
-        let resolver = RouteResolver(config: config)
         let oldRoutes = previous?.routes ?? []
         verdict.routes = []
         for i in e.recipients.indices {
@@ -143,19 +142,19 @@ package struct StageScan {
         verdict.afterQueuePending = stage == .beforeQueue && zip(open, lists).contains { i, _ in
             status[i] == .pending && !engine.filters(.afterQueue, for: e, recipient: i, headers: headers).isEmpty
         }
-        verdict.action = StageScan.summary(verdict.routes.map(\.status), codes: stage == .beforeQueue ? codes : [])
-        return Outcome(verdict: verdict, codes: codes, text: text, retry: retry, decisions: decisions, findings: findings)
+        verdict.action = StageScan.summary(verdict.routes.map(\.status), fates: stage == .beforeQueue ? fates : [])
+        return Outcome(verdict: verdict, fates: fates, text: text, retry: retry, decisions: decisions, findings: findings)
     }
 
     /// One word for logs and `queue show`.
-    package static func summary(_ statuses: [RecipientStatus], codes: [Int]) -> String {
-        if !codes.isEmpty && codes.allSatisfy({ $0 == 451 }) { return "tempfail" }
-        if !codes.isEmpty && codes.allSatisfy({ $0 == 550 }) { return "reject" }
+    package static func summary(_ statuses: [RecipientStatus], fates: [RecipientFate]) -> String {
+        if !fates.isEmpty && fates.allSatisfy({ $0 == .retry }) { return "tempfail" }
+        if !fates.isEmpty && fates.allSatisfy({ $0 == .refuse }) { return "reject" }
         let kinds = Set(statuses.map(\.rawValue))
         switch kinds {
         case [RecipientStatus.pending.rawValue]: return "pass"
         case [RecipientStatus.blocked.rawValue]: return "reject"
-        case [RecipientStatus.dropped.rawValue]: return codes.contains(550) || codes.contains(451) ? "reject" : "discard"
+        case [RecipientStatus.dropped.rawValue]: return fates.contains(.refuse) || fates.contains(.retry) ? "reject" : "discard"
         default: return "split"
         }
     }
