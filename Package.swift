@@ -120,6 +120,11 @@ let package = Package(
         .testTarget(name: "PosternScanningTests", dependencies: [
             "PosternScanning", "PosternPolicy", "PosternSpool", "PosternSMTP", "PosternMIME", "PosternUtil", "PosternTestSupport", product("NIOCore", nio), product("NIOPosix", nio),
         ]),
+        .testTarget(name: "ReceiverCoreTests", dependencies: [
+            "ReceiverCore", "PosternRuntime", "PosternPolicy", "PosternSpool", "PosternSMTP", "PosternUtil", "PosternTestSupport",
+            product("NIOCore", nio), product("NIOEmbedded", nio), product("NIOPosix", nio), product("NIOConcurrencyHelpers", nio),
+            product("Logging", "swift-log"),
+        ]),
         .testTarget(name: "PosternRuntimeTests", dependencies: [
             "PosternRuntime", "PosternPolicy", "PosternSpool", "PosternSMTP", "PosternUtil", "PosternTestSupport", product("NIOCore", nio), product("NIOPosix", nio),
             product("NIOConcurrencyHelpers", nio), product("Logging", "swift-log"),
