@@ -7,6 +7,8 @@
 #   make install      the .deb's layout without packaging (PREFIX, DESTDIR, ...; see below)
 #   make deps-build   what building and running needs      make deps-test  what the tests need
 #   make bench        side-by-side benchmark against amavisd-new, ClamSMTP, Postfix
+#   make fuzz         every libFuzzer target for FUZZ_SECONDS (600) each (Fuzz/README.md)
+#   make sanitizers   the Swift tests under AddressSanitizer and ThreadSanitizer
 
 SHELL       := /bin/bash
 SWIFT       ?= swift
@@ -59,7 +61,7 @@ MAN_DATE     = $(shell if [ -n "$$SOURCE_DATE_EPOCH" ]; then date -u -d "@$$SOUR
                        else git log -1 --format=%cs 2>/dev/null || date -u +%F; fi)
 
 .PHONY: all deps deps-build deps-deb deps-test build release run test bench bench-clamav clean \
-        static dist clean-dist install install-strip deb
+        static dist clean-dist install install-strip deb fuzz sanitizers
 
 all: build
 
@@ -248,6 +250,15 @@ bench: deps-test release
 bench-clamav: deps-test release
 	FILTER_CMD='$(CURDIR)/tools/bench-filter.sh' POSTERN_CLAMD=peers FILTER_NAME=postern-clamav \
 	    PATHS='direct clamsmtp' bash '$(PEERS)'
+
+# FUZZ_SECONDS per target, FUZZ_JOBS at a time (default: every core), at nice FUZZ_NICE (10);
+# findings in .build-fuzz/findings/. `tools/fuzz.sh --quick` is the short stage for CI.
+fuzz:
+	tools/fuzz.sh
+
+# The Swift tests built and run with -sanitize=address, then -sanitize=thread (own build dirs).
+sanitizers:
+	tools/sanitizers.sh
 
 clean: clean-dist
 	rm -rf .build $(STATIC) $(DEB_OUT)

@@ -28,6 +28,8 @@ let package = Package(
         .executable(name: "scannerd", targets: ["scannerd"]),
         .executable(name: "senderd", targets: ["senderd"]),
         .executable(name: "posternctl", targets: ["posternctl"]),
+        // For Fuzz/Package.swift, which builds the libFuzzer binary apart from this package.
+        .library(name: "FuzzHarness", targets: ["FuzzHarness"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -55,7 +57,7 @@ let package = Package(
         .target(name: "PosternPolicy", dependencies: ["PosternSpool", "PosternSMTP", "PosternMIME", "PosternUtil", product("NIOCore", nio)]),
         .target(name: "PosternScanning", dependencies: [
             "PosternPolicy", "PosternSpool", "PosternMIME", "PosternSMTP", "PosternUtil", "CZlib",
-            product("NIOCore", nio), product("NIOConcurrencyHelpers", nio),
+            product("NIOCore", nio), product("NIOConcurrencyHelpers", nio), product("NIOHTTP1", nio), product("NIOEmbedded", nio),
         ]),
         .target(name: "PosternRuntime", dependencies: [
             "PosternPolicy", "PosternSpool", "PosternSMTP", "PosternUtil", "CSystemd",
@@ -99,6 +101,13 @@ let package = Package(
             product("ArgumentParser", "swift-argument-parser"), product("NIOCore", nio), product("NIOSSL", "swift-nio-ssl"),
         ]),
 
+        // The fuzz targets' logic over every parser of outside input: libFuzzer runs it from
+        // Fuzz/, FuzzHarnessTests replays the corpus and the regressions through it.
+        .target(name: "FuzzHarness", dependencies: [
+            "PosternScanning", "PosternPolicy", "PosternSpool", "PosternMIME", "PosternSMTP", "PosternUtil", "CZlib",
+            product("NIOCore", nio), product("NIOEmbedded", nio),
+        ]),
+
         .target(name: "PosternTestSupport", dependencies: ["PosternSpool", "PosternPolicy", "PosternUtil", product("NIOCore", nio)],
                 path: "Tests/PosternTestSupport"),
         .testTarget(name: "PosternUtilTests", dependencies: [
@@ -124,6 +133,14 @@ let package = Package(
             "ReceiverCore", "PosternRuntime", "PosternPolicy", "PosternSpool", "PosternSMTP", "PosternUtil", "PosternTestSupport",
             product("NIOCore", nio), product("NIOEmbedded", nio), product("NIOPosix", nio), product("NIOConcurrencyHelpers", nio),
             product("Logging", "swift-log"),
+        ]),
+        .testTarget(name: "FuzzHarnessTests", dependencies: ["FuzzHarness"]),
+        .testTarget(name: "ScannerCoreTests", dependencies: [
+            "ScannerCore", "PosternScanning", "PosternPolicy", "PosternSpool", "PosternSMTP", "PosternUtil", "PosternTestSupport",
+        ]),
+        .testTarget(name: "SenderCoreTests", dependencies: [
+            "SenderCore", "PosternPolicy", "PosternSpool", "PosternSMTP", "PosternUtil", "PosternTestSupport",
+            product("NIOCore", nio), product("NIOEmbedded", nio), product("Logging", "swift-log"),
         ]),
         .testTarget(name: "PosternRuntimeTests", dependencies: [
             "PosternRuntime", "PosternPolicy", "PosternSpool", "PosternSMTP", "PosternUtil", "PosternTestSupport", product("NIOCore", nio), product("NIOPosix", nio),

@@ -5,13 +5,16 @@ extension DowngradeWalk {
     /// from what readers decode (§6.8 ignores octets outside the alphabet; QP readers pass them
     /// through), and keeps its header.
     package mutating func leaf(_ header: MIMEPartHeader, _ layout: EntityHeaderLayout, type: String,
-                       isMessage: Bool) throws(EightBitRefusal) -> MIMEWalk.Delimiter? {
+                               isMessage: Bool, depth: Int) throws(EightBitRefusal) -> MIMEWalk.Delimiter? {
         let found = walk.boundaries.isEmpty ? nil : walk.nextDelimiter(from: header.bodyStart)
         let end = found.map { walk.bodyEnd(before: $0.lineStart, notBefore: header.bodyStart) } ?? buffer.count
         let body = header.bodyStart..<end
         guard EightBitScan.contains(buffer, body) else { return found }
         if let sealed { throw EightBitRefusal(.sealed, "8-bit octets inside \(sealed)") }
         try Self.checkEncodable(type, header: header, transferEncoding: layout.transferEncoding)
+        if type == "message/global", Self.isIdentity(layout.transferEncoding) {
+            try checkEndsAtItsDelimiter(header, found: found, depth: depth)
+        }
 
         let mechanism = layout.transferEncoding
         var content: [UInt8]
@@ -46,10 +49,26 @@ extension DowngradeWalk {
             encoding.encode(content[...], into: &encoded)
             keepsHeader = false
         }
-        edits.append(Edit(range: body, bytes: encoded))
+        // A header that the body's first line ended (no empty line; readers take a line without
+        // a colon as the body) gets its empty line: encoded, that line may well hold a colon
+        // (a bare LF became =0A and joined the next line) and would read as a header field.
+        let separator: [UInt8] = layout.end == body.lowerBound ? [0x0D, 0x0A] : []
+        edits.append(Edit(range: body, bytes: separator + encoded))
         if !keepsHeader { label(layout, encoding: encoding, isMessage: isMessage) }
         conversions.append(EightBitDowngrade.Conversion(contentType: type, encoding: encoding))
         return found
+    }
+
+    /// A message/global encoded whole ends at the first delimiter of an enclosing multipart. The
+    /// scanner walks into it and lets a multipart inside reuse an enclosing boundary (innermost
+    /// first), so for the scanner such a part may end further on: encoded, its parts would move
+    /// out of it. RFC 2046 §5.1.1 forbids the reuse; rather than pick a reading, refuse.
+    private mutating func checkEndsAtItsDelimiter(_ header: MIMEPartHeader, found: MIMEWalk.Delimiter?, depth: Int) throws(EightBitRefusal) {
+        var scanner = walk
+        let end = scanner.entity(from: header.bodyStart, depth: depth + 1, defaultType: "text/plain") { (_: MIMEPart) throws(Never) in }
+        guard end?.lineStart == found?.lineStart else {
+            throw EightBitRefusal(.composite, "8-bit octets in a message/global whose parts reuse an enclosing boundary")
+        }
     }
 
     /// RFC 2045 §6.4: a multipart or message cannot be encoded as a whole, only its parts; a

@@ -44,7 +44,7 @@ package struct DowngradeWalk {
         } else if type == "message/rfc822", Self.isIdentity(layout.transferEncoding), depth < walk.maxDepth {
             found = try entity(from: header.bodyStart, depth: depth + 1, defaultType: "text/plain", isMessage: true)
         } else {
-            return try leaf(header, layout, type: type, isMessage: isMessage)
+            return try leaf(header, layout, type: type, isMessage: isMessage, depth: depth)
         }
         if edits.count > before { try relabel(layout, type: type) }
         return found

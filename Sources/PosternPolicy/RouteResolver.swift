@@ -11,7 +11,7 @@ public struct RouteResolver: Sendable {
         RuleContext(
             from: e.mailFrom, rcpt: recipient.map { e.recipients[$0].address },
             clientIP: e.clientIP, clientPort: e.clientPort, serverIP: e.serverIP, helo: e.helo,
-            xforwardAddr: e.xforward["ADDR"], mailProtocol: e.mailProtocol, size: e.size, headers: headers)
+            xforwardAddr: e.xforward["ADDR"], mailProtocol: e.mailProtocol.rawValue, size: e.size, headers: headers)
     }
 
     /// The route of one recipient; after a scan, `blocks` and `score` let `block:` and `score:`

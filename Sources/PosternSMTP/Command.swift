@@ -54,9 +54,12 @@ extension Command {
     /// Parses one command line (without CRLF). Non-ASCII in MAIL FROM needs the SMTPUTF8
     /// parameter (RFC 6531 §3.4); for RCPT the server checks the transaction's declaration.
     public static func parse(_ line: Substring) throws(CommandError) -> Command {
-        let sp = line.firstIndex(of: " ")
-        let verb = (sp.map { line[..<$0] } ?? line).uppercased()
-        let rest = sp.map { line[line.index(after: $0)...] } ?? ""
+        // The verb ends at the first space octet. Not at the first " " Character: a space
+        // followed by a combining mark is one grapheme, and "EHLO \u{301}x" had no verb.
+        let scalars = line.unicodeScalars
+        let sp = scalars.firstIndex(of: " ")
+        let verb = Substring(sp.map { scalars[..<$0] } ?? scalars[...]).uppercased()
+        let rest = sp.map { Substring(scalars[scalars.index(after: $0)...]) } ?? ""
         switch verb {
         case "HELO", "EHLO", "LHLO":
             let name = rest.trimmingSpaces
@@ -64,7 +67,9 @@ extension Command {
             guard name.unicodeScalars.allSatisfy({ $0.value > 32 && $0.value != 127 }) || verb != "HELO" else {
                 throw CommandError(.syntax, "bad domain name")
             }
-            let n = String(name.split(separator: " ").first ?? name)
+            // The domain ends at white space, a tab included, as trimming counts it (else a
+            // name could end in a tab that no client can send back the same way).
+            let n = String(name.split(whereSeparator: { $0 == " " || $0 == "\t" }).first ?? name)
             return verb == "HELO" ? .helo(n) : verb == "EHLO" ? .ehlo(n) : .lhlo(n)
         case "MAIL":
             let (path, params) = try parsePathCommand(rest, prefix: "FROM:")
@@ -156,7 +161,13 @@ extension Command {
     /// `Mailbox = Local-part "@" ( Domain / address-literal )`; a bare `postmaster` is allowed for RCPT.
     package static func parseMailbox(_ path: Substring, utf8: Bool) throws(CommandError) -> String {
         var p = path
-        if p.first == "@", let colon = p.firstIndex(of: ":") { p = p[p.index(after: colon)...] }
+        // A-d-l = At-domain *( "," At-domain ) ":": a colon after a quote or a space is not the
+        // route's (it may lie inside a quoted local part, and cutting there would leave a path
+        // with an unbalanced quote, which the spool cannot read back).
+        if p.first == "@", let colon = p.firstIndex(of: ":"),
+           !p[..<colon].contains(where: { $0 == "\"" || $0 == "\\" || $0 == " " }) {
+            p = p[p.index(after: colon)...]
+        }
         guard !p.isEmpty, p.count <= 512 else { throw CommandError(.badAddress, "bad address length") }
         for s in p.unicodeScalars {
             if s.value < 33 || s.value == 127 {

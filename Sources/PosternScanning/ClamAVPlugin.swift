@@ -13,7 +13,7 @@ public struct ClamAVPlugin: ScanPlugin {
     /// clamd answers one short line; a longer reply is not clamd.
     public static let replyLimit = 4 << 10
     /// The verdict of a message clamd found a signature in.
-    public static let infected = PluginCatalog.infected
+    public static let infected = FindingVerdict.infected
 
     public init(addresses: [ScannerAddress], maxSize: Int) {
         self.addresses = addresses
@@ -86,7 +86,7 @@ public struct ClamAVPlugin: ScanPlugin {
         if text.hasSuffix(" ERROR") { throw PluginError(text) }
         guard text.hasPrefix("stream: ") else { throw PluginError.unexpected(text) }
         let result = text.dropFirst("stream: ".count)
-        if result == "OK" { return Finding(plugin: "clamav", verdict: Finding.clean, detail: "clean") }
+        if result == "OK" { return Finding(plugin: "clamav", verdict: .clean, detail: "clean") }
         guard result.hasSuffix(" FOUND") else { throw PluginError.unexpected(text) }
         var virus = result.dropLast(" FOUND".count)
         if virus.last == ")", let open = virus.lastIndex(of: "("), open != virus.startIndex,

@@ -38,10 +38,10 @@ public struct HeadersFilterPlugin: ScanPlugin {
         }
         for rule in rules {
             for field in fields where field.name == rule.header && field.values.contains(where: rule.regex.matches) {
-                return Finding(plugin: name, verdict: rule.keyword.rawValue, names: ["header:\(field.shown)"],
+                return Finding(plugin: name, verdict: FindingVerdict(rawValue: rule.keyword.rawValue), names: ["header:\(field.shown)"],
                                detail: "\(rule.keyword.rawValue): header:\(field.shown) matches \(rule.regex.pattern)")
             }
         }
-        return Finding(plugin: name, verdict: Finding.clean, detail: "no rule matched")
+        return Finding(plugin: name, verdict: .clean, detail: "no rule matched")
     }
 }

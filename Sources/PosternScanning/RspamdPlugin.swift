@@ -73,12 +73,27 @@ public struct RspamdPlugin: ScanPlugin {
         try socket.writeAll(Self.writeRequest(request, host: Self.hostField(socket.address)), deadline: deadline)
         try socket.writeAll(request.message, deadline: deadline)
         // `Connection: close` should end the reply with EOF; a complete reply, or one that can
-        // no longer become valid, ends it sooner.
-        let bytes = try socket.readReply(limit: Self.replyLimit, deadline: deadline) { bytes in
-            do { return try HTTPResponse.parse(bytes, atEOF: false) != nil } catch { return true }
+        // no longer become valid, ends it sooner. The reader gets each new piece once.
+        let reader = HTTPReplyReader()
+        var fed = 0
+        var early: Result<HTTPResponse?, PluginError> = .success(nil)
+        _ = try socket.readReply(limit: Self.replyLimit, deadline: deadline) { bytes in
+            defer { fed = bytes.count }
+            do throws(PluginError) {
+                early = .success(try reader.feed(bytes[fed...]))
+            } catch {
+                early = .failure(error)
+            }
+            if case .success(nil) = early { return false }
+            return true
         }
         do throws(PluginError) {
-            guard let response = try HTTPResponse.parse(bytes, atEOF: true) else { throw PluginError("truncated reply") }
+            let response: HTTPResponse
+            switch early {
+            case .success(let complete?): response = complete
+            case .success(nil): response = try reader.finish()
+            case .failure(let error): throw error
+            }
             guard response.status == 200 else {
                 // rspamd explains in JSON: {"error":"invalid command","error_domain":"protocol-error"}
                 let error = (try? JSONDecoder().decode([String: String].self, from: Data(response.body)))?["error"]

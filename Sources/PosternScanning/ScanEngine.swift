@@ -47,7 +47,7 @@ public struct ScanEngine: Sendable {
     package static func runOne(_ section: PluginSection, _ request: ScanRequest, deadline: ContinuousClock.Instant) -> Finding {
         let plugin = section.plugin
         guard request.message.count <= plugin.maxSize else {
-            return Finding(plugin: plugin.name, verdict: Finding.skipped,
+            return Finding(plugin: plugin.name, verdict: .skipped,
                            headers: ["X-Postern-Skipped: \(section.displayName); message size \(request.message.count) > MaxSize \(plugin.maxSize)"],
                            detail: "skipped: message larger than MaxSize (\(plugin.maxSize) bytes)")
         }
@@ -55,7 +55,7 @@ public struct ScanEngine: Sendable {
         do {
             return try plugin.scan(request, deadline: min(own, deadline))
         } catch {
-            return Finding(plugin: plugin.name, verdict: Finding.error, detail: "error: \(error.message)")
+            return Finding(plugin: plugin.name, verdict: .error, detail: "error: \(error.message)")
         }
     }
 
@@ -106,12 +106,13 @@ public struct ScanEngine: Sendable {
     }
 
     private func defaultActions(for finding: Finding) -> (String, ActionList, String) {
-        if finding.verdict == Finding.error {
+        if finding.verdict == .error {
             return ("ProcessingErrors", config.receiver.processingErrorsActions, "[Receiver] ProcessingErrors")
         }
         let section = config.plugins[finding.plugin]!
         // A verdict without a configured default is a block: refusing is safe, passing is not.
-        return (section.parameter(for: finding.verdict), section.actions[finding.verdict] ?? ActionList(main: .reject),
-                "[\(section.displayName)] \(PluginSection.key(for: finding.verdict))")
+        let verdict = finding.verdict.rawValue
+        return (section.parameter(for: verdict), section.actions[verdict] ?? ActionList(main: .reject),
+                "[\(section.displayName)] \(PluginSection.key(for: verdict))")
     }
 }

@@ -7,7 +7,7 @@ public struct Finding: Sendable, Hashable {
     /// Lower-cased plug-in (section) name, e.g. `clamav`.
     public var plugin: String
     /// `clean`, `skipped`, `error`, or a plug-in verdict such as `infected`, `spam`, `banned`.
-    public var verdict: String
+    public var verdict: FindingVerdict
     /// Threat or banned-object names, for `block:` terms, logs and DSNs.
     public var names: [String]
     /// What the plug-in adds to the message's unified score.
@@ -17,7 +17,7 @@ public struct Finding: Sendable, Hashable {
     /// One line for logs and `rules test`.
     public var detail: String
 
-    public init(plugin: String, verdict: String, names: [String] = [], score: Double? = nil,
+    public init(plugin: String, verdict: FindingVerdict, names: [String] = [], score: Double? = nil,
                 headers: [String] = [], detail: String = "") {
         self.plugin = plugin
         self.verdict = verdict
@@ -27,22 +27,22 @@ public struct Finding: Sendable, Hashable {
         self.detail = detail
     }
 
-    public static let clean = "clean"
-    public static let skipped = "skipped"
-    public static let error = "error"
+    public static let clean = FindingVerdict.clean
+    public static let skipped = FindingVerdict.skipped
+    public static let error = FindingVerdict.error
 
     /// One line for replies, DSNs and the quarantine: the detail, or the names when the detail
     /// does not give them (`attachments: banned: docs.zip/setup.exe`).
     /// A failed scanner is not explained to the outside world (addresses, errno texts): the
     /// detail stays in the log and the spool.
     public var reason: String {
-        if verdict == Finding.error { return "\(plugin): scanner temporarily unavailable" }
+        if verdict == .error { return "\(plugin): scanner temporarily unavailable" }
         if names.allSatisfy({ detail.contains($0) }) { return "\(plugin): \(detail)" }
         return "\(plugin): \(verdict): \(names.joined(separator: ", "))"
     }
 
     /// Whether the finding asks for actions.
-    public var isBlocking: Bool { verdict != Finding.clean && verdict != Finding.skipped }
+    public var isBlocking: Bool { verdict.isBlocking }
 }
 
 /// A plug-in failed: down, timed out, or answered something it should not. The message then

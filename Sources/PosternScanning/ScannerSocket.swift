@@ -192,7 +192,6 @@ extension PluginError {
     /// `unexpected reply '…'`: the peer's text made safe for a log line (printable ASCII, at
     /// most 100 characters).
     package static func unexpected(_ text: some StringProtocol) -> PluginError {
-        let clean = String(text.unicodeScalars.prefix(100).map { $0.value >= 0x20 && $0.value < 0x7f ? Character($0) : "?" })
-        return PluginError("unexpected reply '\(clean)\(text.unicodeScalars.count > 100 ? "…" : "")'")
+        PluginError("unexpected reply '\(ASCII.oneLine(text, replacing: ASCII.isNotPrintable, limit: 100))'")
     }
 }

@@ -1,9 +1,8 @@
 import PosternPolicy
+import PosternUtil
 /// The verdict and the header fields of both spam plug-ins, the same whichever scanner is
 /// used, so that filters on `X-Spam-Flag` or `X-Spam-Status` keep working after a switch.
 package struct SpamVerdict {
-    package static let spam = PluginCatalog.spam
-    package static let unconditionalSpam = PluginCatalog.unconditionalSpam
     /// RFC 5322 §2.1.1: a line is at most 998 octets. We do not fold (a finding's header is one
     /// line), so the test list is cut to fit.
     package static let lineLimit = 998
@@ -15,14 +14,14 @@ package struct SpamVerdict {
     /// Digits after the point in the headers: spamd reports one, rspamd more.
     package var decimals: Int
 
-    package var verdict: String {
-        if let unconditionalThreshold, score >= unconditionalThreshold { return Self.unconditionalSpam }
-        return score >= threshold ? Self.spam : Finding.clean
+    package var verdict: FindingVerdict {
+        if let unconditionalThreshold, score >= unconditionalThreshold { return .unconditionalSpam }
+        return score >= threshold ? .spam : .clean
     }
 
     package func finding(plugin: String) -> Finding {
         let verdict = self.verdict
-        let isSpam = verdict != Finding.clean
+        let isSpam = verdict != .clean
         let score = Self.format(self.score, decimals: decimals)
         let required = Self.format(threshold, decimals: decimals)
         let head = "X-Spam-Status: \(isSpam ? "Yes" : "No"), score=\(score) required=\(required) tests="
@@ -51,7 +50,7 @@ package struct SpamVerdict {
 
     /// Printable ASCII only: a scanner's text must not break a header field or a log line.
     package static func printable(_ text: some StringProtocol, excluding: Set<Character> = []) -> String {
-        String(text.unicodeScalars.map { $0.value >= 0x20 && $0.value < 0x7f && !excluding.contains(Character($0)) ? Character($0) : "_" })
+        ASCII.oneLine(text, replacing: { ASCII.isNotPrintable($0) || excluding.contains(Character($0)) }, with: "_")
     }
 
     /// `score` with `decimals` digits after the point, rounded half away from zero, without

@@ -42,14 +42,9 @@ public struct DeliveryReport: Sendable {
                                hostname: String, reportID: String, headersOnly forced: Bool = false,
                                now: time_t = time(nil)) -> ByteBuffer {
         let boundary = "\(reportID)/\(hostname)"
-        let date = Timestamp.format(now, Timestamp.rfc5322)
-        var s = ""
-        s += "Date: \(date)\r\n"
-        s += "From: Mail Delivery System <MAILER-DAEMON@\(hostname)>\r\n"
-        s += "To: <\(e.mailFrom)>\r\n"
-        s += "Subject: Undelivered Mail Returned to Sender\r\n"
-        s += "Message-ID: <\(reportID)@\(hostname)>\r\n"
-        s += "Auto-Submitted: auto-replied\r\n"
+        var s = LocalMessage.head(date: now, from: "Mail Delivery System <MAILER-DAEMON@\(hostname)>", to: "<\(e.mailFrom)>",
+                                  subject: "Undelivered Mail Returned to Sender", messageID: "<\(reportID)@\(hostname)>",
+                                  autoSubmitted: "auto-replied")
         s += "MIME-Version: 1.0\r\n"
         s += "Content-Type: multipart/report; report-type=delivery-status;\r\n\tboundary=\"\(boundary)\"\r\n"
         s += "\r\n"

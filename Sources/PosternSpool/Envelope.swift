@@ -20,8 +20,8 @@ public struct Envelope: Sendable, Hashable {
     public var completed: Double = 0
     /// End of the message data, or the arrival for files that do not say.
     public var endOfData: Double { completed > 0 ? completed : arrival }
-    /// `smtp` or `lmtp`: how the message came in.
-    public var mailProtocol: String
+    /// How the message came in; the spool says `protocol smtp` or `protocol lmtp`.
+    public var mailProtocol: MailProtocol
     /// `ESMTP`, `SMTP` or `LMTP`, for the Received: header and XFORWARD PROTO.
     public var receivedWith: String
     public var clientIP: String
@@ -48,7 +48,7 @@ public struct Envelope: Sendable, Hashable {
     /// Why receiverd put the message on hold instead of queueing it for scanning (a loop).
     public var holdReason: String?
 
-    public init(id: String, arrival: Double, mailProtocol: String = "smtp", receivedWith: String = "ESMTP",
+    public init(id: String, arrival: Double, mailProtocol: MailProtocol = .smtp, receivedWith: String = "ESMTP",
                 clientIP: String = "", clientPort: Int = 0, clientName: String = "unknown", helo: String = "",
                 serverIP: String = "", serverPort: Int = 0, xforward: [String: String] = [:],
                 mailFrom: String = "", mailParameters: MailParameters = MailParameters(),
@@ -84,7 +84,7 @@ extension Envelope {
         add("id", id)
         add("arrival", String(arrival))
         if completed > 0 { add("completed", String(completed)) }
-        add("protocol", mailProtocol)
+        add("protocol", mailProtocol.rawValue)
         add("received-with", receivedWith)
         add("client-ip", clientIP)
         add("client-port", String(clientPort))
@@ -116,7 +116,8 @@ extension Envelope {
             case "id": e.id = v
             case "arrival": e.arrival = Double(v) ?? 0
             case "completed": e.completed = Double(v) ?? 0
-            case "protocol": e.mailProtocol = v
+            // Only receiverd writes it, `smtp` or `lmtp`; anything else was never LMTP.
+            case "protocol": e.mailProtocol = MailProtocol(rawValue: v) ?? .smtp
             case "received-with": e.receivedWith = v
             case "client-ip": e.clientIP = v
             case "client-port": e.clientPort = Int(v) ?? 0

@@ -18,7 +18,7 @@ public enum LocalMessage {
         do {
             try writer.append(&body)
             let envelope = Envelope(
-                id: id, arrival: timespec.now.seconds, mailProtocol: "smtp", receivedWith: "local", clientIP: "",
+                id: id, arrival: timespec.now.seconds, mailProtocol: .smtp, receivedWith: "local", clientIP: "",
                 clientName: "localhost", helo: hostname, mailFrom: sender, recipients: recipients.map { Recipient(address: $0) },
                 size: writer.messageBytes, bodyHash: inspector.bodyHash())
             try writer.finish(envelope: envelope)

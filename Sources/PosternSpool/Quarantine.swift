@@ -108,7 +108,7 @@ public struct Quarantine: Sendable {
         var envelope = entry.envelope
         envelope.id = newID
         let headers = HeaderField.parseSection(message)
-        var verdict = Verdict(scanned: timespec.now.seconds, action: "released from quarantine \(id)")
+        var verdict = Verdict(scanned: timespec.now.seconds, action: .released(from: id))
         for i in wanted.sorted() {
             let r = route(envelope, i, headers)
             verdict.routes.append(.init(recipient: i, endpoint: r.endpoint))

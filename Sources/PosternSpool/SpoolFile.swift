@@ -72,6 +72,7 @@ public struct SpoolFile: Sendable {
         return try parseTail(tail, path: path, envelopeAt: envelopeAt)
     }
 
+    /// The envelope, verdict and delivery errors from the bytes at `envelopeAt` on.
     package static func parseTail(_ tail: [UInt8], path: String, envelopeAt: Int) throws -> SpoolFile {
         var envLines: [Substring] = []
         var verdictLines: [(Substring, Int)] = []
@@ -82,10 +83,15 @@ public struct SpoolFile: Sendable {
         var verdictDone = false
         var errorLines: [Substring] = []
         var errorsDone = false
-        let text = String(decoding: tail, as: UTF8.self)
-        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        // Lines and offsets in octets: the offsets are where senderd overwrites statuses in
+        // place, so they must not move when a damaged file holds bytes that are not UTF-8 (or
+        // a CR, which would make "\r\n" one Character). Only complete lines count.
+        var lineStart = tail.startIndex
+        while let lf = tail[lineStart...].firstIndex(of: 0x0A) {
+            let line = Substring(String(decoding: tail[lineStart..<lf], as: UTF8.self))
             let start = offset
-            offset += line.utf8.count + 1
+            offset += lf - lineStart + 1
+            lineStart = lf + 1
             if section == 0 {
                 if line == "end envelope" { section = 1; envelopeEnd = offset } else { envLines.append(line) }
             } else if section == 1 {
@@ -94,10 +100,12 @@ public struct SpoolFile: Sendable {
                 if line == "end errors" { errorsDone = true; section = 3 } else if !line.isEmpty { errorLines.append(line) }
             }
         }
+        // A verdict line cut short without its LF: scannerd died while appending.
+        let tornVerdict = section == 1 && lineStart < tail.endIndex
         guard envelopeEnd > 0 else { throw SpoolFormatError(hint: "envelope has no end marker (incomplete file)") }
         let envelope = try Envelope.parse(envLines)
         guard envelope.size == envelopeAt - headerLength else { throw SpoolFormatError(hint: "size does not match the message") }
-        var file = SpoolFile(path: path, envelope: envelope, verdict: nil, verdictIncomplete: !verdictLines.isEmpty && !verdictDone,
+        var file = SpoolFile(path: path, envelope: envelope, verdict: nil, verdictIncomplete: (!verdictLines.isEmpty || tornVerdict) && !verdictDone,
                              messageLength: envelopeAt - headerLength, envelopeEnd: envelopeEnd, routeStatusOffsets: [], attemptsOffset: nil)
         if verdictDone {
             try file.parseVerdict(verdictLines)
@@ -128,7 +136,7 @@ public struct SpoolFile: Sendable {
             let (k, rest) = SpoolText.split(line)
             switch k {
             case "scanned": v.scanned = Double(rest) ?? 0
-            case "verdict": v.action = rest
+            case "verdict": v.action = VerdictAction(rest)
             case "add-header": v.addHeaders.append(rest)
             case "pending": v.afterQueuePending = rest == "after-queue"
             case "score": v.score = Double(rest) ?? 0
@@ -152,7 +160,12 @@ public struct SpoolFile: Sendable {
                 v.routes.append(.init(recipient: idx, status: st, endpoint: String(f[2]), address: f.count == 4 ? String(f[3].dropFirst(3)) : nil))
                 routeStatusOffsets.append(start + "route ".utf8.count)
             case "attempts":
-                v.attempts = Int(rest) ?? 0
+                // update(attempts:) overwrites exactly this many digits in place: any other
+                // width would spill into the next line (the end marker).
+                guard rest.utf8.count == Verdict.attemptsWidth, rest.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
+                      let attempts = Int(rest)
+                else { throw SpoolFormatError(hint: "bad attempts line") }
+                v.attempts = attempts
                 attemptsOffset = start + "attempts ".utf8.count
             default: break
             }

@@ -26,7 +26,7 @@ public struct Verdict: Sendable, Hashable {
     }
 
     public var scanned: Double
-    public var action: String
+    public var action: VerdictAction
     public var routes: [Route]
     /// Header fields to add, already sanitised, `Name: value`.
     public var addHeaders: [String]
@@ -47,7 +47,7 @@ public struct Verdict: Sendable, Hashable {
     /// absent means `[Sender] TLS` as configured when senderd delivers.
     public var recipientTLS: [Int: TLSPolicy] = [:]
 
-    public init(scanned: Double, action: String = "pass", routes: [Route] = [], addHeaders: [String] = [], attempts: Int = 0) {
+    public init(scanned: Double, action: VerdictAction = .pass, routes: [Route] = [], addHeaders: [String] = [], attempts: Int = 0) {
         self.scanned = scanned
         self.action = action
         self.routes = routes
@@ -64,7 +64,7 @@ public struct Verdict: Sendable, Hashable {
     package static let attemptsWidth = 6
 
     public func write() -> String {
-        var s = "scanned \(scanned)\nverdict \(SpoolText.clean(action))\n"
+        var s = "scanned \(scanned)\nverdict \(SpoolText.clean(action.description))\n"
         if afterQueuePending { s += "pending after-queue\n" }
         if score != 0 { s += "score \(score)\n" }
         for f in findings { s += "finding \(SpoolText.clean(f))\n" }

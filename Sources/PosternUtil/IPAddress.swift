@@ -19,6 +19,8 @@ public struct IPAddress: Sendable, Hashable, CustomStringConvertible {
 
     /// Parses `192.0.2.7`, `2001:db8::1`, `[2001:db8::1]` or `fe80::1%eth0` (the zone is dropped).
     public init?(_ text: String) {
+        // inet_pton reads a C string: it would stop at a NUL and take what comes before it.
+        guard !text.utf8.contains(0) else { return nil }
         if text.utf8.contains(where: { $0 == 0x5B || $0 == 0x25 }) {
             var trimmed = Substring(text)
             if trimmed.hasPrefix("[") && trimmed.hasSuffix("]") {

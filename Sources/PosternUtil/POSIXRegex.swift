@@ -32,10 +32,12 @@ public final class POSIXRegex: @unchecked Sendable {
         compiled.deallocate()
     }
 
-    /// Whether the pattern matches anywhere in `text`.
+    /// Whether the pattern matches anywhere in `text`. A NUL would end the C string regexec
+    /// reads and hide the rest of the text (a header value or a file name from the sender):
+    /// it is read as a space, as the headers filter reads it.
     public func matches(_ text: String) -> Bool {
         // Native Swift strings are NUL-terminated UTF-8, so withCString does not copy.
-        text.withCString { regexec(compiled, $0, 0, nil, 0) == 0 }
+        ASCII.replacing(text, where: { $0 == 0 }, with: 0x20).withCString { regexec(compiled, $0, 0, nil, 0) == 0 }
     }
 }
 

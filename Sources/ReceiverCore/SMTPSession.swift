@@ -248,7 +248,7 @@ package struct SMTPSession {
 
     package func envelope(size: Int) -> Envelope {
         Envelope(
-            id: queueID, arrival: arrival, mailProtocol: lmtp ? "lmtp" : "smtp",
+            id: queueID, arrival: arrival, mailProtocol: lmtp ? .lmtp : .smtp,
             receivedWith: (lmtp ? "LMTP" : (esmtp ? "ESMTP" : "SMTP")) + (tlsActive ? "S" : ""),
             clientIP: clientIP, clientPort: clientPort,
             clientName: clientIP.hasPrefix("127.") || clientIP == "::1" ? "localhost" : "unknown",

@@ -17,13 +17,9 @@ package enum Notification {
             clean(headers.first { $0.name.lowercased() == name }?.value ?? "")
         }
         let what = Set(decisions.map(\.main.rawValue)).sorted().joined(separator: "/")
-        var s = ""
-        s += "Date: \(Timestamp.format(now, Timestamp.rfc5322))\r\n"
-        s += "From: Postern <\(config.notifier.filterMail)>\r\n"
-        s += "To: <\(config.notifier.adminMail)>\r\n"
-        s += "Subject: Postern: message \(e.id) \(what)\r\n"
-        s += "Message-ID: <\(id)@\(host)>\r\n"
-        s += "Auto-Submitted: auto-generated\r\n"
+        var s = LocalMessage.head(date: now, from: "Postern <\(config.notifier.filterMail)>", to: "<\(config.notifier.adminMail)>",
+                                  subject: "Postern: message \(e.id) \(what)", messageID: "<\(id)@\(host)>",
+                                  autoSubmitted: "auto-generated")
         s += "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
         s += "Postern on \(host) checked message \(e.id).\r\n\r\n"
         s += "Envelope sender: <\(clean(e.mailFrom))>\r\n"
@@ -42,6 +38,6 @@ package enum Notification {
     }
 
     private static func clean(_ s: String) -> String {
-        String(decoding: s.utf8.prefix(500).map { $0 < 32 || $0 == 127 ? UInt8(ascii: " ") : $0 }, as: UTF8.self)
+        ASCII.oneLine(String(decoding: s.utf8.prefix(500), as: UTF8.self), with: " ")
     }
 }

@@ -52,18 +52,16 @@ extension ScanService {
         guard let verdict = file.verdict else { return }
         let owed = verdict.routes.enumerated().filter { $0.element.status == .blocked }
         guard !owed.isEmpty else { return }
-        let e = file.envelope
-        let failures = owed.compactMap { _, route -> DeliveryReport.Failure? in
-            let rcpt = e.recipients[route.recipient]
-            guard DeliveryReport.wanted(for: rcpt, sender: e.mailFrom) else { return nil }
+        var report = DeliveryReport.Batch(original: file.envelope)
+        for (k, route) in owed {
             let reason = verdict.reasons[route.recipient] ?? "blocked by content filter"
-            return DeliveryReport.Failure(recipient: rcpt, status: "5.7.1",
-                                          diagnostic: "550 5.7.1 Message rejected: \(reason)", remote: config.general.hostname)
+            report.add(route: k, recipient: route.recipient, status: "5.7.1",
+                       diagnostic: "550 5.7.1 Message rejected: \(reason)", remote: config.general.hostname)
         }
-        if !failures.isEmpty {
-            let id = try LocalMessage.writeReport(original: e, failures: failures, message: try file.readMessage(),
-                                                  hostname: config.general.hostname, layout: layout, headersOnly: true)
-            log.info("blocked: sender notified", metadata: ["dsn-id": "\(id)", "nrcpt": "\(failures.count)"])
+        if !report.isEmpty {
+            // Blocked for its content: never sent back whole.
+            let id = try report.write(message: try file.readMessage(), hostname: config.general.hostname, layout: layout, headersOnly: true)
+            log.info("blocked: sender notified", metadata: ["dsn-id": "\(id)", "nrcpt": "\(report.entries.count)"])
             queue.add(id)
         }
         try file.update(statuses: owed.map { ($0.offset, .dropped) }, attempts: nil, sync: false)

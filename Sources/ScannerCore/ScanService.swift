@@ -181,7 +181,7 @@ package struct ScanService: Service {
     /// DSN); recipients refused to the client are logged by receiverd, which gave the refusal.
     package func record(_ outcome: StageScan.Outcome, envelope e: Envelope, stage: ScanStage, log: Logger, started: ContinuousClock.Instant) {
         metrics.count(outcome.verdict.action)
-        for f in outcome.findings where f.verdict == Finding.error { metrics.pluginErrors(f.plugin) }
+        for f in outcome.findings where f.verdict == .error { metrics.pluginErrors(f.plugin) }
         var meta: Logger.Metadata = [
             "verdict": "\(outcome.verdict.action)",
             "routes": "\(Set(outcome.verdict.routes.filter { $0.status == .pending }.map(\.endpoint)).sorted().joined(separator: ","))",
@@ -229,7 +229,7 @@ package struct ScanService: Service {
                 .run(file: file, message: message, deadline: started + config.scanner.scanTimeout)
             if outcome.retry {
                 retryAt.withLockedValue { $0[id] = .now + ScanService.retryDelay }
-                metrics.count("tempfail")
+                metrics.count(.tempfail)
                 log.warning("scan failed, trying again in \(ScanService.retryDelay)", metadata: ["reason": "\(outcome.text)"])
                 return
             }
@@ -259,6 +259,6 @@ package struct ScanService: Service {
 
     private func quarantineCorrupt(_ id: String, from: SpoolState, _ error: any Error) {
         metrics.corrupt.increment()
-        move(id, from, .corrupt, "unreadable queue file (\(error))")
+        layout.moveToCorrupt(id, from: from, why: "unreadable queue file (\(error))", logger: logger)
     }
 }

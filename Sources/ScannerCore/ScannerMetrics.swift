@@ -1,3 +1,4 @@
+import PosternSpool
 import Prometheus
 
 /// What scannerd counts, for `[Metrics] Scanner`.
@@ -20,9 +21,9 @@ package struct ScannerMetrics: Sendable {
     }
 
     /// Messages scanned, by verdict (`pass`, `reject`, `tempfail`, `discard`, `split`).
-    package func count(_ verdict: String) {
+    package func count(_ verdict: VerdictAction) {
         registry.makeCounter(descriptor: .postern("scanned_messages", unit: "total", help: "Messages scanned, by verdict."),
-                             labels: [("verdict", verdict)]).increment()
+                             labels: [("verdict", verdict.description)]).increment()
     }
 
     /// A plug-in that was down, timed out or answered garbage.

@@ -143,50 +143,18 @@ package final class DestinationPool: Sendable {
             try await channel.executeThenClose { inbound, outbound in
                 var conn = ClientConnection(replies: inbound.makeAsyncIterator(), outbound: outbound,
                                             lmtp: endpoint.mailProtocol == .lmtp, hostname: settings.hostname, logger: logger)
-                if let refusal = try await conn.open() {
-                    let why = "\(endpoint) refused to talk to us: \(refusal)"
+                switch try await prepare(&conn, channel: channel.channel, inClear: inClear) {
+                case .ready:
+                    await serve(&conn, &current)
+                case .giveUp(let why, let quit):
                     logger.warning("\(why)")
                     current?.deferAll(why)
                     current = nil
                     failAllPending(why)
-                    return
-                }
-                switch try await conn.setUp(channel: channel.channel, endpoint: endpoint, policy: policy(),
-                                            inClear: inClear, logger: logger) {
-                case .ready: break
-                case .deferAll(let why):
-                    logger.warning("\(why)")
-                    current?.deferAll(why)
-                    current = nil
-                    failAllPending(why)
-                    try? await conn.send("QUIT\r\n")
-                    return
+                    if quit { try? await conn.send("QUIT\r\n") }
                 case .retryInClear(let why):
                     retryInClear = why   // `current` goes out on the next connection
-                    return
                 }
-                var reused = false
-                while let job = current {
-                    current = nil
-                    let result = await conn.deliver(job)
-                    if let broken = result.broken {
-                        // A cached connection the next hop had already closed: the job gets
-                        // one more try on a fresh connection before it is deferred.
-                        if reused && !job.retried && !conn.sentData {
-                            logger.debug("cached connection was dead (\(ErrorText.describe(broken))); retrying on a new one")
-                            submit(job.retry())
-                        } else {
-                            logger.warning("lost connection: \(ErrorText.describe(broken))")
-                            job.finish(result.outcomes)
-                        }
-                        return
-                    }
-                    job.finish(result.outcomes)
-                    reused = true
-                    current = await nextJob()
-                }
-                try? await conn.send("QUIT\r\n")
-                _ = try? await conn.read()
             }
         } catch {
             let why = "lost connection with \(endpoint): \(ErrorText.describe(error))"
@@ -197,9 +165,55 @@ package final class DestinationPool: Sendable {
         return retryInClear
     }
 
+    /// Whether a new connection can take mail: greeted, and set up (STARTTLS, AUTH) as the
+    /// policy asks.
+    private enum Preparation {
+        case ready
+        /// Every job for this hop is deferred; `quit` when the session got far enough to say so.
+        case giveUp(String, quit: Bool)
+        case retryInClear(String)
+    }
+
+    private func prepare(_ conn: inout ClientConnection, channel: any Channel, inClear: Bool) async throws -> Preparation {
+        if let refusal = try await conn.open() { return .giveUp("\(endpoint) refused to talk to us: \(refusal)", quit: false) }
+        switch try await conn.setUp(channel: channel, endpoint: endpoint, policy: policy(), inClear: inClear, logger: logger) {
+        case .ready: return .ready
+        case .deferAll(let why): return .giveUp(why, quit: true)
+        case .retryInClear(let why): return .retryInClear(why)
+        }
+    }
+
+    /// Delivers `current`, then whatever waits for this hop, until none comes within the idle
+    /// time; then QUIT.
+    private func serve(_ conn: inout ClientConnection, _ current: inout DeliveryJob?) async {
+        var reused = false
+        while let job = current {
+            current = nil
+            let result = await conn.deliver(job)
+            if let broken = result.broken {
+                // A cached connection the next hop had already closed: the job gets one more
+                // try on a fresh connection before it is deferred.
+                if reused && !job.retried && !conn.sentData {
+                    logger.debug("cached connection was dead (\(ErrorText.describe(broken))); retrying on a new one")
+                    submit(job.retry())
+                } else {
+                    logger.warning("lost connection: \(ErrorText.describe(broken))")
+                    job.finish(result.outcomes)
+                }
+                return
+            }
+            job.finish(result.outcomes)
+            reused = true
+            current = await nextJob()
+        }
+        try? await conn.send("QUIT\r\n")
+        _ = try? await conn.read()
+    }
+
     private func connect() async throws -> NIOAsyncChannel<Reply, ByteBuffer> {
-        let timeout = TimeAmount.nanoseconds(Int64(settings.connectTimeout.components.seconds) * 1_000_000_000 + 1)
-        let readTimeout = TimeAmount.nanoseconds(Int64(settings.readTimeout.components.seconds) * 1_000_000_000)
+        // NIO's own conversion; the extra nanosecond is as it always was.
+        let timeout = TimeAmount(settings.connectTimeout) + .nanoseconds(1)
+        let readTimeout = TimeAmount(settings.readTimeout)
         let bootstrap = ClientBootstrap(group: group)
             .connectTimeout(timeout)
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
@@ -218,27 +232,4 @@ package final class DestinationPool: Sendable {
             return try await bootstrap.connect(unixDomainSocketPath: path, channelInitializer: initializer)
         }
     }
-}
-
-/// A next hop that stops answering is given up on after the read timeout.
-package final class CloseOnIdle: ChannelInboundHandler, Sendable {
-    package typealias InboundIn = ByteBuffer
-    package typealias InboundOut = ByteBuffer
-    package func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if let e = event as? IdleStateHandler.IdleStateEvent, e == .read {
-            context.close(promise: nil)
-            return
-        }
-        context.fireUserInboundEventTriggered(event)
-    }
-}
-
-/// The `[Sender]` settings the pools need.
-package struct SenderSettings: Sendable {
-    package var hostname: String
-    package var maxConnections: Int
-    package var connectTimeout: Duration
-    package var readTimeout: Duration
-    /// Postfix's smtp_connection_cache_time_limit is 2 s; a little longer suits a filter's steady stream.
-    package var idleTime: Duration = .seconds(5)
 }

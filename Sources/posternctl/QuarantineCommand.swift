@@ -60,7 +60,7 @@ struct QuarantineCommand: ParsableCommand {
                     let blocked = Set((f.verdict?.routes ?? []).map(\.recipient))
                     return .object([
                         ("queue_id", .string(id)), ("arrival_time", .int(Int(e.arrival))), ("message_size", .int(e.size)),
-                        ("sender", .string(e.mailFrom)), ("verdict", .optional(f.verdict?.action)),
+                        ("sender", .string(e.mailFrom)), ("verdict", .optional(f.verdict?.action.description)),
                         ("findings", .array((f.verdict?.findings ?? []).map(JSON.string))),
                         ("recipients", .array(e.recipients.enumerated().map { i, r in
                             .object([("address", .string(r.address)), ("blocked", .bool(blocked.contains(i))),
@@ -77,7 +77,7 @@ struct QuarantineCommand: ParsableCommand {
                     continue
                 }
                 let e = f.envelope
-                print("\(id)  \(e.size)  \(isoTime(e.arrival))  <\(printable(e.mailFrom))>  \(printable(f.verdict?.action ?? ""))")
+                print("\(id)  \(e.size)  \(isoTime(e.arrival))  <\(printable(e.mailFrom))>  \(printable(f.verdict?.action.description ?? ""))")
                 for route in f.verdict?.routes ?? [] {
                     let reason = f.verdict?.reasons[route.recipient].map { "  \(printable($0))" } ?? ""
                     print("        <\(printable(e.recipients[route.recipient].address))>\(reason)")

@@ -77,7 +77,7 @@ struct QueueEntry {
             ("arrival_time", .int(Int(e.arrival))), ("message_size", .int(e.size)), ("sender", .string(e.mailFrom)),
             ("client_address", .string(e.clientIP)), ("attempts", .int(file.verdict?.attempts ?? 0)),
             ("next_attempt_time", nextAttempt.map { .int(Int($0)) } ?? .null),
-            ("hold_reason", .optional(e.holdReason)), ("verdict", .optional(file.verdict?.action)),
+            ("hold_reason", .optional(e.holdReason)), ("verdict", .optional(file.verdict?.action.description)),
             ("recipients", .array(lines.map { l in
                 .object([
                     ("address", .string(l.recipient.address)),
@@ -148,7 +148,7 @@ struct QueueEntry {
             return s
         }
         add("scanned", isoTime(v.scanned))
-        add("verdict", v.action + (v.afterQueuePending ? " (after-queue scan pending)" : ""))
+        add("verdict", v.action.description + (v.afterQueuePending ? " (after-queue scan pending)" : ""))
         if v.score != 0 { add("score", "\(v.score)") }
         for f in v.findings { add("finding", f) }
         for (i, reason) in v.reasons.sorted(by: { $0.key < $1.key }) where i < e.recipients.count {

@@ -26,7 +26,7 @@ struct RulesCommand: ParsableCommand {
         @Option(name: .customLong("server-ip"), help: "Address the message was received on.") var serverIP = "127.0.0.1"
         @Option(help: "HELO/EHLO name.") var helo = "localhost"
         @Option(name: .customLong("xforward-addr"), help: "Original client from XFORWARD.") var xforwardAddr: String?
-        @Option(help: "smtp or lmtp.") var `protocol` = "smtp"
+        @Option(help: "smtp or lmtp.") var `protocol`: MailProtocol = .smtp
         @Option(help: "A header field \"Name: value\" (repeat for several).") var header: [String] = []
         @Flag(name: .customLong("no-scan"), help: "Do not run the plug-ins on the message.") var noScan = false
         @Argument(help: "A message file (its header fields and size are used; the plug-ins scan it).") var message: String?
@@ -101,3 +101,6 @@ struct RulesCommand: ParsableCommand {
         }
     }
 }
+
+/// `--protocol smtp|lmtp`: any other word is a usage error (exit 64), not a third protocol.
+extension MailProtocol: ExpressibleByArgument {}

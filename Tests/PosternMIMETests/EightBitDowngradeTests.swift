@@ -215,11 +215,24 @@ import Testing
             == "Subject: old style\r\nMIME-Version: 1.0\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nd=E9j=E0 vu, once more\r\n")
     }
 
-    @Test func headerCutShortGetsTheFieldBeforeTheBody() throws {
+    @Test func headerCutShortGetsTheFieldAndTheEmptyLine() throws {
         // No empty line: the walker starts the body at the first line that is not a field.
         let message = MIMEFixture.latin1("MIME-Version: 1.0\nCaf\u{E9} au lait\n")
         let out = try #require(try EightBitDowngrade.convert(message)).message
-        #expect(String(decoding: out, as: UTF8.self) == "MIME-Version: 1.0\r\nContent-Transfer-Encoding: quoted-printable\r\nCaf=E9 au lait\r\n")
+        #expect(String(decoding: out, as: UTF8.self) == "MIME-Version: 1.0\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nCaf=E9 au lait\r\n")
+    }
+
+    /// Found by the eight-bit fuzz target (Fuzz/Regressions/eight-bit/): encoded, the line that
+    /// ended the header joined the next one (bare LF → =0A) and held a colon, so readers took
+    /// it for a header field and the part's content changed.
+    @Test func encodedFirstBodyLineCannotReadAsAField() throws {
+        let body = Array("first line\nnext: with a colon, caf\u{E9}\r\n".utf8)
+        let message = Array("Subject: x\r\n".utf8) + body
+        let out = try #require(try EightBitDowngrade.convert(message)).message
+        let parts = MIMEParser().parts(of: out)
+        try #require(parts.count == 1)
+        #expect(parts[0].transferEncoding == .quotedPrintable)
+        #expect(parts[0].decodedBody() == body)
     }
 
     @Test func everyTransferEncodingFieldIsRewritten() throws {
@@ -332,6 +345,38 @@ import Testing
         text += "\n\u{E9}\n"
         #expect(throws: EightBitRefusal(.tooDeep, "8-bit octets in a multipart/mixed nested deeper than \(EightBitDefaults.maxDepth) levels")) {
             try EightBitDowngrade.convert(MIMEFixture.latin1(text))
+        }
+    }
+
+    /// Found by the eight-bit fuzz target (Fuzz/Regressions/eight-bit/): inside a message/global
+    /// a multipart reused the enclosing boundary. The scanner's walk gave its part to the
+    /// message/global; encoded whole up to the first "--g", that part moved out of it.
+    @Test(arguments: ["g", "h"])
+    func messageGlobalReusingAnEnclosingBoundaryIsRefused(_ inner: String) throws {
+        let message = MIMEFixture.utf8("""
+            MIME-Version: 1.0
+            Content-Type: multipart/mixed; boundary=g
+
+            --g
+            Content-Type: message/global
+
+            Subject: Grüße
+            Content-Type: multipart/mixed; boundary=\(inner)
+
+            --\(inner)
+            Content-Type: text/plain
+
+            caf\u{E9}
+            --\(inner)--
+            --g--
+
+            """)
+        if inner == "g" {
+            #expect(throws: EightBitRefusal(.composite, "8-bit octets in a message/global whose parts reuse an enclosing boundary")) {
+                try EightBitDowngrade.convert(message)
+            }
+        } else {
+            #expect(try EightBitDowngrade.convert(message)?.conversions.map(\.contentType) == ["message/global"])
         }
     }
 

@@ -30,9 +30,21 @@ import Testing
         #expect(ValueSyntax.parseDuration(text) == expected)
     }
 
-    @Test(arguments: ["", "s", "5x", "5 m", "m5", "1.5h", "-3s"])
+    // Over maxDuration, found by the value-syntax fuzz target (Fuzz/Regressions/value-syntax/):
+    // accepted, `[Receiver] CommandTimeout = 999999999999` made receiverd trap on an overflow
+    // in its once-a-second timeout check, and format() wrote 5m9999999999w as 15 digits.
+    @Test(arguments: ["", "s", "5x", "5 m", "m5", "1.5h", "-3s", "1000000000", "999999999999", "1654w",
+                      "5m9999999999w", String(repeating: "999999999999w", count: 20)])
     func badDurations(text: String) {
         #expect(ValueSyntax.parseDuration(text) == nil)
+    }
+
+    @Test func longestDurationRoundTrips() {
+        #expect(ValueSyntax.parseDuration("999999999") == ValueSyntax.maxDuration)
+        #expect(ValueSyntax.parseDuration("1653w") == .seconds(1653 * 604_800))
+        let longest = ValueSyntax.maxDuration - .milliseconds(1)
+        #expect(ValueSyntax.parseDuration(ValueSyntax.format(longest)) == longest)
+        #expect(Monotonic.nanoseconds(ValueSyntax.maxDuration) == 999_999_999_000_000_000)
     }
 
     @Test(arguments: [

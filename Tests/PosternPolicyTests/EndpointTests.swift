@@ -46,6 +46,7 @@ import Testing
         ("inet:25@300.1.1.1", EndpointError(.invalidIPv4, offset: 8)),
         ("inet:25@[::g]", EndpointError(.invalidIPv6, offset: 8)),
         ("inet:25@[::1", EndpointError(.invalidIPv6, offset: 8)),
+        ("inet:25@[::1\0x]", EndpointError(.invalidIPv6, offset: 8)),   // inet_pton would stop at the NUL
         ("inet:25@::1", EndpointError(.unbracketedIPv6, offset: 8)),
         ("inet:25@bad host", EndpointError(.invalidHost, offset: 11)),
         ("local:", EndpointError(.missingPath, offset: 6)),

@@ -55,6 +55,16 @@ import Testing
         #expect(try evaluateCondition(condition, RuleContext()) == .unknown)
     }
 
+    /// A NUL in a header value or a banned name used to end the text the regex saw, so a
+    /// sender could hide a word from `regex:` terms behind one (found while writing the rules
+    /// fuzz target; the headers filter already read NUL as a space).
+    @Test func regexSeesPastNUL() throws {
+        let context = RuleContext(headers: [HeaderField(name: "Subject", value: "\0 cheap SPAM offer")], blocks: ["x\0evil.exe"])
+        #expect(try evaluateCondition("header:Subject:regex:spam", context) == .true)
+        #expect(try evaluateCondition("block:regex:\\.exe$", context) == .true)
+        #expect(try evaluateCondition("header:Subject:regex:^cheap", context) == .false)
+    }
+
     @Test func anyIsTrueWhenOneSideMatchesAndTheOtherIsUnknown() throws {
         #expect(try evaluateCondition("any:a@x", RuleContext(from: "a@x")) == .true)
         #expect(try evaluateCondition("any:a@x", RuleContext(from: "b@x")) == .unknown)

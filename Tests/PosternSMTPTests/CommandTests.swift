@@ -12,6 +12,7 @@ import Testing
         ("MAIL FROM: <a@b.c>", .mail(from: "a@b.c", MailParameters())),
         ("mail from:<a@b.c> BODY=8BITMIME SIZE=1000", .mail(from: "a@b.c", MailParameters([.init(keyword: "BODY", value: "8BITMIME"), .init(keyword: "SIZE", value: "1000")]))),
         ("MAIL FROM:<@relay:a@b.c>", .mail(from: "a@b.c", MailParameters())),
+        ("RCPT TO:<@a.example,@[192.0.2.1]:\"x:y\"@b.c>", .rcpt(to: "\"x:y\"@b.c", MailParameters())),
         ("MAIL FROM:<\"a b\"@c.d>", .mail(from: "\"a b\"@c.d", MailParameters())),
         ("RCPT TO:<x@y.z> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;x@y.z", .rcpt(to: "x@y.z", MailParameters([.init(keyword: "NOTIFY", value: "SUCCESS,FAILURE"), .init(keyword: "ORCPT", value: "rfc822;x@y.z")]))),
         ("RCPT TO:<Postmaster>", .rcpt(to: "Postmaster", MailParameters())),
@@ -19,6 +20,11 @@ import Testing
         ("BDAT 100 LAST", .bdat(size: 100, last: true)),
         ("XFORWARD NAME=mx ADDR=192.0.2.1", .xforward(["NAME": "mx", "ADDR": "192.0.2.1"])),
         ("MAIL FROM:<ü@example.com> SMTPUTF8", .mail(from: "ü@example.com", MailParameters([.init(keyword: "SMTPUTF8", value: nil)]))),
+        // Found by the smtp-command fuzz target: the name ended in the tab before "x".
+        ("EHLO mx.example\t x", .ehlo("mx.example")),
+        ("LHLO lmtp.example\tjunk", .lhlo("lmtp.example")),
+        // Found by the smtp-command fuzz target: a space and a combining mark are one Character.
+        ("EHLO \u{61A}x.example", .ehlo("\u{61A}x.example")),
     ])
     func parses(_ line: String, _ expected: Command) throws {
         #expect(try Command.parse(Substring(line)) == expected)
@@ -37,6 +43,10 @@ import Testing
         ("DATA x", .syntax),
         ("EHLO", .syntax),
         ("BDAT x", .syntax),
+        // Found by the smtp-command fuzz target: the "route" ended at a colon inside the quoted
+        // local part, leaving odoe"@example.org, which the spool could not read back.
+        ("RCPT TO:<@relay.example,@ FROM< jnh\":odoe\"@example.org>", .badAddress),
+        ("RCPT TO:<@relay.example,\"x:y\"@example.org>", .badAddress),
     ])
     func refuses(_ line: String, _ kind: CommandError.Kind) {
         #expect(throws: CommandError.self) { try Command.parse(Substring(line)) }

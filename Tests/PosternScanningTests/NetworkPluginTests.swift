@@ -96,7 +96,7 @@ import Testing
     func thresholds(score: Double, required: Double, spam: Double?, unconditional: Double?, verdict: String) {
         let plugin = SpamAssassinPlugin(addresses: [], maxSize: 1, spamThreshold: spam, unconditionalThreshold: unconditional, user: nil)
         let finding = plugin.finding(for: .init(score: score, required: required, symbols: []))
-        #expect(finding.verdict == verdict)
+        #expect(finding.verdict.rawValue == verdict)
         #expect(finding.score == score)
         #expect(finding.headers.contains("X-Spam-Flag: YES") == (verdict != "clean"))
         #expect(finding.headers[0].hasPrefix(verdict == "clean" ? "X-Spam-Status: No, " : "X-Spam-Status: Yes, "))

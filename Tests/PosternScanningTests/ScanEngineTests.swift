@@ -9,7 +9,7 @@ import Testing
 
 /// Findings → per-recipient decisions through the rules (DESIGN.md §4–§5).
 @Suite struct ScanEngineTests {
-    static let envelope = Envelope(id: "TEST", arrival: 0, mailProtocol: "smtp", clientIP: "192.0.2.1", mailFrom: "a@example.org",
+    static let envelope = Envelope(id: "TEST", arrival: 0, mailProtocol: .smtp, clientIP: "192.0.2.1", mailFrom: "a@example.org",
                                    recipients: [Recipient(address: "user@example.com"), Recipient(address: "abuse@example.com")])
 
     static func engine(_ text: String) throws -> ScanEngine {

@@ -30,7 +30,7 @@ import Testing
     @Test func headersFilterSeesEncodedWordsAndPastNUL() throws {
         let config = try PosternConfig.parse("[HeadersFilter]\nRule = reject Subject viagra", path: "t")
         let plugin = config.plugins["headersfilter"]!.plugin
-        func verdict(_ header: String) throws -> String {
+        func verdict(_ header: String) throws -> FindingVerdict {
             try plugin.scan(ScanRequest(queueID: "T", message: Array((header + "\r\n\r\nbody\r\n").utf8)), deadline: .now + .seconds(1)).verdict
         }
         #expect(try verdict("Subject: =?utf-8?B?dmlhZ3Jh?=") == "reject")

@@ -89,6 +89,56 @@ import Testing
         #expect(throws: SpoolFormatError.self) { try SpoolFile.read(path: path) }
     }
 
+    /// Found by the spool fuzz target (Fuzz/Regressions/spool/): offsets were counted in the
+    /// UTF-8 of the repaired text, so octets that are not UTF-8 (a damaged or hand-edited
+    /// envelope) moved every offset after them, and senderd's in-place update wrote its status
+    /// byte elsewhere.
+    @Test func inPlaceUpdateHitsItsByteAfterNonUTF8Octets() throws {
+        let spool = try TempSpool()
+        let id = try write(spool, message: "a\r\n")
+        let path = spool.layout.path(id, .scan)
+        var f = try SpoolFile.read(path: path)
+        let v = Verdict(scanned: 1, routes: [.init(recipient: 0, endpoint: "inet:10025@192.0.2.1"),
+                                             .init(recipient: 1, endpoint: "inet:10025@192.0.2.1")])
+        try f.writeVerdict(v, sync: false)
+        // Damage the envelope: "helo mx.example" becomes three octets that are not UTF-8.
+        var bytes = try SysCall.readFile(path)
+        let helo = Array("helo mx.example\n".utf8)
+        let at = try #require((0...(bytes.count - helo.count)).first { bytes[$0..<($0 + helo.count)].elementsEqual(helo) })
+        bytes.replaceSubrange(at..<(at + helo.count), with: Array("helo ".utf8) + [0xFF, 0xFE, 0xFD, 0x0A])
+        let fd = open(path, O_WRONLY | O_TRUNC)
+        _ = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+        close(fd)
+        f = try SpoolFile.read(path: path)
+        for (offset, route) in zip(f.routeStatusOffsets, try #require(f.verdict).routes) {
+            #expect(bytes[offset] == route.status.rawValue)
+        }
+        try f.update(statuses: [(route: 1, status: .delivered)], attempts: 2, sync: false)
+        let g = try SpoolFile.read(path: path)
+        #expect(g.verdict?.routes.map(\.status) == [.pending, .delivered])
+        #expect(g.verdict?.attempts == 2)
+        #expect(g.envelope.recipients == f.envelope.recipients)
+    }
+
+    /// Found by the spool fuzz target (Fuzz/Regressions/spool/): an attempts field that is not
+    /// six digits was taken, and update(attempts:) then wrote six digits over the end marker
+    /// (`attempts 5\nend verdict` became `attempts 000002nd verdict`): the verdict, with the
+    /// statuses of recipients already delivered, was lost. Such a file is damaged: refused.
+    @Test(arguments: ["5", "0000)))03", "-00001", "0000001", "+00001"])
+    func attemptsOfAnotherWidthIsRefused(_ attempts: String) throws {
+        let spool = try TempSpool()
+        let id = try write(spool, message: "a\r\n")
+        let path = spool.layout.path(id, .scan)
+        let f = try SpoolFile.read(path: path)
+        try f.writeVerdict(Verdict(scanned: 1, routes: [.init(recipient: 0, endpoint: "inet:25@[::1]")], attempts: 1), sync: false)
+        var text = String(decoding: try SysCall.readFile(path), as: UTF8.self)
+        text = text.replacing("attempts 000001\n", with: "attempts \(attempts)\n")
+        let fd = open(path, O_WRONLY | O_TRUNC)
+        _ = text.withCString { Glibc.write(fd, $0, strlen($0)) }
+        close(fd)
+        #expect(throws: SpoolFormatError.self) { try SpoolFile.read(path: path) }
+    }
+
     @Test func exclusiveCreate() throws {
         let spool = try TempSpool()
         let id = QueueID.make()

@@ -55,4 +55,12 @@ import Testing
         #expect(IPAddress("1.2.3") == nil)
         #expect(IPAddress("example.com") == nil)
     }
+
+    /// Found by the value-syntax fuzz target (Fuzz/Regressions/value-syntax/): inet_pton stopped
+    /// at the NUL and the text before it was taken for the whole address.
+    @Test(arguments: ["192.0.2.7\0junk", "::1\0", "[2001:db8::1]\0", "10.0.0.0\0/8"])
+    func nulIsNotAnAddress(text: String) {
+        #expect(IPAddress(text) == nil)
+        #expect(CIDR(text) == nil)
+    }
 }

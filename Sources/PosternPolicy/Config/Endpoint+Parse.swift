@@ -48,7 +48,8 @@ extension Endpoint {
         if host.hasPrefix("[") {
             let inner = String(host.dropFirst().dropLast())
             var address = in6_addr()
-            guard host.hasSuffix("]"), inet_pton(AF_INET6, inner, &address) == 1 else {
+            // inet_pton reads a C string: it would stop at a NUL and take what comes before it.
+            guard host.hasSuffix("]"), !inner.utf8.contains(0), inet_pton(AF_INET6, inner, &address) == 1 else {
                 throw EndpointError(.invalidIPv6, offset: hostOffset)
             }
             return .inet(host: inner, port: port)

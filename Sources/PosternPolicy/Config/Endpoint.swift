@@ -1,3 +1,4 @@
+import PosternSMTP
 import PosternUtil
 /// Where to connect or listen: `[lmtp:|smtp:]inet:PORT@HOST` or `[lmtp:|smtp:]local:/path`.
 ///
@@ -6,10 +7,8 @@ import PosternUtil
 /// in per message. `description` gives the canonical text back (`smtp:` is the default and is
 /// left out; IPv6 hosts are bracketed).
 public struct Endpoint: Sendable, Hashable, CustomStringConvertible {
-    /// The mail protocol spoken over the connection.
-    public enum MailProtocol: String, Sendable, Hashable, CaseIterable {
-        case smtp, lmtp
-    }
+    /// The mail protocol spoken over the connection (the codec's type: envelopes keep it too).
+    public typealias MailProtocol = PosternSMTP.MailProtocol
 
     /// A TCP host and port or a unix-domain socket path.
     public enum Location: Sendable, Hashable {

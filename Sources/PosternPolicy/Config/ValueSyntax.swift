@@ -22,13 +22,19 @@ public enum ValueSyntax {
         return overflow ? nil : product
     }
 
+    /// The longest time a value may name: 999 999 999 seconds, almost 32 years, more than any
+    /// timeout, retry interval or lifetime needs. A longer one is a typing mistake, and it would
+    /// overflow where a daemon turns it into 64-bit nanoseconds (292 years) for a timer, or
+    /// into milliseconds that ``format(_:)`` cannot write in the 12 digits a number may have.
+    public static let maxDuration = Duration.seconds(999_999_999)
+
     /// `duration = 1*(1*DIGIT unit)` with units `ms`, `s`, `m`, `h`, `d`, `w` (`1h30m` adds up);
-    /// a bare number is seconds. Nil on syntax error or absurd size.
+    /// a bare number is seconds. Nil on syntax error or beyond ``maxDuration``.
     public static func parseDuration(_ text: String) -> Duration? {
         let bytes = Array(text.utf8)
         guard !bytes.isEmpty else { return nil }
         if bytes.allSatisfy(ASCII.isDigit) {
-            guard bytes.count <= 12, let seconds = Int64(text) else { return nil }
+            guard bytes.count <= 12, let seconds = Int64(text), Duration.seconds(seconds) <= maxDuration else { return nil }
             return .seconds(seconds)
         }
         var total = Duration.zero
@@ -49,6 +55,7 @@ public enum ValueSyntax {
             case "w": total += .seconds(number * 604_800)
             default: return nil
             }
+            guard total <= maxDuration else { return nil }
         }
         return total
     }

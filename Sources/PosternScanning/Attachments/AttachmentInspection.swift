@@ -91,7 +91,7 @@ package struct AttachmentInspection {
     /// Banned wins over archive-bomb: it is certain, while a bomb is a limit reached.
     package func finding(plugin: String) -> Finding {
         var detail = ["\(Self.count(parts, "part")), \(Self.count(archives, "archive")), \(Self.count(members, "member"))"]
-        var verdict = Finding.clean
+        var verdict = FindingVerdict.clean
         var names: [String] = []
         if !banned.isEmpty {
             (verdict, names) = (AttachmentsPlugin.banned, Self.unique(banned))

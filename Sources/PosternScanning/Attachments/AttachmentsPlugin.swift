@@ -8,8 +8,8 @@ import PosternPolicy
 /// say which), or `clean` (the detail counts parts, archives, members). Banned wins when both.
 /// - SeeAlso: `docs/plugins.md` (Attachments), RFC 2046 §5, RFC 2183, RFC 2231, PKWARE APPNOTE.TXT
 public struct AttachmentsPlugin: ScanPlugin {
-    public static let banned = PluginCatalog.banned
-    public static let archiveBomb = PluginCatalog.archiveBomb
+    public static let banned = FindingVerdict.banned
+    public static let archiveBomb = FindingVerdict.archiveBomb
 
     public let name = "attachments"
     public let settings: AttachmentsSettings
@@ -24,7 +24,7 @@ public struct AttachmentsPlugin: ScanPlugin {
 
     public func scan(_ request: ScanRequest, deadline: ContinuousClock.Instant) throws(PluginError) -> Finding {
         guard request.message.count <= maxSize else {
-            return Finding(plugin: name, verdict: Finding.skipped, detail: "message over \(maxSize) bytes")
+            return Finding(plugin: name, verdict: .skipped, detail: "message over \(maxSize) bytes")
         }
         var inspection = AttachmentInspection(settings: settings, bans: bans, deadline: deadline)
         try MIMEParser().walk(request.message) { (part: MIMEPart) throws(PluginError) in

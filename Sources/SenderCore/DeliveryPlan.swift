@@ -1,0 +1,34 @@
+import NIOCore
+import PosternPolicy
+import PosternSMTP
+import PosternSpool
+
+/// A message's pending routes grouped into transactions: one per next hop, TLS policy and set
+/// of recipient-only header fields.
+package struct DeliveryPlan {
+    /// Route indices by transaction.
+    package var transactions: [Transaction: [Int]] = [:]
+    /// Routes whose endpoint cannot be used: scannerd writes only valid routes, so a damaged
+    /// one must fail rather than retry for ever.
+    package var badRoutes: [Int] = []
+
+    package init(verdict: Verdict, defaultTLS: TLSPolicy) {
+        for (k, r) in verdict.routes.enumerated() where r.status == .pending {
+            guard let ep = try? Endpoint.parse(r.endpoint), !ep.hasMacros else {
+                badRoutes.append(k)
+                continue
+            }
+            transactions[Transaction(endpoint: ep, tls: verdict.recipientTLS[r.recipient] ?? defaultTLS,
+                                     headers: verdict.recipientHeaders[r.recipient] ?? []), default: []].append(k)
+        }
+    }
+
+    /// The bytes of one transaction: the fields every copy gets, its own, then the message.
+    package static func payload(head: ByteBuffer, extra: [String], message: ByteBuffer) -> ByteBuffer {
+        var out = head
+        out.reserveCapacity(head.readableBytes + message.readableBytes + 64 * extra.count)
+        for h in extra { out.writeString(h + "\r\n") }
+        out.writeImmutableBuffer(message)
+        return out
+    }
+}
