@@ -96,7 +96,9 @@ public enum IPCMessage: Sendable, Hashable {
         case ("FLUSH", 1, _): return .message(.flush)
         case ("PRESCAN", 2, let id?): return .message(.prescan(id: id))
         case ("UNSCANNED", let n, let id?) where n >= 2:
-            return .message(.unscanned(id: id, reason: n > 2 ? String(line.split(separator: " ", maxSplits: 2)[2]) : ""))
+            // The reason is the rest of the line, spaces and all.
+            let rest = line.split(separator: " ", maxSplits: 2, omittingEmptySubsequences: false)
+            return .message(.unscanned(id: id, reason: rest.count == 3 ? String(rest[2]) : ""))
         case ("VERDICT", let n, let id?) where n >= 4:
             let outcomes = words[2].split(separator: ",", omittingEmptySubsequences: false)
             guard let length = Int(words[3]), length >= 0, length <= maxVerdict, !outcomes.isEmpty else { return nil }

@@ -44,6 +44,9 @@ import Testing
         #expect(IPCMessage.parse(Substring("PRESCAN \(id) 123456789")) == nil, "no deadline crosses the socket any more")
         #expect(IPCMessage.parse("PRESCAN ../etc/passwd") == nil)
         #expect(IPCMessage.parse(Substring("UNSCANNED \(id) internal error")) == .unscanned(id: id, reason: "internal error"))
+        // A trailing space is an empty reason, not a crash; the reason keeps its spaces.
+        #expect(IPCMessage.parse(Substring("UNSCANNED \(id) ")) == .unscanned(id: id, reason: ""))
+        #expect(IPCMessage.parse(Substring("UNSCANNED \(id)  two  spaces")) == .unscanned(id: id, reason: " two  spaces"))
         #expect(IPCMessage.parse(Substring("SCAN \(id)")) == .scan(id: id))
         #expect(IPCMessage.parse(Substring("DELIVER \(id)")) == .deliver(id: id))
         #expect(IPCMessage.parse("FLUSH") == .flush)
