@@ -67,7 +67,7 @@ let package = Package(
         ]),
 
         .target(name: "ReceiverCore", dependencies: [
-            "PosternRuntime", "PosternScanning", "PosternPolicy", "PosternSpool", "PosternSMTP", "PosternUtil",
+            "PosternRuntime", "PosternPolicy", "PosternSpool", "PosternSMTP", "PosternUtil",
             product("NIOCore", nio), product("NIOPosix", nio), product("NIOConcurrencyHelpers", nio), product("NIOSSL", "swift-nio-ssl"),
             product("Logging", "swift-log"), product("Prometheus", "swift-prometheus"),
             product("ServiceLifecycle", "swift-service-lifecycle"),
@@ -128,6 +128,11 @@ let package = Package(
         ]),
         .testTarget(name: "PosternScanningTests", dependencies: [
             "PosternScanning", "PosternPolicy", "PosternSpool", "PosternSMTP", "PosternMIME", "PosternUtil", "PosternTestSupport", product("NIOCore", nio), product("NIOPosix", nio),
+        ]),
+        .testTarget(name: "ReceiverCoreTests", dependencies: [
+            "ReceiverCore", "PosternRuntime", "PosternPolicy", "PosternSpool", "PosternSMTP", "PosternUtil", "PosternTestSupport",
+            product("NIOCore", nio), product("NIOEmbedded", nio), product("NIOPosix", nio), product("NIOConcurrencyHelpers", nio),
+            product("Logging", "swift-log"),
         ]),
         .testTarget(name: "FuzzHarnessTests", dependencies: ["FuzzHarness"]),
         .testTarget(name: "ScannerCoreTests", dependencies: [

@@ -271,5 +271,5 @@ put("value-syntax", "values", "\n".join([
     "192.0.2.7", "::ffff:192.0.2.7", "[2001:db8::1]", "fe80::1%eth0", "10.0.0.0/8", "::ffff:0:0/96", "10.1.2.3/8",
     "reject, quarantine, notify", "continue, score(-2.5), add-header(X-Postern: checked), redirect(a@example.org|b@example.org)",
     "rfc822;j+F6rg@ex+C3+A4mple.org", "2.1.5", "5.7.1 Relay access denied", "4.04.004",
-    "SCAN 0123456789ABCDEFGHJK", "PRESCAN 0123456789ABCDEFGHJK 123456789", "VERDICT 0123456789ABCDEFGHJK 250,550,451 banned: x.exe",
+    "SCAN 0123456789ABCDEFGHJK", "PRESCAN 0123456789ABCDEFGHJK", "UNSCANNED 0123456789ABCDEFGHJK internal error",
     "DELIVER 0123456789ABCDEFGHJK", "FLUSH"]) + "\n")

@@ -52,17 +52,22 @@ enum ValueSyntaxFuzz {
         if let message = IPCMessage.parse(Substring(text)) {
             var buffer = ByteBuffer()
             message.write(into: &buffer)
-            var line = String(buffer: buffer)
-            try expect(line.last == "\n", "IPC line without its newline")
-            line.removeLast()
-            try expect(IPCMessage.parse(Substring(line)) == message || isLongVerdict(message),
-                       "IPC \(show(text)) writes as \(show(line)), which reads differently")
+            let written = String(buffer: buffer)
+            try expect(written.last == "\n", "IPC message without its newline")
+            try expect(IPCMessage.parse(Substring(written)) == message || hasCleanedReason(message),
+                       "IPC \(show(text)) writes as \(show(written)), which reads differently")
         }
     }
 
-    /// A VERDICT's reason is cut and made printable when written: only the cleaned text survives.
-    static func isLongVerdict(_ message: IPCMessage) -> Bool {
-        guard case .verdict(_, _, let text) = message else { return false }
-        return text.utf8.count > IPCMessage.maxReason || text.utf8.contains { $0 < 32 || $0 > 126 }
+    /// A reason (VERDICT, UNSCANNED) is cut and made printable when written: only the cleaned
+    /// text survives.
+    static func hasCleanedReason(_ message: IPCMessage) -> Bool {
+        let reason: String
+        switch message {
+        case .unscanned(_, let r): reason = r
+        case .verdict(_, let outcomes, _): reason = outcomes.lazy.map(\.reason).first { !$0.isEmpty } ?? ""
+        default: return false
+        }
+        return reason.utf8.count > ReplyTable.maxReason || reason.utf8.contains { $0 < 32 || $0 > 126 }
     }
 }

@@ -67,14 +67,14 @@ package final class DiscardInbound: ChannelInboundHandler, Sendable {
     package func channelRead(context: ChannelHandlerContext, data: NIOAny) {}
 }
 
-/// Serves an IPC socket: every well-formed line is handed to `onMessage`; garbage closes the
-/// connection. Requests that want an answer (PRESCAN) get a `reply` function, callable from
-/// any thread.
+/// Serves an IPC socket: every well-formed message is handed to `onMessage`; garbage closes
+/// the connection. Requests that want an answer (PRESCAN) get a `reply` function, callable
+/// from any thread.
 public final class IPCServerHandler: ChannelInboundHandler, @unchecked Sendable {
     public typealias InboundIn = ByteBuffer
     public typealias Reply = @Sendable (IPCMessage) -> Void
     private var buffer = ByteBuffer()
-    private var framer = LineFramer(limit: IPCMessage.maxLine)
+    private var reader = IPCReader()
     private let onMessage: @Sendable (IPCMessage, @escaping Reply) -> Void
 
     public init(onMessage: @escaping @Sendable (IPCMessage) -> Void) { self.onMessage = { m, _ in onMessage(m) } }
@@ -84,23 +84,18 @@ public final class IPCServerHandler: ChannelInboundHandler, @unchecked Sendable 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var chunk = unwrapInboundIn(data)
         buffer.writeBuffer(&chunk)
-        while let framed = framer.next(from: &buffer) {
-            switch framed {
-            case .line(let l), .bareLF(let l):
-                guard let m = IPCMessage.parse(Substring(String(buffer: l))) else {
-                    context.close(promise: nil)
-                    return
-                }
+        do {
+            while let m = try reader.next(from: &buffer) {
                 let channel = context.channel
                 onMessage(m) { answer in
                     var out = channel.allocator.buffer(capacity: 64)
                     answer.write(into: &out)
                     channel.writeAndFlush(out, promise: nil)
                 }
-            case .overlong:
-                context.close(promise: nil)
-                return
             }
+        } catch {
+            context.close(promise: nil)
+            return
         }
         buffer.discardReadBytes()
     }

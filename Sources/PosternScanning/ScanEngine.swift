@@ -141,18 +141,8 @@ public struct ScanEngine: Sendable {
     /// `block:` and `score:` terms see what `scanned` saw.
     public func flag(_ parameter: String, for e: Envelope, recipient: Int, headers: [HeaderField]?,
                      scanned: RecipientDecision? = nil, default value: Bool) -> Bool {
-        var context = ruleContext(e, recipient, headers)
-        context.blocks = scanned?.blocks
-        context.score = scanned?.score
-        if let setting = config.rules.setting(for: parameter, in: context), case .bool(let b) = setting.typed { return b }
-        return value
-    }
-
-    /// `ProcessingErrors` for one recipient (receiverd, when scannerd does not answer in time).
-    public func processingErrors(for e: Envelope, recipient: Int) -> ActionList {
-        let context = ruleContext(e, recipient, nil)
-        if let setting = config.rules.setting(for: "ProcessingErrors", in: context), case .actions(let list) = setting.typed { return list }
-        return config.receiver.processingErrorsActions
+        RouteResolver(config: config).flag(parameter, for: e, recipient: recipient, headers: headers,
+                                           blocks: scanned?.blocks, score: scanned?.score, default: value)
     }
 
     private var resolver: RouteResolver { RouteResolver(config: config) }

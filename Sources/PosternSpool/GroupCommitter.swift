@@ -9,8 +9,9 @@ import PosternUtil
 ///
 /// 1. makes their data durable: `fsync` of the file when it is alone, one `syncfs(2)` of the
 ///    spool's file system when there are several (one flush instead of one per message);
-/// 2. renames each into the target state;
-/// 3. `fsync`s the target directory once for all the renames.
+/// 2. renames each into its target state (`scan/`, or `outgoing/` for a message whose
+///    before-queue verdict left scannerd nothing to do, `hold/` for a loop);
+/// 3. `fsync`s each target directory once for all the renames into it.
 ///
 /// A caller returns only after all three steps covered its own file, so a 250 still means the
 /// message is on disk. Requests arriving while a leader works form the next batch. A request
@@ -24,6 +25,8 @@ public final class GroupCommitter: Sendable {
         package let fd: Int32
         package let from: String
         package let to: String?
+        /// The directory `to` is in, fsynced after the rename.
+        package let directory: String?
         package let synced: Bool
         package var outcome: (call: String, errno: Int32)?
         /// 1 once the caller may go on: its commit is done, or it is the next leader.
@@ -35,6 +38,7 @@ public final class GroupCommitter: Sendable {
             self.fd = fd
             self.from = from
             self.to = to
+            self.directory = to.map(GroupCommitter.directory(of:))
             self.synced = synced
         }
     }
@@ -45,18 +49,20 @@ public final class GroupCommitter: Sendable {
     }
 
     private let rootFD: Int32
-    private let targetDirectory: String
     private let state = NIOLockedValueBox(State())
     /// Tells whether other commits are about to come (sessions inside DATA): a lone leader then
     /// waits `gatherWindow` for them, trading a fraction of a millisecond for fewer flushes.
     private let companionsExpected: (@Sendable () -> Bool)?
     package static let gatherWindow: UInt32 = 800   // microseconds
 
-    public init(layout: SpoolLayout, target: SpoolState, companionsExpected: (@Sendable () -> Bool)? = nil) throws(SpoolError) {
+    public init(layout: SpoolLayout, companionsExpected: (@Sendable () -> Bool)? = nil) throws(SpoolError) {
         self.companionsExpected = companionsExpected
         rootFD = open(layout.root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if rootFD < 0 { throw SpoolError("open", layout.root) }
-        targetDirectory = layout.directory(target)
+    }
+
+    package static func directory(of path: String) -> String {
+        path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
     }
 
     deinit {
@@ -96,7 +102,7 @@ public final class GroupCommitter: Sendable {
             if let next { Self.release(next.wake) }
         }
         let result = me.outcome!
-        if result.errno != 0 { throw SpoolError(result.call, result.call == "rename" ? from : targetDirectory, errno: result.errno) }
+        if result.errno != 0 { throw SpoolError(result.call, result.call == "rename" ? from : me.directory ?? from, errno: result.errno) }
     }
 
     private static func release(_ wake: ConditionLock<Int>) {
@@ -119,11 +125,11 @@ public final class GroupCommitter: Sendable {
             guard let to = r.to else { continue }
             if rename(r.from, to) != 0 { out[r.id] = ("rename", errno) } else { renamed.append(r) }
         }
-        if !renamed.isEmpty && postern_fsync_dir(targetDirectory) != 0 {
+        for directory in Set(renamed.compactMap(\.directory)) where postern_fsync_dir(directory) != 0 {
             // The clients get 451 and will send again: take the files back, or the message
             // would be delivered from scan/ and a second time after the retry.
             let e = errno
-            for r in renamed {
+            for r in renamed where r.directory == directory {
                 unlink(r.to!)
                 out[r.id] = ("fsync", e)
             }

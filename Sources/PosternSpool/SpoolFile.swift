@@ -123,6 +123,20 @@ public struct SpoolFile: Sendable {
         return file
     }
 
+    /// A verdict section on its own, as scannerd sends it to receiverd (docs/ipc.md): the same
+    /// lines a file holds after `end envelope`, ending in `end verdict`, checked as in a file
+    /// of `recipients` recipients.
+    package static func parseVerdictSection(_ text: String, recipients: Int) throws -> Verdict {
+        var lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        guard lines.last == "", lines.dropLast().last == "end verdict" else { throw SpoolFormatError(hint: "verdict has no end marker") }
+        lines.removeLast(2)
+        let envelope = Envelope(id: "", arrival: 0, recipients: Array(repeating: Recipient(address: ""), count: recipients))
+        var file = SpoolFile(path: "", envelope: envelope, verdict: nil, verdictIncomplete: false, messageLength: 0, envelopeEnd: 0,
+                             routeStatusOffsets: [], attemptsOffset: nil)
+        try file.parseVerdict(lines.filter { !$0.isEmpty }.map { ($0, 0) })
+        return file.verdict!
+    }
+
     private mutating func parseVerdict(_ lines: [(Substring, Int)]) throws {
         var v = Verdict(scanned: 0)
         for (line, start) in lines {
@@ -187,24 +201,15 @@ public struct SpoolFile: Sendable {
         return buffer
     }
 
-    /// Appends (or replaces an incomplete) verdict. `sync` fsyncs the file; see docs on why
-    /// scannerd may skip it.
-    /// With `before` (CLOCK_MONOTONIC ns), the verdict is written only while that time has not
-    /// come, checked under an exclusive `flock`: receiverd takes the same lock before it drops a
-    /// verdict that came too late, so one can never land after that (returns false then).
-    @discardableResult
-    public func writeVerdict(_ verdict: Verdict, sync: Bool, before deadline: UInt64? = nil) throws(SpoolError) -> Bool {
+    /// Appends (or replaces an incomplete) verdict: scannerd, on a file in `scan/` that
+    /// receiverd has given up. `sync` fsyncs the file; see docs on why scannerd may skip it.
+    public func writeVerdict(_ verdict: Verdict, sync: Bool) throws(SpoolError) {
         let fd = open(path, O_WRONLY | O_CLOEXEC)
         if fd < 0 { throw SpoolError("open", path) }
         defer { close(fd) }
-        if let deadline {
-            if flock(fd, LOCK_EX) != 0 { throw SpoolError("flock", path) }
-            guard Monotonic.now() < deadline else { return false }
-        }
         if ftruncate(fd, off_t(envelopeEnd)) != 0 { throw SpoolError("ftruncate", path) }
         try SysCall.pwriteAll(fd, Array(verdict.write().utf8), at: envelopeEnd, path: path)
         if sync && fsync(fd) != 0 { throw SpoolError("fsync", path) }
-        return true
     }
 
     /// Replaces the delivery errors section (after `end verdict`) with `errors` and the routes

@@ -56,18 +56,11 @@ public final class SpoolWriter {
         try SysCall.pwriteAll(fd, Array(SpoolFile.header(envelopeAt: envelopeAt).utf8), at: 0, path: layout.path(id, .incoming))
     }
 
-    /// Appends a verdict after ``finish(envelope:)``, for files that skip scanning.
+    /// Appends a verdict after ``finish(envelope:)``: receiverd's own, as scannerd returned it
+    /// (synchronous mode), or one for a file that skips scanning (a quarantine release).
     public func appendVerdict(_ verdict: Verdict) throws(SpoolError) {
         pending.writeString(verdict.write())
         try flush()
-    }
-
-    /// Drops whatever verdict scannerd appended (it answered too late to count). The lock is
-    /// the one scannerd's ``SpoolFile/writeVerdict(_:sync:before:)`` checks its deadline under,
-    /// and it is held until the file is closed: a verdict cannot land after this. Blocking.
-    public func discardVerdict() throws(SpoolError) {
-        if flock(fd, LOCK_EX) != 0 { throw SpoolError("flock", layout.path(id, .incoming)) }
-        if ftruncate(fd, off_t(envelopeEnd)) != 0 { throw SpoolError("ftruncate", layout.path(id, .incoming)) }
     }
 
     /// Makes the message and envelope durable without publishing the file (synchronous mode
@@ -77,9 +70,9 @@ public final class SpoolWriter {
     }
 
     /// Makes the file durable and moves it to `state`. Blocking: run it off the event loop.
-    /// With a `committer` (for `state`), the fsyncs are shared with concurrent commits;
-    /// `synced`: ``sync(committer:)`` made the file durable already, only what scannerd has
-    /// appended since (its verdict) is not, and need not be (docs/spool-format.md).
+    /// With a `committer`, the fsyncs are shared with concurrent commits; `synced`:
+    /// ``sync(committer:)`` made the file durable already, only the verdict appended since is
+    /// not, and need not be (docs/spool-format.md).
     public func commit(to state: SpoolState = .scan, committer: GroupCommitter? = nil, synced: Bool = false) throws(SpoolError) {
         let from = layout.path(id, .incoming)
         defer {

@@ -15,15 +15,8 @@ public enum Timestamp {
     }
 }
 
-/// CLOCK_MONOTONIC in nanoseconds: one clock for every process on the host, so a deadline can
-/// cross a socket (PRESCAN carries receiverd's).
+/// Durations as whole nanoseconds, for the C and NIO calls that count in them.
 public enum Monotonic {
-    public static func now() -> UInt64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
-    }
-
     public static func nanoseconds(_ d: Duration) -> UInt64 {
         let c = d.components
         return UInt64(max(0, c.seconds)) * 1_000_000_000 + UInt64(max(0, c.attoseconds) / 1_000_000_000)

@@ -7,19 +7,19 @@ import PosternSpool
 import PosternUtil
 
 /// Asks scannerd for the before-queue verdict of a message still in `incoming/` (synchronous
-/// mode, DESIGN.md §5): one `PRESCAN ID` line out, one `VERDICT ID …` line back. Each event
-/// loop keeps one connection and sends every request of its sessions over it; replies are
-/// matched by queue id. Any failure, and no answer within the timeout, gives nil: the caller
-/// applies `ProcessingErrors`.
-package final class PrescanClient: Sendable {
-    package typealias Answer = (codes: [Int], text: String)
+/// mode, DESIGN.md §5): one `PRESCAN ID` line out, a `VERDICT` (with the verdict section) or
+/// `UNSCANNED` back. Each event loop keeps one connection and sends every request of its
+/// sessions over it; answers are matched by queue id. Any failure, and no answer within the
+/// timeout, gives nil: the caller applies `ProcessingErrors`. The timeout is receiverd's
+/// alone: it simply stops waiting, and an answer after it is dropped.
+package final class PrescanClient: VerdictSource {
     package let endpoint: Endpoint
     private let links = NIOLockedValueBox<[ObjectIdentifier: PrescanLink]>([:])
 
     package init(endpoint: Endpoint) { self.endpoint = endpoint }
 
     /// Call on `loop`; the future completes there.
-    package func verdict(id: String, timeout: Duration, on loop: any EventLoop) -> EventLoopFuture<Answer?> {
+    package func verdict(id: String, timeout: Duration, on loop: any EventLoop) -> EventLoopFuture<ScannerAnswer?> {
         let link = links.withLockedValue { links in
             if let link = links[ObjectIdentifier(loop)] { return link }
             let link = PrescanLink(endpoint: endpoint, loop: loop)
@@ -35,18 +35,17 @@ package final class PrescanLink: @unchecked Sendable {
     private let endpoint: Endpoint
     private let loop: any EventLoop
     private var channel: EventLoopFuture<any Channel>?
-    private var waiting: [String: (promise: EventLoopPromise<PrescanClient.Answer?>, timer: Scheduled<Void>)] = [:]
+    private var waiting: [String: (promise: EventLoopPromise<ScannerAnswer?>, timer: Scheduled<Void>)] = [:]
 
     package init(endpoint: Endpoint, loop: any EventLoop) {
         self.endpoint = endpoint
         self.loop = loop
     }
 
-    package func request(_ id: String, timeout: Duration) -> EventLoopFuture<PrescanClient.Answer?> {
+    package func request(_ id: String, timeout: Duration) -> EventLoopFuture<ScannerAnswer?> {
         loop.preconditionInEventLoop()
-        let promise = loop.makePromise(of: PrescanClient.Answer?.self)
+        let promise = loop.makePromise(of: ScannerAnswer?.self)
         waiting[id]?.promise.succeed(nil)   // the same id twice cannot happen; never leave a promise behind
-        let deadline = Monotonic.now() + Monotonic.nanoseconds(timeout)
         let timer = loop.scheduleTask(in: TimeAmount(timeout)) { [self] in answer(id, nil) }
         waiting[id] = (promise, timer)
         let connected = channel ?? connect()
@@ -54,7 +53,7 @@ package final class PrescanLink: @unchecked Sendable {
             switch result {
             case .success(let ch) where ch.isActive:
                 var line = ch.allocator.buffer(capacity: 40)
-                IPCMessage.prescan(id: id, deadline: deadline).write(into: &line)
+                IPCMessage.prescan(id: id).write(into: &line)
                 ch.writeAndFlush(line).whenFailure { [self] _ in answer(id, nil) }
             default:
                 answer(id, nil)
@@ -64,7 +63,7 @@ package final class PrescanLink: @unchecked Sendable {
     }
 
     /// Completes a request once; later answers for it (a reply after the timeout) are ignored.
-    package func answer(_ id: String, _ value: PrescanClient.Answer?) {
+    package func answer(_ id: String, _ value: ScannerAnswer?) {
         guard let entry = waiting.removeValue(forKey: id) else { return }
         entry.timer.cancel()
         entry.promise.succeed(value)
@@ -93,36 +92,29 @@ package final class PrescanLink: @unchecked Sendable {
     }
 }
 
-extension TimeAmount {
-    package init(_ d: Duration) {
-        self = .nanoseconds(Int64(Monotonic.nanoseconds(d)))
-    }
-}
-
-/// Hands each VERDICT line to the link; garbage closes the connection (and so fails what waits).
+/// Hands each answer to the link; garbage closes the connection (and so fails what waits).
 private final class VerdictReader: ChannelInboundHandler {
     package typealias InboundIn = ByteBuffer
     private let link: PrescanLink
     private var buffer = ByteBuffer()
-    private var framer = LineFramer(limit: IPCMessage.maxLine)
+    private var reader = IPCReader()
 
     package init(link: PrescanLink) { self.link = link }
 
     package func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var chunk = unwrapInboundIn(data)
         buffer.writeBuffer(&chunk)
-        while let framed = framer.next(from: &buffer) {
-            switch framed {
-            case .line(let l), .bareLF(let l):
-                guard case .verdict(let id, let codes, let text)? = IPCMessage.parse(Substring(String(buffer: l))) else {
-                    context.close(promise: nil)
-                    return
+        do {
+            while let m = try reader.next(from: &buffer) {
+                switch m {
+                case .verdict(let id, let outcomes, let verdict): link.answer(id, .verdict(outcomes: outcomes, verdict: verdict))
+                case .unscanned(let id, let reason): link.answer(id, .unscanned(reason: reason))
+                default: throw IPCReader.Garbage(hint: "not an answer to PRESCAN")
                 }
-                link.answer(id, (codes, text))
-            case .overlong:
-                context.close(promise: nil)
-                return
             }
+        } catch {
+            context.close(promise: nil)
+            return
         }
         buffer.discardReadBytes()
     }

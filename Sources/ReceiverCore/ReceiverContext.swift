@@ -14,15 +14,35 @@ package struct ReceiverContext: Sendable {
     package let threadPool: NIOThreadPool
     /// Shares the fsyncs of new queue files among concurrent sessions.
     package let committer: GroupCommitter
+    /// Wakes scannerd for a message in `scan/`.
     package let scanner: WakeupLink
+    /// Wakes senderd for a message whose before-queue verdict sent it to `outgoing/`.
+    package let sender: WakeupLink
     /// Synchronous mode: asks scannerd for the before-queue verdict.
-    package let prescan: PrescanClient
+    package let prescan: any VerdictSource
     package let loopGuard: LoopGuard
     package let sessions: SessionRegistry
     /// For STARTTLS, when `[Receiver] TLSCertificate` and `TLSKey` are set.
     package let tls: NIOSSLContext?
     package let metrics: ReceiverMetrics
     package let logger: Logger
+
+    package init(store: ConfigStore, layout: SpoolLayout, threadPool: NIOThreadPool, committer: GroupCommitter,
+                 scanner: WakeupLink, sender: WakeupLink, prescan: any VerdictSource, loopGuard: LoopGuard,
+                 sessions: SessionRegistry, tls: NIOSSLContext?, metrics: ReceiverMetrics, logger: Logger) {
+        self.store = store
+        self.layout = layout
+        self.threadPool = threadPool
+        self.committer = committer
+        self.scanner = scanner
+        self.sender = sender
+        self.prescan = prescan
+        self.loopGuard = loopGuard
+        self.sessions = sessions
+        self.tls = tls
+        self.metrics = metrics
+        self.logger = logger
+    }
 }
 
 /// Live sessions, so shutdown can tell each one to finish and say 421.

@@ -27,7 +27,7 @@ public enum ReceiverDaemon {
         let sessions = SessionRegistry()
         do {
             // With other sessions inside DATA, more commits follow within a fraction of a millisecond.
-            committer = try GroupCommitter(layout: layout, target: .scan) { sessions.inData > 0 }
+            committer = try GroupCommitter(layout: layout) { sessions.inData > 0 }
         } catch {
             logger.critical("cannot open the spool: \(error)")
             throw DaemonExit(1)
@@ -48,6 +48,7 @@ public enum ReceiverDaemon {
             store: store, layout: layout, threadPool: pool,
             committer: committer,
             scanner: WakeupLink(endpoint: cfg.scanner.address, group: group, logger: logger),
+            sender: WakeupLink(endpoint: cfg.sender.controlAddress, group: group, logger: logger),
             prescan: PrescanClient(endpoint: cfg.scanner.address),
             loopGuard: LoopGuard(key: key), sessions: sessions, tls: tls, metrics: ReceiverMetrics(), logger: logger)
         let services = ServiceGroup(configuration: .init(

@@ -47,6 +47,7 @@ package struct ReceiverService: Service {
         // Sessions in DATA get a little time to finish; systemd's TimeoutStopSec bounds us anyway.
         for _ in 0..<100 where ctx.sessions.count > 0 { try? await Task.sleep(for: .milliseconds(100)) }
         ctx.scanner.close()
+        ctx.sender.close()
     }
 
     /// A file left in `incoming/` belonged to a session whose client never got a 250: the

@@ -1,14 +1,18 @@
 import Glibc
+import NIOCore
 import PosternPolicy
 import PosternSMTP
 import PosternSpool
 
 /// The command table and transaction state of one session, without any I/O, so that it can be
 /// tested line by line. Postfix's `smtpd_cmd_table` is the model: each verb says whether it
-/// needs a greeting, a transaction, and what it answers.
+/// needs a greeting, a transaction, and what it answers. Its replies are the protocol's own
+/// (syntax, sequence, the greeting, 354); what a transaction or session ends in is an
+/// ``Outcome``, answered from the ``ReplyTable``.
 /// - SeeAlso: RFC 5321 §4.1.4 (order of commands), RFC 2033 (LMTP), RFC 1870, 6152, 6531, 3461
 package struct SMTPSession {
-    package enum Outcome: Equatable {
+    /// What a command line leads to.
+    package enum Step: Equatable {
         case reply(Reply)
         case quit(Reply)
         case startData
@@ -76,7 +80,23 @@ package struct SMTPSession {
         xforward = [:]   // as Postfix: XFORWARD describes one transaction
     }
 
-    package mutating func handle(line: Substring) -> Outcome {
+    /// A framed command line: bare LF, overlong lines and lines with CR or NUL are refused
+    /// before the command table sees them.
+    package mutating func handle(framed: FramedLine) -> Step {
+        let line: ByteBuffer
+        switch framed {
+        case .line(let l): line = l
+        case .bareLF: return .reply(Reply(500, EnhancedStatus(5, 5, 2), "Error: bare <LF> received; lines must end with <CR><LF>"))
+        case .overlong: return .reply(Reply(500, EnhancedStatus(5, 5, 2), "Error: line too long"))
+        }
+        guard line.readableBytes <= SMTPDefaults.maxCommandLine,
+              let text = line.getString(at: line.readerIndex, length: line.readableBytes),
+              !text.utf8.contains(13), !text.utf8.contains(0)
+        else { return .reply(Reply(500, EnhancedStatus(5, 5, 2), "Error: bad command line")) }
+        return handle(line: Substring(text))
+    }
+
+    package mutating func handle(line: Substring) -> Step {
         let command: Command
         do {
             command = try Command.parse(line)
@@ -162,6 +182,13 @@ package struct SMTPSession {
             return .reply(Reply(250, EnhancedStatus(2, 0, 0), "Ok"))
         }
     }
+
+    /// The greeting (RFC 5321 §4.2): 220 and the protocol spoken.
+    package var greeting: Reply { Reply(220, nil, "\(hostname) \(lmtp ? "LMTP" : "ESMTP") Postern") }
+    package static let startMailInput = Reply(354, nil, "End data with <CR><LF>.<CR><LF>")
+    package static let readyToStartTLS = Reply(220, EnhancedStatus(2, 0, 0), "Ready to start TLS")
+    package static let chunkWithoutTransaction = Reply(503, EnhancedStatus(5, 5, 1), "Error: need MAIL and RCPT before BDAT")
+    package static func chunkReceived(_ octets: Int) -> Reply { Reply(250, EnhancedStatus(2, 0, 0), "Ok: \(octets) octets received") }
 
     package var extensions: [String] {
         (tlsAvailable && !tlsActive ? ["STARTTLS"] : []) + [

@@ -14,7 +14,8 @@ import ServiceLifecycle
 /// Takes messages from `scan/`, runs the after-queue plug-ins, decides their verdict and
 /// per-recipient routes, appends that to the spool file and moves it to `outgoing/`, then
 /// wakes senderd. Answers receiverd's PRESCAN requests (synchronous mode) with the verdict of
-/// the before-queue plug-ins.
+/// the before-queue plug-ins, over the socket: the file in `incoming/` is receiverd's, read
+/// here and never written (docs/spool-format.md).
 ///
 /// The verdict is appended without fsync: receiverd's fsync already made the message durable,
 /// and a verdict lost in a power failure shows up as a file in `scan/` or an `outgoing/` file
@@ -50,7 +51,7 @@ package struct ScanService: Service {
                     try ch.pipeline.syncOperations.addHandler(IPCServerHandler { m, reply in
                         switch m {
                         case .scan(let id): queue.add(id)
-                        case .prescan(let id, let deadline): self.prescan(id, deadline: deadline, reply: reply)
+                        case .prescan(let id): self.prescan(id, reply: reply)
                         default: break
                         }
                     })
@@ -133,15 +134,18 @@ package struct ScanService: Service {
         }
     }
 
-    /// Synchronous mode: the before-queue scan of a message receiverd holds in `incoming/`.
-    /// The verdict goes into the file (receiverd's commit makes it durable with the message);
-    /// the reply codes go back on the connection. `deadline` is receiverd's: the plug-ins get
-    /// 90 % of the time left, and no verdict is written once it has passed (receiverd applies
-    /// ProcessingErrors then). Runs on its own threads, never behind after-queue scans.
-    private func prescan(_ id: String, deadline: UInt64, reply: @escaping IPCServerHandler.Reply) {
+    /// Synchronous mode: the before-queue scan of a message receiverd holds in `incoming/`,
+    /// read only; the verdict goes back on the connection and receiverd writes it into its
+    /// file. The plug-ins get 90 % of `ScanTimeout`, after which receiverd stops waiting and
+    /// applies ProcessingErrors; a late answer is ignored there. Runs on its own threads,
+    /// never behind after-queue scans.
+    ///
+    /// The quarantine copy is made before the verdict is sent, so that no verdict receiverd
+    /// commits lacks its copy. When receiverd does not commit after all (its write fails, or
+    /// the answer came too late) the client gets 4xx and sends the message again: its next
+    /// scan makes a second copy and notification (docs/ipc.md). Better twice than never.
+    private func prescan(_ id: String, reply: @escaping IPCServerHandler.Reply) {
         let started = ContinuousClock.now
-        let now = Monotonic.now()
-        let pluginDeadline = started + .nanoseconds(Int64(deadline > now ? (deadline - now) / 10 * 9 : 0))
         prescanPool.submit { state in
             guard state == .active else { return }
             var log = logger
@@ -149,21 +153,28 @@ package struct ScanService: Service {
             do {
                 let (file, buffer) = try SpoolFile.readWithMessage(path: layout.path(id, .incoming))
                 let message = Array(buffer.readableBytesView)
+                // The limit receiverd waits for: the shortest ScanTimeout of the recipients
+                // (header: rules do not choose it before the queue).
+                let timeout = RouteResolver(config: config).scanTimeout(for: file.envelope, recipients: file.envelope.recipients.indices,
+                                                                        headers: nil)
+                let pluginDeadline = started + timeout * 0.9
                 let outcome = StageScan(config: config, stage: .beforeQueue).run(file: file, message: message, deadline: pluginDeadline)
                 // A 451 for all: the client sends it again, and that attempt keeps the copy.
-                let retried = outcome.codes.allSatisfy { $0 == 451 }
+                let retried = outcome.fates.allSatisfy { $0 == .retry }
                 let quarantined = retried ? nil : quarantine(outcome, envelope: file.envelope, message: message, log: log)
-                guard try file.writeVerdict(outcome.verdict, sync: false, before: deadline) else {
-                    log.warning("before-queue scan finished after receiverd's deadline; it applies ProcessingErrors")
-                    return
-                }
                 record(outcome, envelope: file.envelope, stage: .beforeQueue, log: log, started: started)
-                if !retried { notify(outcome, envelope: file.envelope, message: message, quarantined: quarantined, log: log) }
-                reply(.verdict(id: id, codes: outcome.codes, text: outcome.text))
+                // receiverd's timeout began a moment before ours: a scan that ends right at it
+                // can still notify about a message the client is told to send again.
+                if ContinuousClock.now - started >= timeout {
+                    log.warning("before-queue scan finished after ScanTimeout; receiverd applies ProcessingErrors")
+                } else if !retried {
+                    notify(outcome, envelope: file.envelope, message: message, quarantined: quarantined, log: log)
+                }
+                reply(.verdict(id: id, outcomes: outcome.fates.map { $0.outcome(id: id, reason: outcome.text) }, verdict: outcome.verdict))
             } catch {
                 metrics.errors.increment()
                 log.error("before-queue scan failed: \(error)")
-                reply(.verdict(id: id, codes: [451], text: "internal error"))
+                reply(.unscanned(id: id, reason: "internal error"))
             }
         }
     }
@@ -187,9 +198,9 @@ package struct ScanService: Service {
         log.info("scanned", metadata: meta)
         for d in outcome.decisions where e.recipients.indices.contains(d.recipient) {
             let reason = d.reasons.last ?? outcome.text
-            let refusedToClient = stage == .beforeQueue && outcome.codes.indices.contains(d.recipient) && outcome.codes[d.recipient] != 250
+            let refusedToClient = stage == .beforeQueue && outcome.fates.indices.contains(d.recipient) && !outcome.fates[d.recipient].isAccepted
             switch d.main {
-            case .discard:
+            case .discard where !refusedToClient:
                 log.notice("to=<\(e.recipients[d.recipient].address)>, dsn=2.0.0, status=discarded (\(reason))")
             case .reject where !refusedToClient:
                 log.notice("to=<\(e.recipients[d.recipient].address)>, dsn=5.7.1, status=blocked (\(reason))")

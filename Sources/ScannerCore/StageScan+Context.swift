@@ -52,6 +52,12 @@ extension StageScan {
             byRecipient = Dictionary(uniqueKeysWithValues: decisions.map { ($0.recipient, $0) })
         }
 
+        /// What decision `d` means for its recipient at end of data, before the queue.
+        func fate(_ d: RecipientDecision) -> RecipientFate {
+            RouteResolver(config: config).fate(of: d.main, for: envelope, recipient: d.recipient, headers: headers,
+                                               blocks: d.blocks, score: d.score)
+        }
+
         /// A yes/no parameter for recipient `i`, seeing what its scan saw.
         func flag(_ parameter: String, _ i: Int, default value: Bool) -> Bool {
             engine.flag(parameter, for: envelope, recipient: i, headers: headers, scanned: byRecipient[i], default: value)

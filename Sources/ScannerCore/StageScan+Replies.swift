@@ -1,10 +1,11 @@
+import PosternPolicy
 import PosternScanning
 import PosternSpool
 
 extension StageScan {
-    /// Each recipient's end-of-data reply code and the state its route gets.
+    /// Each recipient's end-of-data fate and the state its route gets.
     struct Replies {
-        var codes: [Int]
+        var fates: [RecipientFate]
         var status: [Int: RecipientStatus] = [:]
         /// After queue: some recipient could not be scanned; the whole message waits.
         var retry = false
@@ -12,20 +13,41 @@ extension StageScan {
         /// Why, for the client and the log: the first refused or blocked recipient's reason,
         /// else the first tempfail's.
         func reason(_ decisions: [RecipientDecision]) -> String {
-            let refusing = decisions.first { codes[$0.recipient] != 250 || status[$0.recipient] == .blocked }
+            let refusing = decisions.first { !fates[$0.recipient].isAccepted || status[$0.recipient] == .blocked }
             return (refusing ?? decisions.first { $0.main == .tempfail })?.reasons.last ?? ""
         }
     }
 
-    /// Turns each decision into a reply and a route state, then gives SMTP its single reply.
+    /// Turns each decision into a fate and a route state; before the queue, SMTP's single
+    /// reply comes from the one rule receiverd applies too (``RecipientFate/oneReply(_:reportable:)``).
     func settle(_ scan: Context) -> Replies {
-        var replies = Replies(codes: Array(repeating: 250, count: scan.envelope.recipients.count))
-        for d in scan.decisions { settle(d, scan, &replies) }
-        if stage == .beforeQueue && scan.envelope.mailProtocol != .lmtp { oneSMTPReply(scan, &replies) }
+        var replies = Replies(fates: Array(repeating: .deliver, count: scan.envelope.recipients.count))
+        if stage == .beforeQueue {
+            beforeQueue(scan, &replies)
+        } else {
+            for d in scan.decisions { afterQueue(d, scan, &replies) }
+        }
         return replies
     }
 
-    private func settle(_ d: RecipientDecision, _ scan: Context, _ replies: inout Replies) {
+    /// Before the queue each recipient's main action is a fate (RouteResolver.fate, with
+    /// ReturnReject); refused and retried recipients are dropped, reported ones owe a DSN.
+    private func beforeQueue(_ scan: Context, _ replies: inout Replies) {
+        for d in scan.decisions { replies.fates[d.recipient] = scan.fate(d) }
+        if scan.envelope.mailProtocol != .lmtp {
+            let one = RecipientFate.oneReply(scan.open.map { replies.fates[$0] }, reportable: true)
+            for (i, fate) in zip(scan.open, one) { replies.fates[i] = fate }
+        }
+        for i in scan.open {
+            switch replies.fates[i] {
+            case .deliver: replies.status[i] = .pending
+            case .report: replies.status[i] = accepted(i, scan)
+            case .discard, .refuse, .retry: replies.status[i] = .dropped
+            }
+        }
+    }
+
+    private func afterQueue(_ d: RecipientDecision, _ scan: Context, _ replies: inout Replies) {
         let i = d.recipient
         switch d.main {
         case .pass, .continue:
@@ -33,17 +55,9 @@ extension StageScan {
         case .discard:
             replies.status[i] = .dropped
         case .reject:
-            if stage == .beforeQueue && scan.flag("ReturnReject", i, default: config.receiver.returnReject) {
-                replies.codes[i] = 550
-                replies.status[i] = .dropped
-            } else {
-                replies.status[i] = accepted(i, scan)
-            }
+            replies.status[i] = accepted(i, scan)
         case .tempfail:
-            if stage == .beforeQueue {
-                replies.codes[i] = 451
-                replies.status[i] = .dropped
-            } else if clock() - scan.envelope.arrival > Double(config.sender.maxQueueLifetime.components.seconds) {
+            if clock() - scan.envelope.arrival > Double(config.sender.maxQueueLifetime.components.seconds) {
                 replies.status[i] = accepted(i, scan)   // could not be scanned for the whole queue lifetime
             } else {
                 replies.retry = true
@@ -54,20 +68,5 @@ extension StageScan {
     /// A blocked recipient whose message was accepted: a DSN is owed, unless SkipDSNOnBlock.
     private func accepted(_ i: Int, _ scan: Context) -> RecipientStatus {
         scan.flag("SkipDSNOnBlock", i, default: config.sender.skipDSNOnBlock) ? .dropped : .blocked
-    }
-
-    /// SMTP has one reply for all: any tempfail retries everything; a split refusal is
-    /// accepted and the refused recipients get a DSN (DESIGN.md §5). When nobody would get
-    /// the message (refused and discarded only) it is refused: no bounce to a forged sender.
-    private func oneSMTPReply(_ scan: Context, _ replies: inout Replies) {
-        if replies.codes.contains(451) {
-            replies.codes = replies.codes.map { _ in 451 }
-        } else if replies.codes.contains(550)
-                    && scan.open.contains(where: { replies.codes[$0] == 250 && replies.status[$0] == .pending }) {
-            for i in scan.open where replies.codes[i] == 550 {
-                replies.codes[i] = 250
-                replies.status[i] = accepted(i, scan)
-            }
-        }
     }
 }

@@ -6,7 +6,7 @@ import PosternSpool
 import PosternUtil
 
 /// One scan of one message at one stage: the plug-ins run, each open recipient gets a decision,
-/// and the decisions become a verdict and (before queue) the end-of-data reply codes.
+/// and the decisions become a verdict and (before queue) each recipient's end-of-data fate.
 ///
 /// A message in `scan/` without a verdict never had a before-queue scan (asynchronous mode, or
 /// ProcessingErrors = pass), so it gets both lists: never a silent pass. Postern's own mail
@@ -34,14 +34,18 @@ package struct StageScan {
 
     package struct Outcome {
         package var verdict: Verdict
-        /// The end-of-data reply for each recipient, envelope order (before queue).
-        package var codes: [Int]
+        /// What end of data means for each recipient, envelope order (before queue): its
+        /// outcome (``RecipientFate/outcome(id:reason:)``) is what scannerd sends receiverd.
+        package var fates: [RecipientFate]
         /// Why, for a refusal.
         package var text: String
         /// After queue: a tempfail; nothing is written and the message is scanned again later.
         package var retry: Bool
         package var decisions: [RecipientDecision]
         package var findings: [Finding]
+
+        /// Each recipient's end-of-data reply code: 250, 550 or 451.
+        package var codes: [Int] { StageScan.codes(fates) }
     }
 
     package func run(file: SpoolFile, message: [UInt8], deadline: ContinuousClock.Instant) -> Outcome {
@@ -64,8 +68,8 @@ package struct StageScan {
         verdict.routes = scan.routes(replies: replies, tls: &tls)
         verdict.recipientTLS = tls
         verdict.afterQueuePending = scan.afterQueuePending(replies: replies)
-        verdict.action = StageScan.summary(verdict.routes.map(\.status), codes: stage == .beforeQueue ? replies.codes : [])
-        return Outcome(verdict: verdict, codes: replies.codes, text: replies.reason(scan.decisions), retry: replies.retry,
+        verdict.action = StageScan.summary(verdict.routes.map(\.status), codes: stage == .beforeQueue ? StageScan.codes(replies.fates) : [])
+        return Outcome(verdict: verdict, fates: replies.fates, text: replies.reason(scan.decisions), retry: replies.retry,
                        decisions: scan.decisions, findings: findings)
     }
 
@@ -77,6 +81,13 @@ package struct StageScan {
                                   clientIP: StageScan.clientAddress(e), helo: e.xforward["HELO"] ?? e.helo)
         request.sizeLimits = sizeLimits
         return plugins(names, request, deadline)
+    }
+
+    /// The end-of-data reply code of each fate, from the one reply table (without SoftBounce,
+    /// which is receiverd's).
+    package static func codes(_ fates: [RecipientFate]) -> [Int] {
+        let table = ReplyTable(hostname: "")
+        return fates.map { table.reply($0.outcome(id: "", reason: "")).code }
     }
 
     /// One word for logs and `queue show`.

@@ -56,7 +56,7 @@ package struct DeliveryService: Service {
                         case .flush:
                             // Directory work does not belong on the event loop.
                             Task { DeliveryService.releaseDeferred(layout: layout, queue: queue, logger: logger, all: true) }
-                        case .scan, .prescan, .verdict: break
+                        case .scan, .prescan, .verdict, .unscanned: break
                         }
                     })
                 }

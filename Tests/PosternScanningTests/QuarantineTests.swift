@@ -9,7 +9,8 @@ import PosternTestSupport
 import PosternUtil
 import Testing
 
-/// The verdict's scan fields, the PRESCAN/VERDICT exchange, and the quarantine store.
+/// The verdict's scan fields and the quarantine store (the PRESCAN/VERDICT exchange:
+/// PosternSpoolTests/IPCMessageTests).
 @Suite struct ScanSpoolTests {
     static func envelope(_ id: String, size: Int) -> Envelope {
         Envelope(id: id, arrival: timespec.now.seconds, clientIP: "192.0.2.1", mailFrom: "a@example.com",
@@ -38,20 +39,6 @@ import Testing
         #expect(back.verdict == v)
         try back.update(statuses: [(1, .dropped)], attempts: nil, sync: false)
         #expect(try SpoolFile.read(path: path).verdict?.routes.map(\.status) == [.pending, .dropped])
-    }
-
-    @Test func verdictLinesRoundTrip() {
-        let id = QueueID.make()
-        let m = IPCMessage.verdict(id: id, codes: [250, 550], text: "clamav: infected:\r\nEicar")
-        var b = ByteBuffer()
-        m.write(into: &b)
-        let line = String(buffer: b)
-        #expect(line == "VERDICT \(id) 250,550 clamav: infected:??Eicar\n")
-        #expect(IPCMessage.parse(Substring(line.dropLast())) == .verdict(id: id, codes: [250, 550], text: "clamav: infected:??Eicar"))
-        #expect(IPCMessage.parse(Substring("VERDICT \(id) 250,999 x")) == nil)
-        #expect(IPCMessage.parse(Substring("PRESCAN \(id) 123456789")) == .prescan(id: id, deadline: 123456789))
-        #expect(IPCMessage.parse(Substring("PRESCAN \(id)")) == nil)
-        #expect(IPCMessage.parse("PRESCAN ../etc/passwd") == nil)
     }
 
     @Test func quarantineStoresListsReleasesAndPrunes() throws {

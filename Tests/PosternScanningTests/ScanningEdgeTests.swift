@@ -60,26 +60,6 @@ import Testing
         #expect(!v.readyForDelivery)
     }
 
-    @Test func aVerdictIsNotWrittenAfterTheDeadline() throws {
-        let spool = try TempSpool()
-        let id = try ScanSpoolTests.write(spool, message: "Subject: x\r\n\r\nbody\r\n")
-        let file = try SpoolFile.read(path: spool.layout.path(id, .scan))
-        let v = Verdict(scanned: 1, routes: [.init(recipient: 0, endpoint: "inet:25@h")])
-        #expect(try !file.writeVerdict(v, sync: false, before: Monotonic.now() - 1))
-        #expect(try SpoolFile.read(path: file.path).verdict == nil)
-        #expect(try file.writeVerdict(v, sync: false, before: Monotonic.now() + 1_000_000_000))
-        #expect(try SpoolFile.read(path: file.path).verdict != nil)
-    }
-
-    @Test func aReasonInAVerdictLineIsShortAndPrintable() {
-        let id = QueueID.make()
-        var b = ByteBuffer()
-        IPCMessage.verdict(id: id, codes: [550], text: "attachments: banned: " + String(repeating: "é", count: 600)).write(into: &b)
-        let line = String(buffer: b)
-        #expect(line.utf8.count < 512)
-        #expect(line.utf8.dropLast().allSatisfy { $0 >= 32 && $0 < 127 })
-    }
-
     @Test func aFailedScannerIsNotExplainedToTheClient() {
         let f = Finding(plugin: "clamav", verdict: Finding.error, detail: "error: clamd inet:3310@10.0.0.1: connection refused")
         #expect(f.reason == "clamav: scanner temporarily unavailable")

@@ -235,7 +235,7 @@ extension LoopGuardTests {
     func syncFirstThenPublish(concurrently: Bool) async throws {
         let spool = try TempSpool()
         let layout = spool.layout
-        let committer = try GroupCommitter(layout: layout, target: .scan)
+        let committer = try GroupCommitter(layout: layout)
         let ids = (0..<(concurrently ? 16 : 1)).map { _ in QueueID.make() }
         try await withThrowingTaskGroup(of: Void.self) { group in
             for id in ids {
@@ -259,7 +259,7 @@ extension LoopGuardTests {
         let spool = try TempSpool()
         let layout = spool.layout
         let always: @Sendable () -> Bool = { true }
-        let committer = try GroupCommitter(layout: layout, target: .scan, companionsExpected: gather ? always : nil)
+        let committer = try GroupCommitter(layout: layout, companionsExpected: gather ? always : nil)
         let ids = (0..<64).map { _ in QueueID.make() }
         try await withThrowingTaskGroup(of: Void.self) { group in
             for id in ids {
@@ -281,7 +281,7 @@ extension LoopGuardTests {
     /// A commit that cannot be renamed fails for its caller, and only for it.
     @Test func failedRenameIsReported() throws {
         let spool = try TempSpool()
-        let committer = try GroupCommitter(layout: spool.layout, target: .scan)
+        let committer = try GroupCommitter(layout: spool.layout)
         let w = try SpoolWriter(layout: spool.layout, id: QueueID.make())
         try w.append("x")
         try w.finish(envelope: Envelope(id: w.id, arrival: 1, mailFrom: "", recipients: [Recipient(address: "a@b.c")], size: 1))
@@ -294,7 +294,7 @@ extension LoopGuardTests {
     @Test func failedSyncFailsAloneInItsBatch() throws {
         let spool = try TempSpool()
         let layout = spool.layout
-        let committer = try GroupCommitter(layout: layout, target: .scan)
+        let committer = try GroupCommitter(layout: layout)
         nonisolated(unsafe) let good = try GroupCommitterTests.finishedWriter(layout, QueueID.make())
         try good.sync(committer: committer)
         let badID = QueueID.make()

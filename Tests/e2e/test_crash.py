@@ -5,7 +5,9 @@ arrive twice only when a kill caught it in flight (the client retried one
 whose 250 it never saw, or senderd died between the next hop's 250 and
 recording it) — never more often than that. Run in asynchronous mode and in
 synchronous mode (before-queue plug-ins: receiverd waits for scannerd's
-verdict, and a scannerd killed meanwhile must cost a 451, never a message)."""
+verdict, and a scannerd killed meanwhile must cost a 451, never a message),
+with and without after-queue filters (without, receiverd commits the message
+with its verdict straight to outgoing/)."""
 
 from __future__ import annotations
 
@@ -49,6 +51,10 @@ MODES = {
     # Local plug-ins only: the kills are aimed at Postern, not at a scanner.
     "sync": {"Scanner": {"BeforeQueueFilters": "HeadersFilter", "AfterQueueFilters": "Attachments"},
              "HeadersFilter": {"Rule": "reject Subject ^never-sent$"}},
+    # No after-queue filters: receiverd writes scannerd's verdict and commits straight to
+    # outgoing/, waking senderd (no second pass through scannerd).
+    "sync-direct": {"Scanner": {"BeforeQueueFilters": "HeadersFilter"},
+                    "HeadersFilter": {"Rule": "reject Subject ^never-sent$"}},
 }
 
 

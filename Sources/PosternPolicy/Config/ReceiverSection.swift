@@ -22,6 +22,9 @@ public struct ReceiverSection: Sendable {
     public var processingErrorsActions = ActionList(main: .tempfail)
     /// `no`: a reject is answered 250 and reported by DSN instead of 550.
     public var returnReject = true
+    /// Postfix's `soft_bounce`: every 5xx end-of-data or session reply becomes 4xx, so that
+    /// nothing is refused for good while a new rule set or plug-in is tried.
+    public var softBounce = false
     /// Add Postern's `Received:` header.
     public var addReceivedHeader = true
     /// More `Received:` headers than this is a mail loop (554 5.4.6).
@@ -58,6 +61,7 @@ public struct ReceiverSection: Sendable {
             section.processingErrors = actions.description
         }
         section.returnReject = reader.bool("ReturnReject") ?? section.returnReject
+        section.softBounce = reader.bool("SoftBounce") ?? section.softBounce
         section.addReceivedHeader = reader.bool("AddReceivedHeader") ?? section.addReceivedHeader
         section.maxReceivedHeaders = reader.integer("MaxReceivedHeaders", in: 1...Int.max) ?? section.maxReceivedHeaders
         section.maxFilterPasses = reader.integer("MaxFilterPasses", in: 1...HeaderInspector.maxGuards - 1) ?? section.maxFilterPasses
