@@ -1,6 +1,7 @@
 import Glibc
 import NIOCore
 import PosternSMTP
+import PosternUtil
 
 /// Mail Postern writes itself (DSNs, notifications): a new queue file in `scan/`, routed by the
 /// rules like any other message (`from:""` and FilterMail take `[Sender] Address`), and
@@ -18,7 +19,7 @@ public enum LocalMessage {
         do {
             try writer.append(&body)
             let envelope = Envelope(
-                id: id, arrival: timespec.now.seconds, mailProtocol: .smtp, receivedWith: "local", clientIP: "",
+                id: id, arrival: WallClock.seconds, mailProtocol: .smtp, receivedWith: "local", clientIP: "",
                 clientName: "localhost", helo: hostname, mailFrom: sender, recipients: recipients.map { Recipient(address: $0) },
                 size: writer.messageBytes, bodyHash: inspector.bodyHash())
             try writer.finish(envelope: envelope)
@@ -35,7 +36,7 @@ public enum LocalMessage {
     /// that must not go back whole (blocked for its content, not convertible to 7 bits).
     public static func writeReport(_ batch: DeliveryReport.Batch, message: ByteBuffer, hostname: String,
                                    layout: SpoolLayout, headersOnlyBecause: String? = nil) throws -> String {
-        let id = QueueID.make(now: timespec.now)
+        let id = QueueID.make(now: WallClock.now)
         let body = DeliveryReport.message(batch, originalMessage: message, hostname: hostname, reportID: id,
                                           headersOnlyBecause: headersOnlyBecause)
         return try write(body, from: "", to: [batch.original.mailFrom], id: id, hostname: hostname, layout: layout)

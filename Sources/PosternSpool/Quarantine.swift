@@ -65,7 +65,7 @@ public struct Quarantine: Sendable {
 
     /// Removes entries older than `storedTime`, then the oldest until the total is within
     /// `maxSize`. Returns the ids removed.
-    public func prune(storedTime: Duration, maxSize: Int, now: Double = timespec.now.seconds) -> [String] {
+    public func prune(storedTime: Duration, maxSize: Int, now: Double = WallClock.seconds) -> [String] {
         var entries: [(id: String, mtime: Double, size: Int)] = []
         for id in ids() {
             var st = stat()
@@ -121,7 +121,7 @@ public struct Quarantine: Sendable {
         let newID = QueueID.make()
         envelope.id = newID
         let headers = HeaderField.parseSection(message)
-        var verdict = Verdict(scanned: timespec.now.seconds, action: .released(from: id))
+        var verdict = Verdict(scanned: WallClock.seconds, action: .released(from: id))
         for i in wanted.sorted() {
             let r = route(envelope, i, headers)
             verdict.routes.append(.init(recipient: i, endpoint: r.endpoint))

@@ -9,7 +9,7 @@ public enum QueueID {
     public static let length = 20
     private static let alphabet = Array("0123456789ABCDEFGHJKMNPQRSTVWXYZ".utf8)
 
-    public static func make(now: timespec = .now) -> String {
+    public static func make(now: timespec = WallClock.now) -> String {
         let micros = UInt64(now.tv_sec) &* 1_000_000 &+ UInt64(now.tv_nsec / 1000)
         let random = UInt64.random(in: 0..<(1 << 45))
         var out = [UInt8](repeating: 0, count: 20)

@@ -30,7 +30,7 @@ public struct DaemonStatus: Sendable, Hashable {
     public var since: Double
     public var version: String
 
-    public init(name: String, pid: pid_t = getpid(), state: State, since: Double = timespec.now.seconds,
+    public init(name: String, pid: pid_t = getpid(), state: State, since: Double = WallClock.seconds,
                 version: String = PosternVersion.current) {
         self.name = name
         self.pid = pid

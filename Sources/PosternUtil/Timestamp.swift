@@ -23,13 +23,18 @@ public enum Monotonic {
     }
 }
 
-/// The wall clock, for arrival times and queue ids.
-extension timespec {
+/// The wall clock, for arrival times and queue ids. A type of its own rather than members
+/// added to Glibc's `timespec`: incremental builds now and then failed to find such members
+/// (`timespec has no member 'now'`) in files that imported this module.
+public enum WallClock {
     public static var now: timespec {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)
         return ts
     }
 
-    public var seconds: Double { Double(tv_sec) + Double(tv_nsec) / 1e9 }
+    /// Seconds since the epoch.
+    public static var seconds: Double { seconds(of: now) }
+
+    public static func seconds(of ts: timespec) -> Double { Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9 }
 }

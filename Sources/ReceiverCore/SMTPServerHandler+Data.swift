@@ -74,7 +74,7 @@ extension SMTPServerHandler {
         let guardValues = inspector.guardValues
         let bodyHash = inspector.bodyHash()
         var envelope = machine.session.envelope(size: writer.messageBytes)
-        envelope.completed = timespec.now.seconds
+        envelope.completed = WallClock.seconds
         envelope.bodyHash = bodyHash
         envelope.receivedHeaders = inspector.receivedCount
         // Each valid guard is one earlier pass through this filter (or one sharing its key).

@@ -3,6 +3,7 @@ import NIOCore
 import PosternPolicy
 import PosternSMTP
 import PosternSpool
+import PosternUtil
 
 /// The command table and transaction state of one session, without any I/O, so that it can be
 /// tested line by line. Postfix's `smtpd_cmd_table` is the model: each verb says whether it
@@ -131,9 +132,9 @@ package struct SMTPSession {
             if let r = checkMailParameters(params) { return .reply(r) }
             mailFrom = from
             mailParameters = params
-            let now = timespec.now
+            let now = WallClock.now
             queueID = QueueID.make(now: now)
-            arrival = now.seconds
+            arrival = WallClock.seconds(of: now)
             return .reply(Reply(250, EnhancedStatus(2, 1, 0), "Ok"))
         case .rcpt(let to, let params):
             guard mailFrom != nil else { return .reply(Reply(503, EnhancedStatus(5, 5, 1), "Error: need MAIL command")) }

@@ -25,7 +25,7 @@ package struct StageScan {
     package let clock: @Sendable () -> Double
 
     package init(config: PosternConfig, stage: ScanStage, plugins: PluginRunner? = nil,
-                 clock: @escaping @Sendable () -> Double = { timespec.now.seconds }) {
+                 clock: @escaping @Sendable () -> Double = { WallClock.seconds }) {
         self.config = config
         self.stage = stage
         self.plugins = plugins ?? { [engine = ScanEngine(config: config)] in engine.run($0, on: $1, deadline: $2) }

@@ -11,7 +11,7 @@ import PosternUtil
 /// hand each to its next hop's pool, and record what came back.
 extension DeliveryService {
     func deliver(_ id: String) async {
-        let started = timespec.now.seconds
+        let started = WallClock.seconds
         let config = self.config   // one snapshot per message (SIGHUP may replace it)
         var log = logger
         log[metadataKey: "queue-id"] = "\(id)"

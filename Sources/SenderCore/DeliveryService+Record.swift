@@ -26,7 +26,7 @@ extension DeliveryService {
     private func tallyOutcomes(file: SpoolFile, verdict: Verdict, results: [Int: RecipientOutcome], config: PosternConfig,
                                log: Logger, started: Double) -> AttemptTally {
         let e = file.envelope
-        let now = timespec.now.seconds
+        let now = WallClock.seconds
         let delay = Self.delays(e, verdict: verdict, started: started, now: now)
         var tally = AttemptTally(original: e, errors: file.deliveryErrors, warned: file.delayWarnings, sender: config.sender,
                                  now: now)
@@ -83,7 +83,7 @@ extension DeliveryService {
             scanner.send(.scan(id: reportID))
             log.info("sender \(report.action.logName) notification: \(reportID)")
             if report.action == .delayed {
-                let now = timespec.now.seconds
+                let now = WallClock.seconds
                 for k in report.routes { tally.warned[k] = now }
             }
         } catch {

@@ -105,7 +105,7 @@ struct QuarantineCommand: ParsableCommand {
             let (f, message) = try q.read(id)
             if body { return try writeAll(Array(message.readableBytesView)) }
             let entry = QueueEntry(id: id, state: .quarantine, file: f, problem: nil, mtime: 0)
-            print(entry.showText(now: timespec.now.seconds), terminator: "")
+            print(entry.showText(now: WallClock.seconds), terminator: "")
         }
     }
 

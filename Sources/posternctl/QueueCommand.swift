@@ -62,7 +62,7 @@ struct QueueCommand: ParsableCommand {
         func run() throws {
             let (_, layout) = try QueueCommand.layout(options)
             let states = try parseStates(state, allowed: QueueCommand.states) ?? QueueCommand.states
-            let now = timespec.now.seconds
+            let now = WallClock.seconds
             var entries: [QueueEntry] = []
             for (id, state) in try QueueCommand.ids(in: states, layout) {
                 if let entry = try QueueEntry.load(id, state: state, path: layout.path(id, state)) { entries.append(entry) }
@@ -101,7 +101,7 @@ struct QueueCommand: ParsableCommand {
             guard let entry = try QueueEntry.load(id, state: state, path: path) else {
                 throw CtlError(.noInput, "\(id): no such message (it left \(state.rawValue)/ just now)")
             }
-            if json { print(entry.json.text) } else { print(entry.showText(now: timespec.now.seconds), terminator: "") }
+            if json { print(entry.json.text) } else { print(entry.showText(now: WallClock.seconds), terminator: "") }
             if entry.file == nil { throw CtlError(.dataErr, "\(id): malformed spool file (\(state.rawValue)/\(id)); --raw shows it") }
         }
     }

@@ -28,7 +28,7 @@ struct StatusCommand: ParsableCommand {
     func run() throws {
         let config = try options.load()
         let layout = SpoolLayout(root: config.general.spoolDir)
-        let now = timespec.now.seconds
+        let now = WallClock.seconds
         let daemons = DaemonStatus.daemons.map { StatusCommand.daemon($0, runDir: config.general.runDir) }
 
         var depth: [(String, Int)] = []
@@ -104,7 +104,7 @@ struct StatusCommand: ParsableCommand {
         guard let status = DaemonStatus.parse(text, name: name) else {
             return Daemon(name: name, state: "unknown", status: nil, detail: "\(path) is malformed")
         }
-        let since = "since \(isoTime(status.since)) (\(span(timespec.now.seconds - status.since)))"
+        let since = "since \(isoTime(status.since)) (\(span(WallClock.seconds - status.since)))"
         guard DaemonStatus.isRunning(pid: status.pid, name: name) else {
             let last = status.state == .stopping ? "stopped \(since)" : "died (its last state was \(status.state.rawValue) \(since))"
             return Daemon(name: name, state: "down", status: status, detail: "pid \(status.pid) \(last)")

@@ -13,7 +13,7 @@ import Testing
 /// PosternSpoolTests/IPCMessageTests).
 @Suite struct ScanSpoolTests {
     static func envelope(_ id: String, size: Int) -> Envelope {
-        Envelope(id: id, arrival: timespec.now.seconds, clientIP: "192.0.2.1", mailFrom: "a@example.com",
+        Envelope(id: id, arrival: WallClock.seconds, clientIP: "192.0.2.1", mailFrom: "a@example.com",
                  recipients: [Recipient(address: "b@example.org"), Recipient(address: "c@example.org")], size: size)
     }
 
@@ -78,7 +78,7 @@ import Testing
         #expect(q.prune(storedTime: .seconds(86400), maxSize: 1 << 20).isEmpty)
         #expect(q.prune(storedTime: .seconds(86400), maxSize: 10) == [id])   // over MaxSize
         try q.store(envelope: Self.envelope(id, size: message.utf8.count), message: Array(message.utf8), verdict: v)
-        #expect(q.prune(storedTime: .seconds(1), maxSize: 1 << 20, now: timespec.now.seconds + 10) == [id])   // too old
+        #expect(q.prune(storedTime: .seconds(1), maxSize: 1 << 20, now: WallClock.seconds + 10) == [id])   // too old
         #expect(q.ids().isEmpty)
     }
 }

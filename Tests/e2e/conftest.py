@@ -578,10 +578,17 @@ def postfix(sink):
     The instance is started; its attributes: ``port`` (A, submit here),
     ``return_port`` (B, the filter's callback port), ``filter_port``,
     ``sink_port``, ``log_path``, ``dir``; ``wait_log(regex)``."""
-    instances: list[Postfix] = []
+    yield from started_postfixes(lambda filter_port, filter_protocol="smtp": Postfix(sink.port, filter_port, filter_protocol))
 
-    def start(filter_port: int, filter_protocol: str = "smtp") -> Postfix:
-        pf = Postfix(sink.port, filter_port, filter_protocol)
+
+def started_postfixes(make):
+    """The body of a Postfix factory fixture: yields ``start(*args, **kw)``, which
+    makes an instance with ``make(*args, **kw)`` and starts it; afterwards prints
+    each one's log tail and cleans it up."""
+    instances = []
+
+    def start(*args, **kw):
+        pf = make(*args, **kw)
         instances.append(pf)
         pf.start()
         return pf

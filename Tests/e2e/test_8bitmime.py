@@ -17,7 +17,7 @@ import smtplib
 
 import pytest
 
-from conftest import MAIN_CF, MASTER_CF, POSTFIX_HOSTNAME, Postfix, free_port, split_message, tail
+from conftest import MAIN_CF, MASTER_CF, POSTFIX_HOSTNAME, Postfix, free_port, split_message, started_postfixes
 from dsnreport import check_report
 
 # The services a Postfix needs besides its smtpd, as conftest's instance has them.
@@ -49,18 +49,7 @@ class RelayPostfix(Postfix):
 @pytest.fixture
 def relay_postfix(sink):
     """Factory: ``relay_postfix(offer_8bitmime) -> RelayPostfix``, started."""
-    instances: list[RelayPostfix] = []
-
-    def start(offer_8bitmime: bool) -> RelayPostfix:
-        pf = RelayPostfix(sink.port, offer_8bitmime)
-        instances.append(pf)
-        pf.start()
-        return pf
-
-    yield start
-    for pf in instances:
-        print(f"---- Postfix log ({pf.log_path}), last lines:\n{tail(pf.log_path)}")
-        pf.cleanup()
+    yield from started_postfixes(lambda offer_8bitmime: RelayPostfix(sink.port, offer_8bitmime))
 
 
 def ehlo_keywords(port: int) -> set[str]:

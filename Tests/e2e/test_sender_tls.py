@@ -15,7 +15,6 @@ saslpasswd2) in the Postfix instance's temp directory.
 from __future__ import annotations
 
 import os
-import re
 import smtplib
 import subprocess
 import time
@@ -23,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Postfix, free_port, postern_binary, tail
+from conftest import Postfix, free_port, postern_binary, started_postfixes
 
 SERVER_NAME = "mta.e2e.test"
 SASL_REALM = "e2e.test"
@@ -114,18 +113,7 @@ class SecurePostfix(Postfix):
 @pytest.fixture
 def secure_postfix(sink):
     """Factory: ``secure_postfix(tls="none", sasl=False, extra=None)`` -> a started SecurePostfix."""
-    instances: list[SecurePostfix] = []
-
-    def start(tls: str = "none", sasl: bool = False, extra: dict[str, str] | None = None) -> SecurePostfix:
-        pf = SecurePostfix(sink.port, tls, sasl, extra)
-        instances.append(pf)
-        pf.start()
-        return pf
-
-    yield start
-    for pf in instances:
-        print(f"---- Postfix log ({pf.log_path}), last lines:\n{tail(pf.log_path)}")
-        pf.cleanup()
+    yield from started_postfixes(lambda tls="none", sasl=False, extra=None: SecurePostfix(sink.port, tls, sasl, extra))
 
 
 # ---------------------------------------------------------------- helpers
@@ -133,17 +121,6 @@ def secure_postfix(sink):
 def send(port: int, subject: str, rcpt: str = "b@example.org") -> None:
     with smtplib.SMTP("127.0.0.1", port) as c:
         c.sendmail("a@example.com", [rcpt], f"Subject: {subject}\r\n\r\nbody of {subject}\r\n".encode())
-
-
-def wait_postern_log(p, regex: str, timeout: float = 30.0) -> re.Match:
-    deadline = time.monotonic() + timeout
-    while True:
-        m = re.search(regex, p.log_text())
-        if m:
-            return m
-        if time.monotonic() > deadline:
-            raise AssertionError(f"no {regex!r} in Postern's log within {timeout:.0f}s:\n{tail(p.log_path, 40)}")
-        time.sleep(0.1)
 
 
 def deferred_ids(p, wait: float = 10.0) -> list[str]:
@@ -189,10 +166,10 @@ def test_delivers_to_postfix_that_requires_tls(postern, secure_postfix, sink, le
     got = sink.wait_for(1)[0]
     pf.wait_log(r"postfix/return/smtpd\[\d+\]: Anonymous TLS connection established from localhost\[127\.0\.0\.1\]: TLSv1\.[23]")
     assert any("with ESMTPS" in h for h in got.header_values("Received")), got.header_values("Received")
-    line = wait_postern_log(p, r"Untrusted TLS connection established to inet:\d+@127\.0\.0\.1: "
+    line = p.wait_log(r"Untrusted TLS connection established to inet:\d+@127\.0\.0\.1: "
                                r"(TLSv1\.[23]) with cipher (\S+) \((\d+)/\d+ bits\)")
     assert line.group(2).startswith(("TLS_", "ECDHE-")), line.group(0)
-    wait_postern_log(p, r"status=sent")  # logged once the return smtpd answered: may come after the sink got it
+    p.wait_log(r"status=sent")  # logged once the return smtpd answered: may come after the sink got it
 
 
 def test_verify_with_the_right_ca_and_server_name(postern, secure_postfix, sink):
@@ -200,7 +177,7 @@ def test_verify_with_the_right_ca_and_server_name(postern, secure_postfix, sink)
     port, p = start_postern(postern, pf, {"TLS": "verify", "TLSCAFile": str(pf.ca[0]), "TLSServerName": SERVER_NAME})
     send(port, "verified")
     sink.wait_for(1)
-    wait_postern_log(p, r"Verified TLS connection established to inet:\d+@127\.0\.0\.1: TLSv1\.[23] with cipher")
+    p.wait_log(r"Verified TLS connection established to inet:\d+@127\.0\.0\.1: TLSv1\.[23] with cipher")
     pf.wait_log(r"postfix/return/smtpd\[\d+\]: \S+ TLS connection established from localhost")
 
 
@@ -220,7 +197,7 @@ def test_verify_failure_defers_and_never_sends_in_clear(postern, secure_postfix,
         why = "the certificate does not name the next hop"
     port, p = start_postern(postern, pf, sender)
     send(port, f"verify {case}")
-    line = wait_postern_log(p, r"to=<b@example\.org>.*status=deferred \(4\.7\.5 Cannot start TLS with inet:\d+@127\.0\.0\.1: (.*)\)")
+    line = p.wait_log(r"to=<b@example\.org>.*status=deferred \(4\.7\.5 Cannot start TLS with inet:\d+@127\.0\.0\.1: (.*)\)")
     assert why in line.group(1), line.group(0)
     assert_never_sent_in_clear(pf, p, sink)
     assert "trying again without TLS" not in p.log_text()
@@ -230,7 +207,7 @@ def test_encrypt_to_a_server_without_starttls_defers(postern, secure_postfix, si
     pf = secure_postfix(tls="none")
     port, p = start_postern(postern, pf, {"TLS": "encrypt"})
     send(port, "no starttls")
-    wait_postern_log(p, r"status=deferred \(4\.7\.4 TLS is required, but was not offered by inet:\d+@127\.0\.0\.1\)")
+    p.wait_log(r"status=deferred \(4\.7\.4 TLS is required, but was not offered by inet:\d+@127\.0\.0\.1\)")
     assert_never_sent_in_clear(pf, p, sink)
 
 
@@ -244,7 +221,7 @@ def test_rule_sets_tls_per_recipient(postern, secure_postfix, sink):
         c.sendmail("a@example.com", ["open@example.org", "secret@example.org"], b"Subject: split\r\n\r\nx\r\n")
     got = sink.wait_for(1)
     assert got[0].rcpt_tos == ["open@example.org"]
-    wait_postern_log(p, r"to=<secret@example\.org>.*status=deferred \(4\.7\.4 TLS is required")
+    p.wait_log(r"to=<secret@example\.org>.*status=deferred \(4\.7\.4 TLS is required")
     shown = (Path(p.dir) / "spool" / "deferred" / deferred_ids(p)[0]).read_bytes()
     assert b"\nrcpt-tls 1 encrypt\n" in shown and b"\nrcpt-tls 0 " not in shown
 
@@ -259,7 +236,7 @@ def test_may_retries_in_clear_after_a_failed_handshake(postern, secure_postfix, 
     port, p = start_postern(postern, pf, {})
     send(port, "fallback")
     sink.wait_for(1)
-    wait_postern_log(p, r"TLS handshake with inet:\d+@127\.0\.0\.1 failed \(.+\); trying again without TLS")
+    p.wait_log(r"TLS handshake with inet:\d+@127\.0\.0\.1 failed \(.+\); trying again without TLS")
     assert "TLS connection established" not in p.log_text()
 
 
@@ -285,15 +262,15 @@ def test_auth_to_postfix_that_relays_only_for_authenticated_clients(postern, sec
     send(port, f"auth {case}")
     if case == "right password":
         sink.wait_for(1)
-        wait_postern_log(p, rf"authenticated to inet:\d+@127\.0\.0\.1 as {SASL_USER} \(SASL PLAIN\)")
+        p.wait_log(rf"authenticated to inet:\d+@127\.0\.0\.1 as {SASL_USER} \(SASL PLAIN\)")
         pf.wait_log(rf"postfix/return/smtpd\[\d+\]: \w+: client=localhost\[127\.0\.0\.1\], "
                     rf"sasl_method=PLAIN, sasl_username={SASL_USER}")
         # Over TLS: the credentials went inside it.
         assert "Untrusted TLS connection established" in p.log_text()
     elif case == "no credentials":
-        wait_postern_log(p, r"to=<b@example\.org>.*status=bounced \(554 5\.7\.1 .*Relay access denied")
+        p.wait_log(r"to=<b@example\.org>.*status=bounced \(554 5\.7\.1 .*Relay access denied")
     else:
-        wait_postern_log(p, r"status=deferred \(SASL authentication failed; server inet:\d+@127\.0\.0\.1 "
+        p.wait_log(r"status=deferred \(SASL authentication failed; server inet:\d+@127\.0\.0\.1 "
                             r"said: 535 5\.7\.8 .*authentication failed")
         pf.wait_log(r"postfix/return/smtpd\[\d+\]: warning: localhost\[127\.0\.0\.1\]: SASL PLAIN authentication failed")
         assert len(deferred_ids(p)) == 1
@@ -315,7 +292,7 @@ def test_auth_is_never_sent_in_clear_unless_allowed(postern, secure_postfix, sin
         sink.wait_for(1)
         pf.wait_log(rf"sasl_method=PLAIN, sasl_username={SASL_USER}")
     else:
-        wait_postern_log(p, r"status=deferred \(4\.7\.0 credentials for inet:\d+@127\.0\.0\.1 are only sent over TLS")
+        p.wait_log(r"status=deferred \(4\.7\.0 credentials for inet:\d+@127\.0\.0\.1 are only sent over TLS")
         pf.wait_log(r"postfix/return/smtpd\[\d+\]: disconnect from")
         assert all(" auth=" not in l for l in pf.return_lines("disconnect from")), pf.return_lines("disconnect from")
         assert sink.messages == []
@@ -374,7 +351,7 @@ def test_reply_bytes_after_starttls_220_are_refused(postern, sink):
         port = free_port()
         p = postern(port, sink.port, callback_port=server.port, settings={"Sender": {"TLS": "encrypt", "RetryIntervals": "1h"}})
         send(port, "injection")
-        wait_postern_log(p, r"status=deferred \(4\.7\.5 Cannot start TLS with inet:\d+@127\.0\.0\.1: "
+        p.wait_log(r"status=deferred \(4\.7\.5 Cannot start TLS with inet:\d+@127\.0\.0\.1: "
                             r"next hop sent data after its reply to STARTTLS\)")
         assert not [l for l in server.transcript if l.upper().startswith(("MAIL", "RCPT", "DATA"))], server.transcript
     finally:
