@@ -16,6 +16,8 @@ import socket
 import subprocess
 import time
 
+import pytest
+
 from conftest import free_port
 
 GREETING_TIMEOUT = 10
@@ -238,44 +240,33 @@ HIDDEN = (b"Subject: an innocent message\r\n\r\n"
           b"RCPT TO:<victim@example.net>\r\n"
           b"DATA\r\n"
           b"Subject: smuggled\r\n\r\nhidden\r\n.\r\n")
+FIRST, REST = b"Subject: part one\r\n\r\n", b"part two\r\n"
+
+# Issue 12's attack: MAIL, DATA without RCPT and the message in one write. The text
+# was read as commands: its RCPT joined the transaction, its DATA got 354 and the
+# "smuggled" message was delivered. The same with CHUNKING: the first chunk, sent
+# without a recipient, is thrown away, and a RCPT and a last chunk sent behind it made
+# a message of the rest. Now the refused DATA or BDAT is answered, then 554 5.5.0, and
+# the session ends; nothing is delivered.
+ATTACKS = {
+    "DATA": (b"MAIL FROM:<attacker@example.org>\r\nDATA\r\n" + HIDDEN + b"QUIT\r\n",
+             "554 5.5.1 Error: no valid recipients"),
+    "BDAT": (b"MAIL FROM:<attacker@example.org>\r\n" + f"BDAT {len(FIRST)}\r\n".encode() + FIRST
+             + b"RCPT TO:<victim@example.net>\r\n" + f"BDAT {len(REST)} LAST\r\n".encode() + REST + b"QUIT\r\n",
+             "503 5.5.1 Error: need MAIL and RCPT before BDAT"),
+}
 
 
-def test_text_behind_a_refused_DATA_is_not_read_as_commands(postern, sink):
-    """Issue 12's attack: MAIL, DATA without RCPT and the message in one write.
-    The text was read as commands: its RCPT joined the transaction, its DATA
-    got 354 and the "smuggled" message was delivered. Now DATA is answered,
-    then 554 5.5.0, and the session ends; nothing is delivered."""
+@pytest.mark.parametrize("verb", sorted(ATTACKS))
+def test_text_behind_a_refused_DATA_or_BDAT_is_not_read_as_commands(postern, sink, verb):
     port = free_port()
     p = postern(port, sink.port, callback_port=sink.port)
     s = greet(port)
-    s.sendall(b"MAIL FROM:<attacker@example.org>\r\nDATA\r\n" + HIDDEN + b"QUIT\r\n")
-    assert replies_until_close(s) == [
-        "250 2.1.0 Ok",
-        "554 5.5.1 Error: no valid recipients",
-        "554 5.5.0 Error: SMTP protocol synchronization",
-    ]
+    attack, refusal = ATTACKS[verb]
+    s.sendall(attack)
+    assert replies_until_close(s) == ["250 2.1.0 Ok", refusal, "554 5.5.0 Error: SMTP protocol synchronization"]
     assert sink.settle(2) == [], "a message was delivered"
-    wait_log(p, "improper command pipelining after DATA: ")
-
-
-def test_commands_behind_a_refused_BDAT_end_the_session(postern, sink):
-    """The same with CHUNKING: the first chunk, sent without a recipient, is
-    thrown away; a RCPT and a last chunk sent behind it used to make a message
-    of the rest."""
-    port = free_port()
-    p = postern(port, sink.port, callback_port=sink.port)
-    s = greet(port)
-    first = b"Subject: part one\r\n\r\n"
-    rest = b"part two\r\n"
-    s.sendall(b"MAIL FROM:<attacker@example.org>\r\n" + f"BDAT {len(first)}\r\n".encode() + first
-              + b"RCPT TO:<victim@example.net>\r\n" + f"BDAT {len(rest)} LAST\r\n".encode() + rest + b"QUIT\r\n")
-    assert replies_until_close(s) == [
-        "250 2.1.0 Ok",
-        "503 5.5.1 Error: need MAIL and RCPT before BDAT",
-        "554 5.5.0 Error: SMTP protocol synchronization",
-    ]
-    assert sink.settle(2) == [], "a message was delivered"
-    wait_log(p, "improper command pipelining after BDAT: ")
+    wait_log(p, f"improper command pipelining after {verb}: ")
 
 
 def test_swaks_pipelining_goes_on(postern, sink):
