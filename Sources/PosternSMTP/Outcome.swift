@@ -33,6 +33,16 @@ public enum Outcome: Sendable, Hashable {
     case tooManyErrors
     /// More sessions than `[Receiver] MaxSessions`.
     case tooManyConnections
+    /// More concurrent sessions from one address than `[Receiver] ClientConnectionLimit`
+    /// (Postfix's `smtpd_client_connection_count_limit`).
+    case clientConnectionLimit(client: String)
+    /// More new connections from one address in `ClientRateTimeUnit` than
+    /// `[Receiver] ClientConnectionRateLimit` (Postfix's `smtpd_client_connection_rate_limit`).
+    case clientConnectionRate(client: String)
+    /// The client sent more behind a command whose reply it had to read first: behind a DATA
+    /// that was not answered 354, or behind a BDAT refused for want of MAIL or RCPT (RFC 2920
+    /// §3.1; Postfix's `smtpd_forbid_unauth_pipelining`).
+    case improperPipelining
     /// The client's address is not in `[Receiver] ProtectedNetworks`.
     case notProtected(client: String)
 
@@ -67,6 +77,9 @@ public enum Outcome: Sendable, Hashable {
         case .tooManyErrors: "too-many-errors"
         case .tooManyConnections: "too-many-connections"
         case .notProtected: "not-protected"
+        case .clientConnectionLimit: "client-connection-limit"
+        case .clientConnectionRate: "client-connection-rate"
+        case .improperPipelining: "improper-pipelining"
         }
     }
 

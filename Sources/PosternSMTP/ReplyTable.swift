@@ -41,6 +41,9 @@ public struct ReplyTable: Sendable, Hashable {
         case .timeout: Reply(421, EnhancedStatus(4, 4, 2), "\(hostname) Error: timeout exceeded")
         case .tooManyErrors: Reply(421, EnhancedStatus(4, 7, 0), "\(hostname) Error: too many errors")
         case .tooManyConnections: Reply(421, EnhancedStatus(4, 7, 0), "\(hostname) Error: too many connections")
+        case .clientConnectionLimit(let client), .clientConnectionRate(let client):
+            Reply(421, EnhancedStatus(4, 7, 0), "\(hostname) Error: too many connections from \(client)")
+        case .improperPipelining: Reply(554, EnhancedStatus(5, 5, 0), "Error: SMTP protocol synchronization")
         case .notProtected(let client): Reply(554, EnhancedStatus(5, 7, 1), "Access denied: \(client) is not in ProtectedNetworks")
         }
     }

@@ -22,6 +22,7 @@ extension ReceiveStateMachine {
             chunkFailure = outcome
             return .none
         }
+        if dataPipelined { return improperPipelining([table.reply(outcome)]) }
         return .reply([table.reply(outcome)])
     }
 
@@ -30,13 +31,17 @@ extension ReceiveStateMachine {
         dataBytes += octets
     }
 
-    /// Octets of the current BDAT chunk read.
-    package mutating func chunkRead(_ octets: Int) -> Action {
+    /// Octets of the current BDAT chunk read; `pipelined`: the client sent more behind them.
+    package mutating func chunkRead(_ octets: Int, pipelined: Bool = false) -> Action {
         chunkRemaining -= octets
         dataBytes += octets
         guard chunkRemaining == 0 else { return .none }
-        state = .command
-        guard session.chunking else { return .reply([SMTPSession.chunkWithoutTransaction]) }
+        awaitCommand()
+        guard session.chunking else {
+            // Refused for want of MAIL or RCPT: the client had to read that before going on.
+            if pipelined { return improperPipelining([SMTPSession.chunkWithoutTransaction]) }
+            return .reply([SMTPSession.chunkWithoutTransaction])
+        }
         if let failure = chunkFailure {
             guard chunkLast else { return .reply([table.reply(failure)]) }
             chunkFailure = nil
@@ -49,7 +54,7 @@ extension ReceiveStateMachine {
     /// envelope.
     package mutating func endOfData(_ s: DataSummary) -> Action {
         guard messageOpen else {
-            state = .command
+            awaitCommand()
             return .none
         }
         messageOpen = false
@@ -60,7 +65,7 @@ extension ReceiveStateMachine {
             else if s.receivedHeaders >= config.receiver.maxReceivedHeaders { .mailLoop }
             else { s.writeError }
         if let refusal {
-            state = .command
+            awaitCommand()
             return .refuse(endAll(refusal))
         }
         state = .waiting
@@ -81,7 +86,7 @@ extension ReceiveStateMachine {
 
     /// Writing the envelope failed.
     package mutating func writeFailed(_ outcome: Outcome) -> Action {
-        state = .command
+        awaitCommand()
         return .refuse(endAll(outcome))
     }
 
@@ -106,7 +111,7 @@ extension ReceiveStateMachine {
         let ending = end(outcomes, unscanned: unscanned)
         let accepted = session.lmtp ? outcomes.contains(where: \.isQueued) : Outcome.smtpReply(outcomes)?.isQueued == true
         guard accepted else {
-            state = .command
+            awaitCommand()
             return .refuse(ending)
         }
         envelope = e   // until the commit ends
@@ -120,7 +125,7 @@ extension ReceiveStateMachine {
         guard let ending = pendingEnding else { return .none }
         pendingEnding = nil
         envelope = nil
-        if state == .waiting { state = .command }
+        if state == .waiting { awaitCommand() }
         return .finish(ending)
     }
 
@@ -129,7 +134,7 @@ extension ReceiveStateMachine {
         guard let committing = pendingEnding else { return .none }
         pendingEnding = nil
         envelope = nil
-        if state == .waiting { state = .command }
+        if state == .waiting { awaitCommand() }
         let outcomes = Array(repeating: outcome, count: max(1, committing.recipients.count))
         return .refuse(ending(outcomes, id: committing.id, recipients: committing.recipients, mailFrom: committing.mailFrom,
                               unscanned: false))

@@ -4,24 +4,37 @@ import PosternUtil
 
 /// Connection, command lines, shutdown, half-close and the clock.
 extension ReceiveStateMachine {
-    /// The connection is up: 220, or the reason it is refused.
+    /// The connection is up: 220, or the reason it is refused. `fromClient` counts the
+    /// sessions and recent connections of the client's address, this one included (Postfix's
+    /// anvil); the limits on them spare `LimitExempt`.
     package mutating func connected(clientIP: String, clientPort: Int, serverIP: String, serverPort: Int,
-                                    sessions: Int, shuttingDown: Bool, now: NIODeadline) -> Action {
+                                    sessions: Int, fromClient: ClientCounter.Count = .init(sessions: 1, connections: 1),
+                                    shuttingDown: Bool, now: NIODeadline) -> Action {
         session.clientIP = clientIP
         session.clientPort = clientPort
         session.serverIP = serverIP
         session.serverPort = serverPort
         lastRead = now
         if shuttingDown { return close(.shuttingDown) }
-        guard let client = IPAddress(clientIP), config.receiver.protectedNetworks.contains(where: { $0.contains(client) }) else {
+        let r = config.receiver
+        guard let client = IPAddress(clientIP), r.protectedNetworks.contains(where: { $0.contains(client) }) else {
             return close(.notProtected(client: clientIP))
         }
-        if sessions > config.receiver.maxSessions { return close(.tooManyConnections) }
-        state = .command
+        if sessions > r.maxSessions { return close(.tooManyConnections) }
+        if !r.limitExempt.contains(where: { $0.contains(client) }) {
+            if r.clientConnectionLimit > 0 && fromClient.sessions > r.clientConnectionLimit {
+                return close(.clientConnectionLimit(client: clientIP))
+            }
+            if r.clientConnectionRateLimit > 0 && fromClient.connections > r.clientConnectionRateLimit {
+                return close(.clientConnectionRate(client: clientIP))
+            }
+        }
+        awaitCommand()
         return .reply([session.greeting])
     }
 
-    /// Bytes came in: the silence clock starts again. False once the session is closing:
+    /// Bytes came in. They do not make the command line being read any less due: only a
+    /// whole line does (``commandLine(_:pipelined:)``). False once the session is closing:
     /// the bytes are ignored.
     package mutating func read(now: NIODeadline) -> Bool {
         guard state != .closing else { return false }
@@ -42,10 +55,26 @@ extension ReceiveStateMachine {
         }
     }
 
-    /// One framed command line.
-    package mutating func commandLine(_ framed: FramedLine) -> Action {
-        switch session.handle(framed: framed) {
+    /// One framed command line, complete with the last read. `pipelined`: the client sent more
+    /// behind it before it could have read the reply.
+    ///
+    /// RFC 2920 §3.1: DATA must end a pipelined group, and the message may follow only once
+    /// 354 has come. Bytes sent behind a DATA that is refused (or a BDAT refused for want of
+    /// MAIL or RCPT, or either with a syntax error) are a message meant as data: read as
+    /// commands, a `RCPT TO` hidden in it would join the transaction. Such a client is told
+    /// so and cut off (Postfix's `smtpd_forbid_unauth_pipelining`).
+    ///
+    /// XXX Commands pipelined behind EHLO itself (before its reply announced PIPELINING) are let
+    /// be, as are the message octets sent behind a DATA that gets its 354: test clients and the
+    /// golden transcripts send a whole session in one write, and what they send is read as it
+    /// was meant.
+    package mutating func commandLine(_ framed: FramedLine, pipelined: Bool = false) -> Action {
+        lineStart = lastRead
+        let step = session.handle(framed: framed)
+        let verb = if case .line = framed { session.lastVerb } else { "" }
+        switch step {
         case .reply(let r):
+            if pipelined && (verb == "DATA" || verb == "BDAT") { return improperPipelining([r]) }
             // A client over MaxRecipients is not misbehaving (RFC 5321 §4.5.3.1.10).
             if (r.isPermanent || r.isTransient) && r.status != EnhancedStatus(4, 5, 3) {
                 session.errors += 1
@@ -67,6 +96,7 @@ extension ReceiveStateMachine {
             state = .closing
             return .close([r], why: nil)
         case .startData:
+            dataPipelined = pipelined
             return .openMessage
         case .chunk(let size, let last):
             chunkRemaining = size
@@ -114,28 +144,49 @@ extension ReceiveStateMachine {
         messageOpen = false
     }
 
-    /// The clock, once a second: `CommandTimeout` of silence between commands, `DataTimeout`
-    /// inside DATA/BDAT, and the minimum data rate (Postfix's `smtpd_min_data_rate`): inside
-    /// DATA/BDAT the client has `DataTimeout` plus one second per ``SMTPDefaults/minDataRate``
-    /// octets sent, so that a trickle cannot hold a session for ever. While the session waits
-    /// on the disk or on scannerd the client's silence does not count.
-    package mutating func tick(now: NIODeadline) -> Action {
+    /// The clock, once a second. In the command phase the whole next line must be in within
+    /// `CommandTimeout` of the previous one (or of the greeting, or of the last reply to a
+    /// message): silence and a trickle count alike (Postfix's `smtpd_per_record_deadline`).
+    /// Inside DATA/BDAT, `DataTimeout` of silence, and the minimum data rate (Postfix's
+    /// `smtpd_min_data_rate`): the client has `DataTimeout` plus one second per
+    /// ``SMTPDefaults/minDataRate`` octets sent, so that a trickle cannot hold a session for
+    /// ever. While the session waits on the disk or on scannerd the client's time does not
+    /// run. In stress mode (`stressed`) the shorter stress timeouts apply.
+    package mutating func tick(now: NIODeadline, stressed: Bool = false) -> Action {
         switch state {
         case .waiting:
             lastRead = now
+            lineStart = now
             return .none
         case .idle, .closing:
             return .none
-        case .command, .data, .chunk:
+        case .command:
+            return now - lineStart > TimeAmount(commandTimeout(stressed: stressed)) ? close(.timeout) : .none
+        case .data, .chunk:
             break
         }
-        let inData = state == .data || state == .chunk
-        var expired = now - lastRead > TimeAmount(inData ? config.receiver.dataTimeout : config.receiver.commandTimeout)
-        if inData, let start = dataStart {
-            let allowed = TimeAmount(config.receiver.dataTimeout) + .seconds(Int64(dataBytes / SMTPDefaults.minDataRate))
-            expired = expired || now - start > allowed
+        let dataTimeout = TimeAmount(dataTimeout(stressed: stressed))
+        var expired = now - lastRead > dataTimeout
+        if let start = dataStart {
+            expired = expired || now - start > dataTimeout + .seconds(Int64(dataBytes / SMTPDefaults.minDataRate))
         }
         return expired ? close(.timeout) : .none
+    }
+
+    /// `CommandTimeout`, or in stress mode the shorter `StressCommandTimeout`.
+    package func commandTimeout(stressed: Bool) -> Duration {
+        stressed ? min(config.receiver.commandTimeout, config.receiver.stressCommandTimeout) : config.receiver.commandTimeout
+    }
+
+    /// `DataTimeout`, or in stress mode the shorter `StressDataTimeout`.
+    package func dataTimeout(stressed: Bool) -> Duration {
+        stressed ? min(config.receiver.dataTimeout, config.receiver.stressDataTimeout) : config.receiver.dataTimeout
+    }
+
+    /// The reply the client is owed, then 554 5.5.0 and the end of the session.
+    mutating func improperPipelining(_ owed: [Reply]) -> Action {
+        state = .closing
+        return .close(owed + [table.reply(.improperPipelining)], why: .improperPipelining)
     }
 
     mutating func close(_ why: Outcome) -> Action {

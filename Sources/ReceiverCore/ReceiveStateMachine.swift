@@ -109,6 +109,11 @@ package struct ReceiveStateMachine {
     package internal(set) var inputClosed = false
 
     var lastRead: NIODeadline
+    /// When the command line being read became due: the whole line must be in within
+    /// `CommandTimeout` of it, however its bytes trickle (Postfix's `smtpd_per_record_deadline`).
+    var lineStart: NIODeadline
+    /// The DATA line had more behind it: if no 354 follows, that is improper pipelining.
+    var dataPipelined = false
     var dataStart: NIODeadline?
     /// Octets read inside DATA/BDAT this transaction, for the minimum data rate.
     var dataBytes = 0
@@ -129,6 +134,13 @@ package struct ReceiveStateMachine {
         self.session = SMTPSession(lmtp: lmtp, hostname: config.general.hostname, config: config)
         self.session.tlsAvailable = tlsAvailable
         self.lastRead = now
+        self.lineStart = now
+    }
+
+    /// Back to reading commands: the next line is due from the last read on.
+    mutating func awaitCommand() {
+        state = .command
+        lineStart = lastRead
     }
 
     /// How a transaction ends: the replies from the table, then the transaction is over.

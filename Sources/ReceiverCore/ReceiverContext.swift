@@ -3,6 +3,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import NIOSSL
+import PosternPolicy
 import PosternRuntime
 import PosternSpool
 
@@ -45,25 +46,62 @@ package struct ReceiverContext: Sendable {
     }
 }
 
-/// Live sessions, so shutdown can tell each one to finish and say 421.
+/// Live sessions, so shutdown can tell each one to finish and say 421; with them the counts
+/// per client address (``ClientCounter``) and the stress mode (``StressGauge``).
 package final class SessionRegistry: Sendable {
-    private let box = NIOLockedValueBox<[ObjectIdentifier: SMTPServerHandler.Handle]>([:])
+    private struct Sessions {
+        var handles: [ObjectIdentifier: SMTPServerHandler.Handle] = [:]
+        var clients = ClientCounter()
+        var stress = StressGauge()
+    }
+
+    /// What a new session learns when it is counted.
+    package struct Admission: Equatable {
+        /// Open sessions, this one included.
+        package var sessions: Int
+        /// Its client address's sessions and connections.
+        package var client: ClientCounter.Count
+        /// The session tipped receiverd into stress mode.
+        package var stress: StressGauge.Change?
+    }
+
+    private let box = NIOLockedValueBox(Sessions())
     private let shuttingDown = NIOLockedValueBox(false)
 
     private let receiving = NIOLockedValueBox(0)
 
-    package var count: Int { box.withLockedValue { $0.count } }
+    package init() {}
+
+    package var count: Int { box.withLockedValue { $0.handles.count } }
+    /// Stress mode is on: every session's timeouts are the shorter ones.
+    package var isStressed: Bool { box.withLockedValue { $0.stress.stressed } }
     /// Sessions reading a message now: their commits will follow within moments.
     package var inData: Int { receiving.withLockedValue { $0 } }
     package func dataStarted() { receiving.withLockedValue { $0 += 1 } }
     package func dataEnded() { receiving.withLockedValue { $0 -= 1 } }
     package var isShuttingDown: Bool { shuttingDown.withLockedValue { $0 } }
 
-    package func add(_ h: SMTPServerHandler.Handle) { box.withLockedValue { $0[h.id] = h } }
-    package func remove(_ id: ObjectIdentifier) { box.withLockedValue { _ = $0.removeValue(forKey: id) } }
+    /// Counts a new session (`config` is the session's snapshot: limits and threshold).
+    package func add(_ h: SMTPServerHandler.Handle, now: NIODeadline, config: ReceiverSection) -> Admission {
+        box.withLockedValue { s in
+            s.handles[h.id] = h
+            let client = s.clients.connect(h.client, now: now, unit: TimeAmount(config.clientRateTimeUnit))
+            let change = s.stress.update(sessions: s.handles.count, maxSessions: config.maxSessions, threshold: config.stressThreshold)
+            return Admission(sessions: s.handles.count, client: client, stress: change)
+        }
+    }
+
+    /// A session ended; whether stress mode ended with it, and the sessions left.
+    package func remove(_ id: ObjectIdentifier, config: ReceiverSection) -> (sessions: Int, stress: StressGauge.Change?) {
+        box.withLockedValue { s in
+            guard let h = s.handles.removeValue(forKey: id) else { return (s.handles.count, nil) }
+            s.clients.disconnect(h.client)
+            return (s.handles.count, s.stress.update(sessions: s.handles.count, maxSessions: config.maxSessions, threshold: config.stressThreshold))
+        }
+    }
 
     package func shutdownAll() {
         shuttingDown.withLockedValue { $0 = true }
-        for h in box.withLockedValue({ Array($0.values) }) { h.shutdown() }
+        for h in box.withLockedValue({ Array($0.handles.values) }) { h.shutdown() }
     }
 }

@@ -1,4 +1,5 @@
 import Logging
+import PosternPolicy
 import PosternSMTP
 
 /// Log lines about refusals, Postfix style, so that every recipient's fate can be followed.
@@ -38,6 +39,32 @@ extension SMTPServerHandler {
             let r = machine.table.reply(outcome)
             let dsn = r.status.map { "\($0)" } ?? (r.isTransient ? "4.0.0" : "5.0.0")
             log.notice("to=<\(rcpt.address)>, dsn=\(dsn), status=\(r.isTransient ? "deferred" : "refused") (\(r))")
+        }
+    }
+
+    /// A client over its address's limits, as Postfix's smtpd logs anvil's verdicts.
+    package func logAdmission(_ action: ReceiveStateMachine.Action, _ admission: SessionRegistry.Admission) {
+        guard case .close(_, let why?) = action else { return }
+        let r = config.receiver
+        switch why {
+        case .clientConnectionLimit:
+            logger.warning("Connection concurrency limit exceeded: \(admission.client.sessions) from \(machine.session.clientIP) (ClientConnectionLimit \(r.clientConnectionLimit))")
+        case .clientConnectionRate:
+            logger.warning("Connection rate limit exceeded: \(admission.client.connections) from \(machine.session.clientIP) for \(ValueSyntax.format(r.clientRateTimeUnit)) (ClientConnectionRateLimit \(r.clientConnectionRateLimit))")
+        default: break
+        }
+    }
+
+    /// Once when receiverd enters stress mode and once when it leaves it.
+    package func logStress(_ change: StressGauge.Change?, sessions: Int) {
+        let r = config.receiver
+        switch change {
+        case .entered?:
+            logger.warning("stress mode: \(sessions) of MaxSessions \(r.maxSessions) sessions open (StressThreshold \(r.stressThreshold)%): CommandTimeout \(ValueSyntax.format(machine.commandTimeout(stressed: true))), DataTimeout \(ValueSyntax.format(machine.dataTimeout(stressed: true)))")
+        case .left?:
+            logger.notice("stress mode ended: \(sessions) sessions open")
+        case nil:
+            break
         }
     }
 }

@@ -63,6 +63,8 @@ package final class SMTPServerHandler: ChannelInboundHandler {
     /// A Sendable way for the registry to reach the session on its event loop.
     package struct Handle: Sendable {
         package let id: ObjectIdentifier
+        /// The client's address, for the counts per address.
+        package let client: String
         package let loop: any EventLoop
         package let shutdownAction: @Sendable () -> Void
         package func shutdown() { loop.execute(shutdownAction) }
@@ -76,15 +78,20 @@ package final class SMTPServerHandler: ChannelInboundHandler {
         logger[metadataKey: "client"] = "[\(clientIP)]:\(remote?.port ?? 0)"
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
         let contextBound = NIOLoopBound(context, eventLoop: context.eventLoop)
-        ctx.sessions.add(Handle(id: ObjectIdentifier(self), loop: context.eventLoop) { loopBound.value.requestShutdown() })
+        let now = NIODeadline.now()
+        let admission = ctx.sessions.add(
+            Handle(id: ObjectIdentifier(self), client: clientIP, loop: context.eventLoop) { loopBound.value.requestShutdown() },
+            now: now, config: config.receiver)
+        logStress(admission.stress, sessions: admission.sessions)
         let action = machine.connected(
             clientIP: clientIP, clientPort: remote?.port ?? 0, serverIP: local?.ipAddress ?? "127.0.0.1", serverPort: local?.port ?? 0,
-            sessions: ctx.sessions.count, shuttingDown: ctx.sessions.isShuttingDown, now: .now())
+            sessions: admission.sessions, fromClient: admission.client, shuttingDown: ctx.sessions.isShuttingDown, now: now)
+        logAdmission(action, admission)
         execute(action, context)
         guard machine.state == .command else { return }
         timer = context.eventLoop.scheduleRepeatedTask(initialDelay: Self.tickInterval, delay: Self.tickInterval) { _ in
             let me = loopBound.value
-            me.execute(me.machine.tick(now: .now()), contextBound.value)
+            me.execute(me.machine.tick(now: .now(), stressed: me.ctx.sessions.isStressed), contextBound.value)
         }
         logger.debug("connect")
         flush(context)
@@ -96,7 +103,8 @@ package final class SMTPServerHandler: ChannelInboundHandler {
         leaveData()
         timer?.cancel()
         timer = nil
-        ctx.sessions.remove(ObjectIdentifier(self))
+        let left = ctx.sessions.remove(ObjectIdentifier(self), config: config.receiver)
+        logStress(left.stress, sessions: left.sessions)
         if let writer {
             logger.info("lost connection after \(machine.session.lastVerb)", metadata: ["queue-id": "\(writer.id)"])
             writer.abort()
@@ -141,7 +149,7 @@ package final class SMTPServerHandler: ChannelInboundHandler {
             switch machine.next() {
             case .command:
                 guard let framed = framer.next(from: &input) else { break loop }
-                let action = machine.commandLine(framed)
+                let action = machine.commandLine(framed, pipelined: input.readableBytes > 0)
                 logRefusedCommand(action, framed)
                 execute(action, context)
             case .data:
@@ -165,7 +173,7 @@ package final class SMTPServerHandler: ChannelInboundHandler {
                 input.withUnsafeReadableBytes { decoder.copyChunk(UnsafeRawBufferPointer(rebasing: $0[0..<n]), into: &decoded) }
                 input.moveReaderIndex(forwardBy: n)
                 spill()
-                execute(machine.chunkRead(n), context)
+                execute(machine.chunkRead(n, pipelined: input.readableBytes > 0), context)
             case .act(let action):
                 execute(action, context)
             case .stop:
@@ -223,12 +231,21 @@ package final class SMTPServerHandler: ChannelInboundHandler {
         }
     }
 
-    /// Why the machine closed the session, for the log; a timeout names the command it cut.
+    /// Why the machine closed the session, for the log (Postfix's words where it has them).
     private func logClose(_ why: Outcome?) {
+        let verb = machine.session.lastVerb
         switch why {
         case .notProtected?: logger.notice("reject: client not in ProtectedNetworks")
         case .tooManyConnections?: logger.warning("too many sessions", metadata: ["limit": "\(config.receiver.maxSessions)"])
-        case .timeout?: logger.info("timeout after \(machine.session.lastVerb)")
+        case .timeout?:
+            // A line begun but not finished is the slow sender the per-line deadline is for.
+
+            let unfinished = input.readableBytes > 0 ? " while receiving a command line (\(input.readableBytes) octets of it)" : ""
+            let stress = ctx.sessions.isStressed ? " (stress mode)" : ""
+            logger.info("timeout after \(verb)\(unfinished)\(stress)")
+        case .improperPipelining?:
+            // The octets are the client's message or commands: counted, never logged.
+            logger.notice("improper command pipelining after \(verb): \(input.readableBytes) octets sent before the reply")
         default: break
         }
     }

@@ -28,6 +28,8 @@ import Testing
         ("[Sender]\nAddress = inet:25@2001:db8::1",
          "t.conf:2:19: IPv6 address must be written in brackets: inet:PORT@[ADDRESS]"),
         ("[Receiver]\nReturnReject = maybe", "t.conf:2:16: invalid value 'maybe' for ReturnReject: expected yes or no"),
+        ("[Receiver]\nStressThreshold = 120%", "t.conf:2:19: invalid value '120%' for StressThreshold: expected a percentage from 0% to 100%"),
+        ("[Receiver]\nStressThreshold = %", "t.conf:2:19: invalid value '%' for StressThreshold: expected a percentage from 0% to 100%"),
         ("[Receiver]\nMaxSessions = 1\nMaxSessions = 2", "t.conf:3:1: duplicate key 'MaxSessions' in [Receiver]"),
         ("[Receiver]\nProtectedNetworks = 127.0.0.0/8, 10.0.0.0/33",
          "t.conf:2:34: invalid network '10.0.0.0/33': expected an address or ADDRESS/PREFIX"),

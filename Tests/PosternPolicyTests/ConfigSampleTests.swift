@@ -37,7 +37,8 @@ import Testing
         let expected: [String: [String]] = [
             "general": ["hostname", "spooldir", "rundir", "user", "loglevel"],
             "receiver": ["address", "protectednetworks", "maxmessagesize", "maxrecipients", "maxsessions",
-                         "commandtimeout", "datatimeout", "processingerrors", "returnreject", "softbounce", "addreceivedheader",
+                         "commandtimeout", "datatimeout", "stressthreshold", "stresscommandtimeout", "stressdatatimeout",
+                         "clientconnectionlimit", "clientconnectionratelimit", "clientratetimeunit", "limitexempt", "processingerrors", "returnreject", "softbounce", "addreceivedheader",
                          "maxreceivedheaders", "maxfilterpasses"],
             "scanner": ["address", "beforequeuefilters", "afterqueuefilters", "scantimeout"],
             "sender": ["address", "controladdress", "connecttimeout", "commandtimeout", "datatimeout",

@@ -23,6 +23,11 @@ import Testing
         #expect(config.receiver.maxSessions == 200)
         #expect(config.receiver.commandTimeout == .seconds(300))
         #expect(config.receiver.dataTimeout == .seconds(300))
+        #expect(config.receiver.stressThreshold == 80)
+        #expect(config.receiver.stressCommandTimeout == .seconds(10) && config.receiver.stressDataTimeout == .seconds(10))
+        #expect(config.receiver.clientConnectionLimit == 0 && config.receiver.clientConnectionRateLimit == 0, "off: the MTA is the client")
+        #expect(config.receiver.clientRateTimeUnit == .seconds(60))
+        #expect(config.receiver.limitExempt.map(\.description) == ["127.0.0.0/8", "::1/128"])
         #expect(config.receiver.processingErrors == "tempfail")
         #expect(config.receiver.processingErrorsActions == ActionList(main: .tempfail))
         #expect(config.receiver.returnReject && config.receiver.addReceivedHeader)
@@ -69,6 +74,13 @@ import Testing
             MaxSessions = 10
             CommandTimeout = 1m
             DataTimeout = 2m
+            StressThreshold = 90%
+            StressCommandTimeout = 20s
+            StressDataTimeout = 30s
+            ClientConnectionLimit = 10
+            ClientConnectionRateLimit = 100
+            ClientRateTimeUnit = 10m
+            LimitExempt = 192.0.2.1
             ProcessingErrors = reject, notify
             ReturnReject = no
             AddReceivedHeader = off
@@ -117,6 +129,10 @@ import Testing
         #expect(config.receiver.maxMessageSize == 50 << 20)
         #expect(config.receiver.maxRecipients == 500 && config.receiver.maxSessions == 10)
         #expect(config.receiver.commandTimeout == .seconds(60) && config.receiver.dataTimeout == .seconds(120))
+        #expect(config.receiver.stressThreshold == 90 && config.receiver.stressCommandTimeout == .seconds(20))
+        #expect(config.receiver.stressDataTimeout == .seconds(30))
+        #expect(config.receiver.clientConnectionLimit == 10 && config.receiver.clientConnectionRateLimit == 100)
+        #expect(config.receiver.clientRateTimeUnit == .seconds(600) && config.receiver.limitExempt.map(\.description) == ["192.0.2.1/32"])
         #expect(config.receiver.processingErrors == "reject, notify")
         #expect(!config.receiver.returnReject && !config.receiver.addReceivedHeader)
         #expect(config.receiver.maxReceivedHeaders == 30)

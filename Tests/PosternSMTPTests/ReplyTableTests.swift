@@ -19,6 +19,9 @@ import Testing
         (.tooManyErrors, "421 4.7.0 mx.test Error: too many errors"),
         (.tooManyConnections, "421 4.7.0 mx.test Error: too many connections"),
         (.notProtected(client: "192.0.2.9"), "554 5.7.1 Access denied: 192.0.2.9 is not in ProtectedNetworks"),
+        (.clientConnectionLimit(client: "192.0.2.9"), "421 4.7.0 mx.test Error: too many connections from 192.0.2.9"),
+        (.clientConnectionRate(client: "192.0.2.9"), "421 4.7.0 mx.test Error: too many connections from 192.0.2.9"),
+        (.improperPipelining, "554 5.5.0 Error: SMTP protocol synchronization"),
     ]
 
     @Test(arguments: table)
@@ -65,6 +68,6 @@ import Testing
             if case .contentTempfailed = o { continue }
             #expect(Outcome.scanned(keyword: Substring(o.keyword), id: "ID", reason: "r") == nil)
         }
-        #expect(Set(Self.table.map(\.0.keyword)).count == 14, "one keyword per outcome")
+        #expect(Set(Self.table.map(\.0.keyword)).count == 17, "one keyword per outcome")
     }
 }

@@ -72,11 +72,13 @@ import Testing
 
     // MARK: - the clock
 
-    @Test func commandTimeoutCountsFromTheLastRead() throws {
+    /// Silence between commands: CommandTimeout from the last whole line.
+    @Test func commandTimeoutCountsFromTheLastCommandLine() throws {
         var m = try Self.machine("[Receiver]\nCommandTimeout = 30s")
         #expect(m.tick(now: Self.at(29)) == .none)
         let read = m.read(now: Self.at(29))
         #expect(read)
+        #expect(m.commandLine(Self.line("NOOP")) == .reply([Reply(250, EnhancedStatus(2, 0, 0), "Ok")]))
         #expect(m.tick(now: Self.at(58)) == .none)
         #expect(m.tick(now: Self.at(59.5)) == .close([Reply(421, EnhancedStatus(4, 4, 2), "mx.test Error: timeout exceeded")], why: .timeout))
         #expect(m.state == .closing)

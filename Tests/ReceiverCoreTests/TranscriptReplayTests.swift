@@ -15,7 +15,7 @@ import Testing
         return parts.joined(separator: "/") + "/e2e/transcripts"
     }()
 
-    static let cases = ["bare-address", "bdat", "errors", "esmtp", "helo", "lmtp"]
+    static let cases = ["bare-address", "bdat", "errors", "esmtp", "helo", "lmtp", "pipelining"]
 
     static func read(_ path: String) throws -> String {
         guard let f = fopen(path, "r") else { throw TranscriptMissing(path: path) }

@@ -21,6 +21,26 @@ public enum ConfigDefaults {
     public static let commandTimeout = Duration.seconds(300)
     /// Same as the command timeout, as Postfix's `smtpd_timeout`.
     public static let dataTimeout = Duration.seconds(300)
+    /// Stress mode begins when this share of `MaxSessions` (in percent) is open: early enough
+    /// that the shorter timeouts free sessions before newcomers are turned away at the limit.
+    public static let stressThreshold = 80
+    /// Postfix's stress-dependent `smtpd_timeout` (`${stress?{10}:{300}}s`): an MTA answers
+    /// in milliseconds, so 10 s only cuts off clients that hold a session without using it.
+    public static let stressCommandTimeout = Duration.seconds(10)
+    /// As ``stressCommandTimeout``; the minimum data rate still applies on top.
+    public static let stressDataTimeout = Duration.seconds(10)
+    /// Off: the MTA that feeds the filter is usually one address and the only client, and it
+    /// opens as many sessions as its own process limit allows (Postfix's anvil limit is for
+    /// the open Internet, with `$mynetworks` exempt).
+    public static let clientConnectionLimit = 0
+    /// Off, for the same reason as ``clientConnectionLimit``.
+    public static let clientConnectionRateLimit = 0
+    /// Postfix's `anvil_rate_time_unit`.
+    public static let clientRateTimeUnit = Duration.seconds(60)
+    /// The local MTA is never limited per address, even when an administrator sets the limits
+    /// for other hosts in `ProtectedNetworks` (Postfix's `smtpd_client_event_limit_exceptions`
+    /// is `$mynetworks`).
+    public static let limitExempt = ["127.0.0.0/8", "::1/128"]
     /// A scanner that is down must never let mail through unchecked (DESIGN.md §5).
     public static let processingErrors = "tempfail"
     /// Postfix's `hopcount_limit` is 50.

@@ -16,6 +16,20 @@ public struct ReceiverSection: Sendable {
     public var commandTimeout = ConfigDefaults.commandTimeout
     /// Idle time allowed inside DATA/BDAT.
     public var dataTimeout = ConfigDefaults.dataTimeout
+    /// Stress mode begins when this percentage of `maxSessions` is open; 0 = never.
+    public var stressThreshold = ConfigDefaults.stressThreshold
+    /// `commandTimeout` in stress mode (the shorter of the two applies).
+    public var stressCommandTimeout = ConfigDefaults.stressCommandTimeout
+    /// `dataTimeout` in stress mode (the shorter of the two applies).
+    public var stressDataTimeout = ConfigDefaults.stressDataTimeout
+    /// Most concurrent sessions from one client address; 0 = no limit.
+    public var clientConnectionLimit = ConfigDefaults.clientConnectionLimit
+    /// Most new connections from one client address per `clientRateTimeUnit`; 0 = no limit.
+    public var clientConnectionRateLimit = ConfigDefaults.clientConnectionRateLimit
+    /// The time unit of `clientConnectionRateLimit`.
+    public var clientRateTimeUnit = ConfigDefaults.clientRateTimeUnit
+    /// Clients the per-address limits never apply to.
+    public var limitExempt: [CIDR] = ConfigDefaults.limitExempt.map { CIDR($0)! }
     /// What to do when scanning fails, as written (validated, canonical form).
     public var processingErrors = ConfigDefaults.processingErrors
     /// `processingErrors` parsed.
@@ -56,6 +70,14 @@ public struct ReceiverSection: Sendable {
         section.maxSessions = reader.integer("MaxSessions", in: 1...Int.max) ?? section.maxSessions
         section.commandTimeout = reader.duration("CommandTimeout") ?? section.commandTimeout
         section.dataTimeout = reader.duration("DataTimeout") ?? section.dataTimeout
+        section.stressThreshold = reader.percentage("StressThreshold") ?? section.stressThreshold
+        section.stressCommandTimeout = reader.duration("StressCommandTimeout") ?? section.stressCommandTimeout
+        section.stressDataTimeout = reader.duration("StressDataTimeout") ?? section.stressDataTimeout
+        section.clientConnectionLimit = reader.integer("ClientConnectionLimit", in: 0...Int.max) ?? section.clientConnectionLimit
+        section.clientConnectionRateLimit = reader.integer("ClientConnectionRateLimit", in: 0...Int.max)
+            ?? section.clientConnectionRateLimit
+        section.clientRateTimeUnit = reader.duration("ClientRateTimeUnit") ?? section.clientRateTimeUnit
+        section.limitExempt = reader.networks("LimitExempt") ?? section.limitExempt
         if let actions = reader.actions("ProcessingErrors") {
             section.processingErrorsActions = actions
             section.processingErrors = actions.description

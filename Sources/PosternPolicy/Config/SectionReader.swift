@@ -78,6 +78,15 @@ public struct SectionReader: Sendable {
         }
     }
 
+    /// A percentage from 0 to 100, written `80%` or `80`.
+    public mutating func percentage(_ key: String) -> Int? {
+        parse(key, expecting: "a percentage from 0% to 100%") { text in
+            let digits = text.hasSuffix("%") ? String(text.dropLast()) : text
+            guard !digits.isEmpty, digits.utf8.allSatisfy(ASCII.isDigit), let n = Int(digits), n <= 100 else { return nil }
+            return n
+        }
+    }
+
     /// A positive time such as `30s`, `5m`, `2h`, `1d`, `500ms`.
     public mutating func duration(_ key: String) -> Duration? {
         parse(key, expecting: "a time such as 30s, 5m, 2h, 1d or 500ms") {
