@@ -148,10 +148,9 @@ def tail(path: Path, lines: int = 80) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
-def session_pids(sid: int) -> list[int]:
-    """PIDs of all processes in session `sid` (processes we started with
-    start_new_session=True and their descendants)."""
-    pids = []
+def processes():
+    """(pid, comm, fields after comm) of every process in /proc; comm may contain
+    spaces, so the fields are read after its closing parenthesis."""
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -159,28 +158,20 @@ def session_pids(sid: int) -> list[int]:
             stat = Path(f"/proc/{entry}/stat").read_text()
         except OSError:
             continue
-        # pid (comm) state ppid pgrp session ... ; comm may contain spaces
-        fields = stat[stat.rfind(")") + 2:].split()
-        if len(fields) > 3 and int(fields[3]) == sid and fields[0] != "Z":
-            pids.append(int(entry))
-    return pids
+        yield int(entry), stat[stat.index("(") + 1:stat.rindex(")")], stat[stat.rindex(")") + 2:].split()
+
+
+def session_pids(sid: int) -> list[int]:
+    """PIDs of all processes in session `sid` (processes we started with
+    start_new_session=True and their descendants)."""
+    # fields: state ppid pgrp session ...
+    return [pid for pid, _, fields in processes() if len(fields) > 3 and int(fields[3]) == sid and fields[0] != "Z"]
 
 
 def daemon_pids(parent: int) -> dict[str, int]:
     """The daemons ``posternctl run`` (pid `parent`) runs: name -> pid."""
-    found = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        name = stat[stat.index("(") + 1:stat.rindex(")")]
-        fields = stat[stat.rindex(")") + 2:].split()
-        if int(fields[1]) == parent and fields[0] != "Z" and name in ("receiverd", "scannerd", "senderd"):
-            found[name] = int(entry)
-    return found
+    return {name: pid for pid, name, fields in processes()
+            if int(fields[1]) == parent and fields[0] != "Z" and name in ("receiverd", "scannerd", "senderd")}
 
 
 def kill_session(sid: int, grace: float = 5.0) -> list[int]:
