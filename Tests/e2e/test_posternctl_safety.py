@@ -6,10 +6,13 @@ made it, and the listings have --json."""
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import re
+import shutil
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -26,9 +29,27 @@ def ctl(config, *args: str, stdin: str | None = None, env: dict | None = None,
     args = list(args)
     at = args.index("--") if "--" in args else len(args)     # options go before "--"
     args[at:at] = ["--config", str(config)]
-    return subprocess.run([str(postern_binary("posternctl")), *args],
+    binary = postern_binary("posternctl") if user is None else binary_for_anyone()
+    return subprocess.run([str(binary), *args],
                           input=stdin, capture_output=True, text=True, timeout=30,
                           env=env, user=user)
+
+
+def binary_for_anyone():
+    """A copy of posternctl that another user can run: the build tree may sit in a
+    directory only root can enter (a clone in a mktemp -d directory)."""
+    global _anyone
+    if _anyone is None:
+        d = Path(tempfile.mkdtemp(prefix="posternctl-bin."))
+        os.chmod(d, 0o755)
+        _anyone = d / "posternctl"
+        shutil.copy2(postern_binary("posternctl"), _anyone)
+        os.chmod(_anyone, 0o755)
+        atexit.register(shutil.rmtree, d, True)
+    return _anyone
+
+
+_anyone = None
 
 
 @pytest.fixture
