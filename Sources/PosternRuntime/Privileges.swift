@@ -28,9 +28,10 @@ public enum Privileges {
         let uid = pw.pointee.pw_uid
         let gid = pw.pointee.pw_gid
         guard uid != 0 else { return }
-        // What root created for this daemon (the directories on start, the guard key) must be
-        // the user's, or the daemon could no longer write its own spool.
-        let owned = [layout.root, layout.root + "/.guard-key"] + SpoolState.allCases.map(layout.directory) + paths
+        // What root created for this daemon (the directories on start, the keys) must be the
+        // user's, or the daemon could no longer write its own spool.
+        let owned = [layout.root, layout.root + "/.guard-key", layout.root + "/.release-key"]
+            + SpoolState.allCases.map(layout.directory) + paths
         for path in owned {
             var st = stat()
             if lstat(path, &st) == 0 && st.st_uid == 0 && chown(path, uid, gid) != 0 {

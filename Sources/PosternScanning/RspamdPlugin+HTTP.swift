@@ -86,6 +86,9 @@ package final class HTTPReplyReader {
             switch part {
             case .head(let h):
                 head = h
+                // NIO drops 100-199 but passes 101, after which it reads no more HTTP: an
+                // upgrade is no answer to /checkv2 (found by the rspamd-reply fuzz target).
+                if h.status.code < 200 { throw PluginError.unexpected(statusLine()) }
                 try checkTransferEncoding(h)
             case .body(let b): body.writeImmutableBuffer(b)
             case .end: complete = true

@@ -28,4 +28,15 @@ import Testing
         #expect(try reader.feed(Array(":1}".utf8)[...]) == nil)
         #expect(try reader.finish().body == Array("{\"score\":1}".utf8))
     }
+
+    /// 101 Switching Protocols ends NIO's reading as HTTP: refused, whatever follows it
+    /// (Fuzz/Regressions/rspamd-reply/switching-protocols).
+    @Test func anUpgradeIsRefused() {
+        let reply = Array("HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}".utf8)
+        #expect(throws: PluginError.self) { try HTTPReplyReader().feed(reply[...]) }
+        let reader = HTTPReplyReader()
+        #expect(throws: PluginError.self) {
+            for i in reply.indices { _ = try reader.feed(reply[i...i]) }
+        }
+    }
 }

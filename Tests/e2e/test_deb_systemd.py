@@ -223,8 +223,8 @@ def accepted(client_output: str) -> set[str]:
 
 
 def spool_files(ct: Container) -> list[str]:
-    """Queue files (not the loop-guard key) anywhere in the spool but the quarantine."""
-    out = ct.sh(f"cd {SPOOL} && find . -type f ! -name .guard-key ! -path './quarantine/*' | sort")
+    """Queue files (not the loop-guard and release keys) anywhere in the spool but the quarantine."""
+    out = ct.sh(f"cd {SPOOL} && find . -type f ! -name .guard-key ! -name .release-key ! -path './quarantine/*' | sort")
     return out.split()
 
 
