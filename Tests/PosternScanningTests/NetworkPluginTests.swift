@@ -338,7 +338,10 @@ import Testing
     @Test func rspamdHTTPError() throws {
         let fake = try FakeScanner()
         let body = #"{"error":"invalid command","error_domain":"protocol-error"}"#
-        fake.serve(expect: 1, reply: Array("HTTP/1.1 500 invalid command\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)".utf8))
+        // The whole request is read first: a server that closes with the request still coming
+        // resets the connection, and the reply can be lost to the client's failed write.
+        let head = RspamdPlugin.writeRequest(Self.request, host: "127.0.0.1:\(fake.port)")
+        fake.serve(expect: head.count + Self.message.count, reply: Array("HTTP/1.1 500 invalid command\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)".utf8))
         #expect(throws: PluginError("rspamd \(fake.address): HTTP 500 invalid command")) {
             try RspamdPlugin(addresses: [fake.address], maxSize: 1 << 20, spamThreshold: nil, unconditionalThreshold: nil)
                 .scan(Self.request, deadline: .now + .seconds(5))
