@@ -22,7 +22,6 @@ extension ReceiveStateMachine {
             chunkFailure = outcome
             return .none
         }
-        if dataPipelined { return improperPipelining([table.reply(outcome)]) }
         return .reply([table.reply(outcome)])
     }
 

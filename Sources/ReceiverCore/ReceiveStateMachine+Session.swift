@@ -58,23 +58,24 @@ extension ReceiveStateMachine {
     /// One framed command line, complete with the last read. `pipelined`: the client sent more
     /// behind it before it could have read the reply.
     ///
-    /// RFC 2920 §3.1: DATA must end a pipelined group, and the message may follow only once
-    /// 354 has come. Bytes sent behind a DATA that is refused (or a BDAT refused for want of
-    /// MAIL or RCPT, or either with a syntax error) are a message meant as data: read as
-    /// commands, a `RCPT TO` hidden in it would join the transaction. Such a client is told
-    /// so and cut off (Postfix's `smtpd_forbid_unauth_pipelining`).
-    ///
-    /// XXX Commands pipelined behind EHLO itself (before its reply announced PIPELINING) are let
-    /// be, as are the message octets sent behind a DATA that gets its 354: test clients and the
-    /// golden transcripts send a whole session in one write, and what they send is read as it
-    /// was meant.
-    package mutating func commandLine(_ framed: FramedLine, pipelined: Bool = false) -> Action {
+    /// RFC 2920 §3.1: EHLO, DATA, VRFY, EXPN and NOOP must end a pipelined group ("their success
+    /// or failure produces a change of state which the client SMTP must accommodate"), and so
+    /// must HELO and LHLO, whose reply is the first that may announce PIPELINING; the message
+    /// may follow DATA only once 354 has come. Commands sent behind EHLO come from a client
+    /// that did not wait to learn whether it may pipeline; octets sent behind DATA are a message
+    /// meant as data: read as commands after a refusal, a `RCPT TO` hidden in it would join the
+    /// transaction. Such a client is told so and cut off (Postfix's
+    /// `smtpd_forbid_unauth_pipelining`), after the reply it is owed for the command itself;
+    /// DATA gets no 354. A BDAT refused for a syntax error (its size unknown) is the same case.
+    /// Pipelining where RFC 2920 allows it (MAIL, RCPT, RSET, BDAT and its chunk, commands
+    /// behind the end of data) goes on.
+        package mutating func commandLine(_ framed: FramedLine, pipelined: Bool = false) -> Action {
         lineStart = lastRead
         let step = session.handle(framed: framed)
         let verb = if case .line = framed { session.lastVerb } else { "" }
         switch step {
         case .reply(let r):
-            if pipelined && (verb == "DATA" || verb == "BDAT") { return improperPipelining([r]) }
+            if pipelined && (verb == "BDAT" || Self.endsAGroup.contains(verb)) { return improperPipelining([r]) }
             // A client over MaxRecipients is not misbehaving (RFC 5321 §4.5.3.1.10).
             if (r.isPermanent || r.isTransient) && r.status != EnhancedStatus(4, 5, 3) {
                 session.errors += 1
@@ -96,7 +97,7 @@ extension ReceiveStateMachine {
             state = .closing
             return .close([r], why: nil)
         case .startData:
-            dataPipelined = pipelined
+            if pipelined { return improperPipelining([]) }
             return .openMessage
         case .chunk(let size, let last):
             chunkRemaining = size
@@ -111,6 +112,9 @@ extension ReceiveStateMachine {
             return .startTLS(SMTPSession.readyToStartTLS)
         }
     }
+
+    /// The commands that must end a pipelined group (RFC 2920 §3.1, with HELO and LHLO).
+    static let endsAGroup: Set<String> = ["EHLO", "HELO", "LHLO", "DATA", "VRFY", "EXPN", "NOOP"]
 
     /// Graceful shutdown: an idle session closes with 421 now; one inside a transaction
     /// finishes it first (its message is either durable with a 250 or still the client's).

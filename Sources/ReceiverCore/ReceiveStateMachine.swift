@@ -112,8 +112,6 @@ package struct ReceiveStateMachine {
     /// When the command line being read became due: the whole line must be in within
     /// `CommandTimeout` of it, however its bytes trickle (Postfix's `smtpd_per_record_deadline`).
     var lineStart: NIODeadline
-    /// The DATA line had more behind it: if no 354 follows, that is improper pipelining.
-    var dataPipelined = false
     var dataStart: NIODeadline?
     /// Octets read inside DATA/BDAT this transaction, for the minimum data rate.
     var dataBytes = 0

@@ -134,7 +134,7 @@ import Testing
     /// used to be read as commands (its RCPT joined the transaction, its DATA got 354).
     @Test func textBehindARefusedDATAEndsTheSession() throws {
         var m = try T.machine()
-        _ = m.commandLine(T.line("EHLO c"), pipelined: true)
+        _ = m.commandLine(T.line("EHLO c"))
         #expect(m.commandLine(T.line("MAIL FROM:<a@example.com>"), pipelined: true) == .reply([Reply(250, EnhancedStatus(2, 1, 0), "Ok")]))
         #expect(m.commandLine(T.line("DATA"), pipelined: true)
             == .close([Reply(554, EnhancedStatus(5, 5, 1), "Error: no valid recipients"), Self.synchronization], why: .improperPipelining))
@@ -150,17 +150,41 @@ import Testing
         guard case .reply = alone.commandLine(T.line(line), pipelined: false) else { Issue.record("a refusal on its own closes"); return }
     }
 
-    /// DATA accepted, but the queue file cannot be made: no 354, so what follows is no command.
-    @Test func textBehindADATAWithout354EndsTheSession() throws {
+    /// A DATA that would be taken, with the message sent before the 354: no 354 and no queue
+    /// file; the client hears why and is cut off.
+    @Test func textBehindADATAThatWouldBeTakenEndsTheSession() throws {
         var m = try T.machine()
         T.transaction(&m)
-        #expect(m.commandLine(T.line("DATA"), pipelined: true) == .openMessage)
-        #expect(m.openFailed(.diskFull) == .close([Reply(452, EnhancedStatus(4, 3, 1), "Error: insufficient system storage"), Self.synchronization],
-                                                  why: .improperPipelining))
+        #expect(m.commandLine(T.line("DATA"), pipelined: true) == .close([Self.synchronization], why: .improperPipelining))
+        #expect(m.next() == .stop)
         var waited = try T.machine()
         T.transaction(&waited)
-        _ = waited.commandLine(T.line("DATA"))
+        #expect(waited.commandLine(T.line("DATA")) == .openMessage)
         #expect(waited.openFailed(.diskFull) == .reply([Reply(452, EnhancedStatus(4, 3, 1), "Error: insufficient system storage")]))
+    }
+
+    /// EHLO, HELO and LHLO end a group: the client cannot know it may pipeline before their
+    /// reply. It gets that reply, then 554 and the close; so do VRFY, EXPN and NOOP.
+    @Test(arguments: [("EHLO c", false), ("HELO c", false), ("LHLO c", true), ("EHLO", false)])
+    func commandsBehindTheGreetingCommandEndTheSession(_ hello: String, _ lmtp: Bool) throws {
+        var m = try T.machine(lmtp: lmtp)
+        guard case .close(let replies, .improperPipelining?) = m.commandLine(T.line(hello), pipelined: true) else {
+            Issue.record("\(hello) with more behind it goes on"); return
+        }
+        #expect(replies.count == 2 && replies.last == Self.synchronization)
+        #expect(m.next() == .stop, "nothing behind it is read")
+        var alone = try T.machine(lmtp: lmtp)
+        guard case .reply = alone.commandLine(T.line(hello)) else { Issue.record("\(hello) on its own closes"); return }
+    }
+
+    @Test(arguments: ["NOOP", "VRFY root", "EXPN staff"])
+    func commandsBehindAStateCommandEndTheSession(_ line: String) throws {
+        var m = try T.machine()
+        _ = m.commandLine(T.line("EHLO c"))
+        guard case .close(let replies, .improperPipelining?) = m.commandLine(T.line(line), pipelined: true) else {
+            Issue.record("\(line) with more behind it goes on"); return
+        }
+        #expect(replies.last == Self.synchronization)
     }
 
     @Test func moreBehindABDATWithoutRecipientsEndsTheSession() throws {
@@ -171,20 +195,25 @@ import Testing
         #expect(m.chunkRead(4, pipelined: true) == .close([SMTPSession.chunkWithoutTransaction, Self.synchronization], why: .improperPipelining))
     }
 
-    /// What PIPELINING allows (RFC 2920): MAIL, RCPT and DATA in one write, the message sent
-    /// after 354 — and, as the golden transcripts do, the message behind an accepted DATA.
+    /// What PIPELINING allows (RFC 2920): MAIL, RCPT, RSET and DATA in one write after EHLO's
+    /// reply, the message after 354, commands behind the end of data, chunks behind BDAT.
     @Test func legitimatePipeliningGoesOn() throws {
         var m = try T.machine()
-        #expect(m.commandLine(T.line("EHLO c"), pipelined: true) != .none)
+        #expect(m.commandLine(T.line("EHLO c")) != .none)
+        #expect(m.commandLine(T.line("MAIL FROM:<x@example.com>"), pipelined: true) == .reply([Reply(250, EnhancedStatus(2, 1, 0), "Ok")]))
+        #expect(m.commandLine(T.line("RSET"), pipelined: true) == .reply([Reply(250, EnhancedStatus(2, 0, 0), "Ok")]))
         #expect(m.commandLine(T.line("MAIL FROM:<a@example.com>"), pipelined: true) == .reply([Reply(250, EnhancedStatus(2, 1, 0), "Ok")]))
         #expect(m.commandLine(T.line("RCPT TO:<no-domain>"), pipelined: true) == .reply([Reply(501, EnhancedStatus(5, 1, 3), "Bad address syntax: address must be fully qualified")]))
         #expect(m.commandLine(T.line("RCPT TO:<b@example.org>"), pipelined: true) == .reply([Reply(250, EnhancedStatus(2, 1, 5), "Ok")]))
-        #expect(m.commandLine(T.line("DATA"), pipelined: true) == .openMessage)
+        #expect(m.commandLine(T.line("DATA")) == .openMessage)
         #expect(m.messageOpened() == .reply([SMTPSession.startMailInput]))
         var chunks = try T.machine()
         T.transaction(&chunks)
         #expect(chunks.commandLine(T.line("BDAT 3"), pipelined: true) == .openMessage)
         _ = chunks.messageOpened()
         #expect(chunks.chunkRead(3, pipelined: true) == .reply([SMTPSession.chunkReceived(3)]), "chunks may be pipelined")
+        var quit = try T.machine()
+        _ = quit.commandLine(T.line("EHLO c"))
+        guard case .close(_, nil) = quit.commandLine(T.line("QUIT"), pipelined: true) else { Issue.record("QUIT with more behind it"); return }
     }
 }

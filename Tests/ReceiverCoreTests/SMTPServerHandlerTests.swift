@@ -7,7 +7,8 @@ import Testing
 /// receiverd's handler on an in-memory channel with a temporary spool: what the client reads
 /// and what the spool holds afterwards.
 @Suite struct SMTPServerHandlerTests {
-    static let message = "EHLO c\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.org>\r\nDATA\r\n"
+    /// MAIL, RCPT and DATA: one RFC 2920 group, sent once EHLO has had its reply.
+    static let message = "MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.org>\r\nDATA\r\n"
     static let body = "Subject: test\r\n\r\nbody\r\n.\r\n"
     static let sync = "[Scanner]\nBeforeQueueFilters = HeadersFilter\n"
 
@@ -15,7 +16,14 @@ import Testing
         text.split(separator: "\r\n").first { $0.hasPrefix("250 2.0.0 Ok: queued as ") }.map { String($0.suffix(20)) }
     }
 
+    /// EHLO, and its reply read: commands may be pipelined only behind it.
+    static func hello(_ h: HandlerHarness) async throws {
+        try await h.send("EHLO c\r\n")
+        try await h.read { $0.contains("\r\n250 ") }
+    }
+
     static func send(_ h: HandlerHarness, _ body: String = body) async throws -> String {
+        try await hello(h)
         try await h.send(message)
         try await h.read { $0.contains("354 ") }
         try await h.send(body)
@@ -88,9 +96,10 @@ import Testing
     /// Pipelined commands behind end of data wait for the commit, then are answered in order.
     @Test func commandsPipelinedBehindTheMessageWaitForItsReply() async throws {
         let h = try await HandlerHarness(config: "")
+        try await Self.hello(h)
         try await h.send(Self.message)
         try await h.read { $0.contains("354 ") }
-        try await h.send(Self.body + "NOOP\r\nQUIT\r\n")
+        try await h.send(Self.body + "RSET\r\nQUIT\r\n")
         let text = try await h.readToClose()
         #expect(text.hasSuffix("354 End data with <CR><LF>.<CR><LF>\r\n250 2.0.0 Ok: queued as QUEUEID\r\n250 2.0.0 Ok\r\n221 2.0.0 Bye\r\n"))
     }

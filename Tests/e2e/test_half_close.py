@@ -1,7 +1,8 @@
 """The end of a session, pipelined: issue 7 without Exim.
 
-Exim's smtp client writes MAIL, RCPT, BDAT LAST (or DATA and the data) and
-QUIT in one go and then shuts down its sending side. A half-closed
+Exim's smtp client writes MAIL, RCPT, BDAT LAST with the message and QUIT in
+one go (with DATA: MAIL, RCPT and DATA, then after the 354 the data, the dot
+and QUIT) and then shuts down its sending side. A half-closed
 connection still reads (RFC 5321 section 4.1.1.10: the server answers QUIT
 and then closes). A server that takes the client's FIN for "gone" drops its
 250 after queueing the message. The client then tries again, and the message
@@ -91,13 +92,33 @@ def greet(c: Client, protocol: str) -> None:
     assert "PIPELINING" in ehlo and "CHUNKING" in ehlo, ehlo
 
 
-def transaction(message: bytes, bdat: bool) -> bytes:
-    """MAIL, RCPT and the message, as one write: DATA with the data and the
-    final dot, or BDAT LAST with the message."""
+def send_transaction(c: Client, message: bytes, bdat: bool, tail: bytes = b"",
+                     cut: int = 0, shutdown: bool = False) -> list[str]:
+    """MAIL, RCPT and the message as an MTA's client sends them: with BDAT all
+    in one write (a chunk may be pipelined); with DATA, MAIL, RCPT and DATA in
+    one write and, once 354 has come (RFC 2920: DATA ends a group), the data
+    and the final dot. ``tail`` (QUIT) goes in the same write as the end of the
+    message, ``cut`` octets are left off that write's end, and ``shutdown``
+    half-closes after it. Returns the replies read before that last write."""
     head = f"MAIL FROM:<{SENDER}>\r\nRCPT TO:<{RCPT}>\r\n".encode()
+    early: list[str] = []
     if bdat:
-        return head + f"BDAT {len(message)} LAST\r\n".encode() + message
-    return head + b"DATA\r\n" + quotedata(message.decode("latin-1")).encode("latin-1") + b".\r\n"
+        last = head + f"BDAT {len(message)} LAST\r\n".encode() + message
+    else:
+        c.sock.sendall(head + b"DATA\r\n")
+        early = c.replies(3)
+        assert [r[:3] for r in early] == ["250", "250", "354"], early
+        last = quotedata(message.decode("latin-1")).encode("latin-1") + b".\r\n"
+    last += tail
+    c.sock.sendall(last[: len(last) - cut])
+    if shutdown:
+        c.sock.shutdown(socket.SHUT_WR)
+    return early
+
+
+def rest(bdat: bool) -> int:
+    """The replies to the transaction still owed after its last write."""
+    return 3 if bdat else 1
 
 
 def delivered_once(sink, message: bytes, mid: str) -> None:
@@ -122,15 +143,14 @@ BDAT = pytest.mark.parametrize("bdat", [False, True], ids=["data", "bdat"])
 @BDAT
 @pytest.mark.parametrize("protocol", ["smtp", "lmtp"])
 def test_one_write_then_shutdown(sink, postern, bdat, protocol):
-    """Exim's pattern: the whole transaction and QUIT in one write, then
+    """Exim's pattern: the end of the transaction and QUIT in one write, then
     shutdown(SHUT_WR). Every reply must still come, then the close."""
     port = start_postern(sink, postern, protocol)
     message, mid = make_message(f"one write, {protocol}, {'BDAT' if bdat else 'DATA'}")
     c = Client(port)
     greet(c, protocol)
-    c.sock.sendall(transaction(message, bdat) + b"QUIT\r\n")
-    c.sock.shutdown(socket.SHUT_WR)
-    replies = c.replies(4 if bdat else 5)
+    replies = send_transaction(c, message, bdat, tail=b"QUIT\r\n", shutdown=True)
+    replies += c.replies(rest(bdat) + 1)
     check_replies(replies[:-1], bdat)
     assert replies[-1].startswith("221 "), replies
     assert c.eof(), "the server did not close after 221"
@@ -146,8 +166,8 @@ def test_quit_pipelined_after_data(sink, postern, bdat):
     message, mid = make_message("QUIT pipelined")
     c = Client(port)
     greet(c, "smtp")
-    c.sock.sendall(transaction(message, bdat) + b"QUIT\r\n")
-    replies = c.replies(4 if bdat else 5)
+    replies = send_transaction(c, message, bdat, tail=b"QUIT\r\n")
+    replies += c.replies(rest(bdat) + 1)
     check_replies(replies[:-1], bdat)
     assert replies[-1].startswith("221 "), replies
     assert c.eof(), "the server did not close after 221"
@@ -163,9 +183,8 @@ def test_shutdown_without_quit(sink, postern, bdat):
     message, mid = make_message("half-close, no QUIT")
     c = Client(port)
     greet(c, "smtp")
-    c.sock.sendall(transaction(message, bdat))
-    c.sock.shutdown(socket.SHUT_WR)
-    check_replies(c.replies(3 if bdat else 4), bdat)
+    replies = send_transaction(c, message, bdat, shutdown=True)
+    check_replies(replies + c.replies(rest(bdat)), bdat)
     assert c.eof(), "the server did not close after the client's half-close"
     c.sock.close()
     delivered_once(sink, message, mid)
@@ -179,8 +198,8 @@ def test_reset_after_250(sink, postern, bdat):
     message, mid = make_message("reset after 250")
     c = Client(port)
     greet(c, "smtp")
-    c.sock.sendall(transaction(message, bdat))
-    check_replies(c.replies(3 if bdat else 4), bdat)
+    replies = send_transaction(c, message, bdat)
+    check_replies(replies + c.replies(rest(bdat)), bdat)
     c.reset()
     delivered_once(sink, message, mid)
 
@@ -193,10 +212,7 @@ def test_shutdown_inside_data_keeps_nothing(sink, postern, bdat):
     message, _ = make_message("half-close inside the data")
     c = Client(port)
     greet(c, "smtp")
-    whole = transaction(message, bdat)
-    c.sock.sendall(whole[: len(whole) - 20])
-    c.sock.shutdown(socket.SHUT_WR)
-    replies = []
+    replies = send_transaction(c, message, bdat, cut=20, shutdown=True)
     while (r := c.reply()) != "":
         replies.append(r)
     assert not any("queued as" in r for r in replies), replies
