@@ -237,11 +237,16 @@ deb: deps-deb
 # ---------------------------------------------------------------- tests
 
 # Every stage runs even when an earlier one fails; the exit status is non-zero if any
-# failed, and a summary says which (and how long each took).
+# failed, and a summary says which (and how long each took). Each stage's output is also
+# kept in $(TEST_LOGS)/STAGE.log; the end of a failed stage's log is printed again just
+# before the summary, so that the tail of the whole run (all a CI page may show) says what
+# failed.
+TEST_LOGS ?= .build/test-logs
 test: deps-test
-	@set -uo pipefail; failed=(); times=(); \
+	@set -uo pipefail; failed=(); times=(); rm -rf $(TEST_LOGS); mkdir -p $(TEST_LOGS); \
 	stage() { local name=$$1; shift; echo "==> $$name: $$*"; local t0=$$SECONDS; \
-	    if "$$@"; then echo "==> $$name: ok"; else echo "==> $$name: FAILED"; failed+=("$$name"); fi; \
+	    if "$$@" 2>&1 | tee $(TEST_LOGS)/$$name.log; then echo "==> $$name: ok"; \
+	    else echo "==> $$name: FAILED"; failed+=("$$name"); fi; \
 	    times+=("$$name $$((SECONDS - t0))s"); }; \
 	stage build $(SWIFT) build --build-tests; \
 	stage swift-test $(SWIFT) test --skip-build; \
@@ -252,6 +257,8 @@ test: deps-test
 	stage deb-systemd env POSTERN_DEB_DIR=$(CURDIR)/$(DEB_OUT) $(PYTHON) -m pytest -v Tests/e2e/test_deb_systemd.py; \
 	stage fuzz-quick tools/fuzz.sh --quick; \
 	stage sanitizers tools/sanitizers.sh; \
+	for f in "$${failed[@]}"; do echo "==> $$f: the end of $(TEST_LOGS)/$$f.log:"; \
+	    grep -v -E '^(✔|\[[0-9]+/[0-9]+\]|Compiling|Building|Write )' $(TEST_LOGS)/$$f.log | tail -n 25; done; \
 	echo "make test: stage times: $${times[*]}"; \
 	if (( $${#failed[@]} )); then echo "make test: FAILED: $${failed[*]}"; exit 1; fi; \
 	echo "make test: all stages passed"

@@ -86,6 +86,8 @@ run() {
 }
 
 echo "==> fuzz: ${#targets[@]} targets, $seconds s each, $jobs at a time"
+stamp=$scratch/logs/.started
+touch "$stamp"
 running=0
 for target in "${targets[@]}"; do
     if (( running >= jobs )); then
@@ -102,6 +104,15 @@ for target in "${targets[@]}"; do
     [[ $(awk -F'\t' -v t="$target" '$2 == t { r = $6 } END { print r }' "$ledger") = ok ]] || failed+=("$target")
 done
 if (( ${#failed[@]} )); then
+    # What each finding is, here and not only in the logs: a CI run may keep nothing else.
+    for target in "${failed[@]}"; do
+        echo "==> fuzz: $target: $scratch/logs/$target.log says:"
+        grep -E -m 12 'ERROR|Fatal error|SUMMARY|Test unit written|^Base64|==[0-9]+==.*(ERROR|WARNING)|deadly signal|out-of-memory|malloc\(|timeout' \
+            "$scratch/logs/$target.log" | cut -c 1-300 || true
+        for f in "$scratch/findings/$target"/*; do
+            [[ -f $f && $f -nt $stamp ]] && (( $(stat -c %s "$f") <= 512 )) && echo "  $(basename "$f") (base64): $(base64 -w0 "$f")"
+        done
+    done
     echo "==> fuzz: FINDINGS in ${failed[*]} (inputs in $scratch/findings/, logs in $scratch/logs/)"
     exit 1
 fi
