@@ -30,7 +30,7 @@ public enum Privileges {
         guard uid != 0 else { return }
         // What root created for this daemon (the directories on start, the keys) must be the
         // user's, or the daemon could no longer write its own spool.
-        let owned = [layout.root, layout.root + "/.guard-key", layout.root + "/.release-key"]
+        let owned = [layout.root] + SpoolSecret.files.map { layout.root + "/" + $0 }
             + SpoolState.allCases.map(layout.directory) + paths
         for path in owned {
             var st = stat()

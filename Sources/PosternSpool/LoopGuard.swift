@@ -50,7 +50,7 @@ public struct LoopGuard: Sendable {
     /// The configured secret, or else a random one kept in the spool (`.guard-key`), so that all
     /// three daemons of one installation agree without configuration (``SpoolSecret``).
     public static func loadKey(secureHash: String, layout: SpoolLayout) throws(SpoolError) -> [UInt8] {
-        try SpoolSecret.load(configured: secureHash, name: ".guard-key", layout: layout)
+        try SpoolSecret.load(configured: secureHash, name: SpoolSecret.guardKey, layout: layout)
     }
 }
 

@@ -124,7 +124,7 @@ public struct ReleaseToken: Sendable {
     /// `[Quarantine] ReleaseSecret`, or else a random key kept in the spool (`.release-key`),
     /// made by scannerd; see ``SpoolSecret``.
     public static func loadKey(secret: String, layout: SpoolLayout, create: Bool = true) throws(SpoolError) -> [UInt8] {
-        try SpoolSecret.load(configured: secret, name: ".release-key", layout: layout, create: create)
+        try SpoolSecret.load(configured: secret, name: SpoolSecret.releaseKey, layout: layout, create: create)
     }
 }
 

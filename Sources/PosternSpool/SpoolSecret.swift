@@ -3,7 +3,15 @@ import PosternUtil
 
 /// A key the daemons share: the configured secret, or else a random one kept in the spool root
 /// (mode 0600, as the daemons' user), so that one installation agrees without configuration.
-enum SpoolSecret {
+/// Each such file is named `.NAME-key`, so that a listing of the spool can leave them out.
+public enum SpoolSecret {
+    /// The loop guard's key (``LoopGuard``).
+    public static let guardKey = ".guard-key"
+    /// The key of release tokens (``ReleaseToken``).
+    public static let releaseKey = ".release-key"
+    /// Every key file in the spool root: what a switch to `[General] User` gives to that user.
+    public static let files = [guardKey, releaseKey]
+
     /// `configured` when set; else the file `name` in the spool, made when missing and
     /// `create` (a tool run as root must not make a file the daemons cannot read).
     static func load(configured: String, name: String, layout: SpoolLayout, create: Bool = true) throws(SpoolError) -> [UInt8] {

@@ -67,6 +67,17 @@ import Testing
         #expect(try ReleaseToken.loadKey(secret: "configured", layout: spool.layout) == Array("configured".utf8))
         #expect("\(ReleaseToken(key: made))" == "ReleaseToken(key: <redacted>)")
     }
+
+    /// The spool's key files are the ones `SpoolSecret.files` lists (what a switch to
+    /// `[General] User` hands over) and are named `.NAME-key` (what listings leave out).
+    @Test func everyKeyFileIsListed() throws {
+        let spool = try TempSpool()
+        _ = try ReleaseToken.loadKey(secret: "", layout: spool.layout)
+        _ = try LoopGuard.loadKey(secureHash: "", layout: spool.layout)
+        let made = try SysCall.listDirectory(spool.layout.root).filter { $0.hasPrefix(".") }
+        #expect(Set(made) == Set(SpoolSecret.files))
+        #expect(SpoolSecret.files.allSatisfy { $0.hasPrefix(".") && $0.hasSuffix("-key") })
+    }
 }
 
 @Suite struct ReleaseAddressTests {

@@ -224,7 +224,7 @@ def accepted(client_output: str) -> set[str]:
 
 def spool_files(ct: Container) -> list[str]:
     """Queue files (not the loop-guard and release keys) anywhere in the spool but the quarantine."""
-    out = ct.sh(f"cd {SPOOL} && find . -type f ! -name .guard-key ! -name .release-key ! -path './quarantine/*' | sort")
+    out = ct.sh(f"cd {SPOOL} && find . -type f ! -name '.*-key' ! -path './quarantine/*' | sort")
     return out.split()
 
 
