@@ -107,7 +107,7 @@ if (( ${#failed[@]} )); then
     # What each finding is, here and not only in the logs: a CI run may keep nothing else.
     for target in "${failed[@]}"; do
         echo "==> fuzz: $target: $scratch/logs/$target.log says:"
-        grep -E -m 12 'ERROR|Fatal error|SUMMARY|Test unit written|^Base64|==[0-9]+==.*(ERROR|WARNING)|deadly signal|out-of-memory|malloc\(|timeout' \
+        grep -E -m 12 'INFO: Seed:|ERROR|Fatal error|SUMMARY|Test unit written|^Base64|==[0-9]+==.*(ERROR|WARNING)|deadly signal|out-of-memory|malloc\(|timeout' \
             "$scratch/logs/$target.log" | cut -c 1-300 || true
         for f in "$scratch/findings/$target"/*; do
             [[ -f $f && $f -nt $stamp ]] && (( $(stat -c %s "$f") <= 512 )) && echo "  $(basename "$f") (base64): $(base64 -w0 "$f")"
