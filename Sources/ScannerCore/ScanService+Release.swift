@@ -1,5 +1,6 @@
 import Glibc
 import Logging
+import NIOConcurrencyHelpers
 import PosternPolicy
 import PosternScanning
 import PosternSpool
@@ -18,7 +19,7 @@ extension ScanService {
         let q = config.quarantine
         let tokens: ReleaseToken
         do {
-            tokens = ReleaseToken(key: try ReleaseToken.loadKey(secret: q.releaseSecret, layout: layout))
+            tokens = ReleaseToken(key: try releaseKeys.key(secret: q.releaseSecret, layout: layout))
         } catch {
             log.error("cannot read the release key, notices go without a release address: \(error)")
             return nil
@@ -41,7 +42,7 @@ extension ScanService {
             guard let token = ReleaseToken.token(in: e.recipients[route.recipient].address, releaseAddress: releaseAddress) else { continue }
             var each = log
             each[metadataKey: "sender"] = "<\(e.mailFrom)>"
-            switch ReplyRelease(config: config, layout: layout).decide(token: token, sender: e.mailFrom) {
+            switch ReplyRelease(config: config, layout: layout, keys: releaseKeys).decide(token: token, sender: e.mailFrom) {
             case .released(let entry, let copy):
                 each.notice("release by reply: quarantined \(entry) released as \(copy) to <\(e.mailFrom)>", metadata: ["quarantine-id": "\(entry)"])
                 sender.send(.deliver(id: copy))
@@ -67,11 +68,13 @@ package struct ReplyRelease {
 
     package let config: PosternConfig
     package let layout: SpoolLayout
+    package let keys: ReleaseKeyCache
     package var clock: @Sendable () -> Int = { Int(time(nil)) }
 
-    package init(config: PosternConfig, layout: SpoolLayout) {
+    package init(config: PosternConfig, layout: SpoolLayout, keys: ReleaseKeyCache = ReleaseKeyCache()) {
         self.config = config
         self.layout = layout
+        self.keys = keys
     }
 
     /// The token must be genuine, unexpired and made for `sender` (the reply's envelope
@@ -81,7 +84,7 @@ package struct ReplyRelease {
         let q = config.quarantine
         let tokens: ReleaseToken
         do {
-            tokens = ReleaseToken(key: try ReleaseToken.loadKey(secret: q.releaseSecret, layout: layout), clock: clock)
+            tokens = ReleaseToken(key: try keys.key(secret: q.releaseSecret, layout: layout), clock: clock)
         } catch {
             return .refused(entry: nil, why: "cannot read the release key: \(error)")
         }
@@ -111,5 +114,26 @@ package struct ReplyRelease {
         } catch {
             return .refused(entry: id, why: "cannot release: \(error)")
         }
+    }
+}
+
+/// The release key, read from the spool once per configured `ReleaseSecret` rather than for
+/// every notice and every release request: the key file does not change while scannerd runs,
+/// and a reload that changes the secret reads it again.
+package final class ReleaseKeyCache: Sendable {
+    private let cached = NIOLockedValueBox<(secret: String, key: [UInt8])?>(nil)
+    /// How often the key was read (for the tests).
+    private let readCount = NIOLockedValueBox(0)
+
+    package init() {}
+
+    package var reads: Int { readCount.withLockedValue { $0 } }
+
+    package func key(secret: String, layout: SpoolLayout) throws(SpoolError) -> [UInt8] {
+        if let c = cached.withLockedValue({ $0 }), c.secret == secret { return c.key }
+        let key = try ReleaseToken.loadKey(secret: secret, layout: layout)
+        readCount.withLockedValue { $0 += 1 }
+        cached.withLockedValue { $0 = (secret, key) }
+        return key
     }
 }

@@ -34,6 +34,8 @@ package struct ScanService: Service {
     package let queue = WorkQueue()
     /// After-queue tempfails (a scanner down): not scanned again before this time.
     package let retryAt = NIOLockedValueBox<[String: ContinuousClock.Instant]>([:])
+    /// The key of release tokens (``ReleaseKeyCache``).
+    package let releaseKeys = ReleaseKeyCache()
     /// How long an after-queue tempfail waits before the next try.
     package static let retryDelay: Duration = .seconds(60)
     /// How often the quarantine is pruned.
