@@ -16,6 +16,11 @@ public enum ScannerDaemon {
         do { _ = try ReleaseToken.loadKey(secret: cfg.quarantine.releaseSecret, layout: layout) } catch {
             logger.error("cannot make the release key (release by reply will fail): \(error)")
         }
+        // The quarantine too, so that `posternctl quarantine list` finds it (empty) before the
+        // first message is quarantined; a store makes it as well.
+        do { try SysCall.mkdirs(cfg.quarantine.path, mode: 0o750) } catch {
+            logger.error("cannot make the quarantine ([Quarantine] Path): \(error)")
+        }
         let group = MultiThreadedEventLoopGroup.singleton
         let pool = NIOThreadPool(numberOfThreads: 8)
         pool.start()

@@ -42,6 +42,10 @@ def test_queue_administration(postern, sink):
         c.sendmail("a@example.com", ["c@example.org"], b"Subject: two\r\n\r\nx\r\n")
     wait_until(lambda: len(list((spool / "deferred").iterdir())) == 2)
 
+    # The quarantine exists, empty, before anything was quarantined (scannerd makes it).
+    empty = run(p, "quarantine", "list")
+    assert empty.returncode == 0 and "-- 0 messages" in empty.stdout, (empty.returncode, empty.stdout, empty.stderr)
+
     listing = ctl(p, "list")
     assert listing.returncode == 0
     ids = re.findall(r"^([0-9A-Z]{20})  deferred ", listing.stdout, re.M)
