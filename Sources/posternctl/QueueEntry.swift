@@ -13,6 +13,8 @@ struct QueueEntry {
         var route: String?
         var redirect: String?
         var error: DeliveryError?
+        /// When the sender was told of the delay (the delay DSN), if it was.
+        var warned: Double?
     }
 
     let id: String
@@ -54,7 +56,7 @@ struct QueueEntry {
             if routes.isEmpty { lines.append(Line(recipient: r, status: .dropped)) }
             for (k, route) in routes {
                 lines.append(Line(recipient: r, status: route.status, route: route.endpoint, redirect: route.address,
-                                  error: file.deliveryErrors[k]))
+                                  error: file.deliveryErrors[k], warned: file.delayWarnings[k]))
             }
         }
         return lines
@@ -86,6 +88,7 @@ struct QueueEntry {
                     ("redirect_to", .optional(l.redirect)),
                     ("delay_reason", .optional(l.error?.text)),
                     ("error_time", l.error.map { .int(Int($0.time)) } ?? .null),
+                    ("delay_dsn_time", l.warned.map { .int(Int($0)) } ?? .null),
                 ])
             })),
         ]
@@ -141,6 +144,7 @@ struct QueueEntry {
                 add("    status", QueueEntry.word(status) + (l.route.map { " via \($0)" } ?? "") + (l.redirect.map { " to <\($0)>" } ?? ""))
             }
             if let error = l.error { add("    last error", "\(isoTime(error.time)): \(error.text)") }
+            if let warned = l.warned { add("    delay DSN", "\(isoTime(warned)) (the sender was told of the delay)") }
         }
         s += "*** VERDICT ***\n"
         guard let v = file.verdict else {

@@ -7,11 +7,13 @@ NOTIFY, and checked field by field (dsnreport.check_report)."""
 
 from __future__ import annotations
 
+import json
 import re
 import smtplib
+import subprocess
 import time
 
-from conftest import Sink, free_port
+from conftest import Sink, free_port, postern_binary
 from dsnreport import check_report, spool_tail
 
 
@@ -175,6 +177,14 @@ def test_one_delay_report_after_the_warning_time(postern, sink):
         # Recorded in the spool: later attempts (the deferred queue is looked at every 5 s) send no other.
         assert re.search(r"\nwarned 0 \d[^\n]*\nend errors\n$", spool_tail(p.dir / "spool", qid, "\nwarned ")), \
             spool_tail(p.dir / "spool", qid, "")
+        # posternctl shows it: the administrator sees who was told of the delay, and when.
+        show = [str(postern_binary("posternctl")), "queue", "show", qid, "--config", str(p.config)]
+        shown = subprocess.run(show, capture_output=True, text=True, timeout=20)
+        assert re.search(r"recipient: +<later@example\.org>\n(?: .*\n)*? +delay DSN: +\d{4}-", shown.stdout), shown.stdout
+        assert shown.stdout.count("delay DSN:") == 1, shown.stdout
+        shown = json.loads(subprocess.run(show + ["--json"], capture_output=True, text=True, timeout=20).stdout)
+        times = {r["address"]: r["delay_dsn_time"] for r in shown["recipients"]}
+        assert isinstance(times["later@example.org"], int) and times["quiet@example.org"] is None, times
         seen = p.log_text().count("to=<later@example.org>")
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and p.log_text().count("to=<later@example.org>") < seen + 2:
