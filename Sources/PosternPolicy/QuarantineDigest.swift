@@ -54,7 +54,8 @@ public struct QuarantineDigest {
         var order: [String] = []
         for entry in entries {
             let e = entry.file.envelope
-            for i in Set((entry.file.verdict?.routes ?? []).map(\.recipient)).sorted() {
+            // Recipients who have had their copy (released: "D") are not listed.
+            for i in Set((entry.file.verdict?.routes ?? []).filter { $0.status == .pending }.map(\.recipient)).sorted() {
                 let address = e.recipients[i].address
                 let lowered = ASCII.lowercased(address)
                 // Never to an empty address, to Postern itself, or to the release address.

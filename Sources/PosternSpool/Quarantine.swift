@@ -100,7 +100,7 @@ public struct Quarantine: Sendable {
     /// Puts a copy of entry `id` into `outgoing/` of `layout` under a new queue id, for the
     /// recipients its verdict routes (the blocked ones), or for `only` of all its recipients,
     /// or, with `to`, for that one address instead of the original recipients; the entry
-    /// stays. The new message is not scanned again. Blocking. `route` gives each released
+    /// stays, its released recipients' routes marked delivered. The new message is not scanned again. Blocking. `route` gives each released
     /// recipient's route (the policy layer's resolver).
     public func release(_ id: String, only: [String]?, to: String? = nil, layout: SpoolLayout,
                         route: (_ envelope: Envelope, _ recipient: Int, _ headers: [HeaderField]) -> Route) throws -> Released {
@@ -138,6 +138,14 @@ public struct Quarantine: Sendable {
         } catch {
             writer.abort()
             throw error
+        }
+        // The entry remembers who has had it: their routes become "D" (released), so that a
+        // reply with the same release token releases nothing more, and the digest no longer
+        // lists it for them. A copy to another address (`to`) releases no recipient's.
+        if to == nil {
+            let routes = entry.verdict?.routes ?? []
+            let released = routes.indices.filter { wanted.contains(routes[$0].recipient) }
+            try entry.update(statuses: released.map { ($0, .delivered) }, attempts: nil, sync: true)
         }
         return Released(id: newID, recipients: wanted.sorted().map { envelope.recipients[$0].address })
     }

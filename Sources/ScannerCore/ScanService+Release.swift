@@ -104,10 +104,12 @@ package struct ReplyRelease {
             return .refused(entry: id, why: "no longer in the quarantine (released and deleted, or past StoredTime)")
         }
         let lowered = ASCII.lowercased(sender)
-        let offered = (entry.verdict?.routes ?? []).map(\.recipient).filter {
-            ASCII.lowercased(entry.envelope.recipients[$0].address) == lowered && entry.verdict?.releaseOffered.contains($0) == true
+        let offered = (entry.verdict?.routes ?? []).filter {
+            ASCII.lowercased(entry.envelope.recipients[$0.recipient].address) == lowered && entry.verdict?.releaseOffered.contains($0.recipient) == true
         }
         guard !offered.isEmpty else { return .refused(entry: id, why: "<\(sender)> is not a recipient offered release of it") }
+        // A token is good for one release: a second reply (or a replayed one) gets nothing more.
+        guard offered.contains(where: { $0.status == .pending }) else { return .refused(entry: id, why: "already released to <\(sender)>") }
         do {
             let copy = try quarantine.release(id, only: [sender], layout: layout, resolver: RouteResolver(config: config))
             return .released(entry: id, copy: copy.id)

@@ -58,13 +58,14 @@ struct QuarantineCommand: ParsableCommand {
                     guard let f else { return .object([("queue_id", .string(id)), ("error", .string(problem ?? ""))]) }
                     let e = f.envelope
                     let blocked = Set((f.verdict?.routes ?? []).map(\.recipient))
+                    let released = Set((f.verdict?.routes ?? []).filter { $0.status == .delivered }.map(\.recipient))
                     return .object([
                         ("queue_id", .string(id)), ("arrival_time", .int(Int(e.arrival))), ("message_size", .int(e.size)),
                         ("sender", .string(e.mailFrom)), ("verdict", .optional(f.verdict?.action.description)),
                         ("findings", .array((f.verdict?.findings ?? []).map(JSON.string))),
                         ("recipients", .array(e.recipients.enumerated().map { i, r in
                             .object([("address", .string(r.address)), ("blocked", .bool(blocked.contains(i))),
-                                     ("reason", .optional(f.verdict?.reasons[i]))])
+                                     ("reason", .optional(f.verdict?.reasons[i])), ("released", .bool(released.contains(i)))])
                         })),
                     ])
                 }
@@ -80,7 +81,8 @@ struct QuarantineCommand: ParsableCommand {
                 print("\(id)  \(e.size)  \(isoTime(e.arrival))  <\(printable(e.mailFrom))>  \(printable(f.verdict?.action.description ?? ""))")
                 for route in f.verdict?.routes ?? [] {
                     let reason = f.verdict?.reasons[route.recipient].map { "  \(printable($0))" } ?? ""
-                    print("        <\(printable(e.recipients[route.recipient].address))>\(reason)")
+                    let released = route.status == .delivered ? "  (released)" : ""
+                    print("        <\(printable(e.recipients[route.recipient].address))>\(reason)\(released)")
                 }
             }
             print("-- \(entries.count) message\(entries.count == 1 ? "" : "s")")

@@ -146,8 +146,22 @@ def test_release_by_reply_for_the_recipient_only(postern, sink):
     sink.settle(1.5)
     assert len(deliveries_of(sink, "first")) == 1
     assert not [m for m in sink.messages if any(r.startswith("quarantine-release") for r in m.rcpt_tos)]
-    # The entry stays for carol, who has not asked.
-    assert entry in ctl(p, "quarantine", "list").stdout
+    # The entry stays for carol, who has not asked; bob is marked as having had it.
+    listing = ctl(p, "quarantine", "list").stdout
+    assert re.search(r"<bob@example\.org>.*\(released\)", listing) and not re.search(r"<carol@example\.org>.*\(released\)", listing), listing
+    listed = json.loads(ctl(p, "quarantine", "list", "--json").stdout)
+    [m] = [m for m in listed["messages"] if m["queue_id"] == entry]
+    assert {r["address"]: r["released"] for r in m["recipients"]} == {"bob@example.org": True, "carol@example.org": False}
+
+    # The same token again (a second reply, or one replayed): spent, nothing more delivered.
+    reply(port, token, "bob@example.org")
+    deadline = time.monotonic() + 20
+    while len(log_lines(p, "release by reply refused")) < 5 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    again = log_lines(p, "release by reply refused")[4:]
+    assert len(again) == 1 and "already released to <bob@example.org>" in again[0], again
+    sink.settle(1.5)
+    assert len(deliveries_of(sink, "first")) == 1
 
 
 def test_release_by_reply_is_refused_after_expiry(postern, sink):
