@@ -10,7 +10,14 @@
 # or an allocation over the limits is saved in $FUZZ_SCRATCH/findings/TARGET/ and makes the
 # exit status non-zero; turn it into Fuzz/Regressions/TARGET/NAME plus a fix and a unit test.
 #
-#   --quick       FUZZ_QUICK_SECONDS per target (default 8): the stage of `make test`
+#   --quick       FUZZ_QUICK_SECONDS per target (default 8): the stage of `make test`. So
+#                 that a CI machine's run can be repeated here, it starts from the
+#                 repository's seeds and regressions only (not the corpus learnt here), with
+#                 libFuzzer's seed taken from the commit (FUZZ_SEED overrides) and Swift's
+#                 hashing made deterministic. The runs then agree for their first few
+#                 hundred inputs and drift apart later (the coverage of the Swift runtime's
+#                 first-time paths is not repeatable): the seed narrows the search, it does
+#                 not replay it. A finding's input is printed, and that replays.
 #   --build-only  build the binary and stop
 #
 # Environment: FUZZ_SECONDS (default 600), FUZZ_JOBS (default: the number of cores),
@@ -22,10 +29,11 @@ ROOT=$PWD
 
 seconds=${FUZZ_SECONDS:-600}
 build_only=false
+quick=false
 targets=()
 for arg in "$@"; do
     case $arg in
-        --quick) seconds=${FUZZ_QUICK_SECONDS:-8} ;;
+        --quick) seconds=${FUZZ_QUICK_SECONDS:-8}; quick=true ;;
         --build-only) build_only=true ;;
         -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         -*) echo "fuzz.sh: unknown option $arg" >&2; exit 2 ;;
@@ -56,6 +64,7 @@ ledger=$scratch/cpu-ledger.tsv
 run() {
     local target=$1 log=$scratch/logs/$1.log
     local work=$scratch/corpus/$target findings=$scratch/findings/$target
+    $quick && work=$quick_corpus/$target
     mkdir -p "$work" "$findings"
     local dirs=("$work" "Fuzz/Corpus/$target")
     [[ -d Fuzz/Regressions/$target ]] && dirs+=("Fuzz/Regressions/$target")
@@ -72,8 +81,8 @@ run() {
     # SWIFT_BACKTRACE=enable=no: libFuzzer, not the Swift backtracer, handles a trap (the
     # backtracer would keep the process alive for its interactive timeout).
     /usr/bin/time -f '%U %S' -o "$scratch/logs/$target.time" \
-        nice -n "$nice" env SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=detect_leaks=0:handle_abort=1 \
-        "$bin" "$target" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=256 \
+        nice -n "$nice" env SWIFT_BACKTRACE=enable=no SWIFT_DETERMINISTIC_HASHING=1 ASAN_OPTIONS=detect_leaks=0:handle_abort=1 \
+        "$bin" "$target" -max_total_time="$seconds" "${seed[@]}" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=256 \
         -print_final_stats=1 -artifact_prefix="$findings/" "${dict[@]}" ${FUZZ_ARGS:-} "${dirs[@]}" \
         > "$log" 2>&1 || rc=$?
     local cpu runs result=ok
@@ -85,6 +94,17 @@ run() {
     (( rc == 0 ))
 }
 
+seed=()
+if $quick; then
+    # The commit's first 7 hex digits (under 2^31), else FUZZ_SEED, else 1.
+    commit=$(git rev-parse --short=7 HEAD 2>/dev/null || true)
+    n=${FUZZ_SEED:-$(( ${commit:+16#$commit} + 0 ))}
+    (( n > 0 )) || n=1
+    seed=("-seed=$n")
+    quick_corpus=$scratch/quick-corpus
+    rm -rf "$quick_corpus"
+    echo "==> fuzz: quick run, libFuzzer seed $n${commit:+ (commit $commit)}; again with FUZZ_SEED=$n tools/fuzz.sh --quick"
+fi
 echo "==> fuzz: ${#targets[@]} targets, $seconds s each, $jobs at a time"
 stamp=$scratch/logs/.started
 touch "$stamp"
