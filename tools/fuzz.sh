@@ -15,8 +15,8 @@
 #                 repository's seeds and regressions only (not the corpus learnt here), with
 #                 libFuzzer's seed taken from the commit (FUZZ_SEED overrides) and Swift's
 #                 hashing made deterministic. The runs then agree for their first few
-#                 hundred inputs and drift apart later (the coverage of the Swift runtime's
-#                 first-time paths is not repeatable): the seed narrows the search, it does
+#                 hundred inputs and drift apart later (some of what the coverage sees is
+#                 not repeatable, cause not found): the seed narrows the search, it does
 #                 not replay it. A finding's input is printed, and that replays.
 #   --build-only  build the binary and stop
 #
