@@ -167,7 +167,11 @@ def test_quit_in_the_middle_of_bdat_leaves_nothing(postern, sink):
     s = socket.create_connection(("127.0.0.1", port))
     f = s.makefile("rwb")
     f.readline()
-    f.write(b"EHLO c\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.org>\r\nBDAT 3\r\nabcQUIT\r\n")
+    f.write(b"EHLO c\r\n")     # EHLO ends its group (RFC 2920): its reply first
+    f.flush()
+    while not f.readline().startswith(b"250 "):
+        pass
+    f.write(b"MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.org>\r\nBDAT 3\r\nabcQUIT\r\n")
     f.flush()
     lines = []
     while not lines or not lines[-1][:3] in (b"221", b""):

@@ -15,6 +15,8 @@ route is stopped by Postern long before Postfix's hop limit.
 from __future__ import annotations
 
 import email
+import email.message
+import email.policy
 import re
 import shutil
 import smtplib
@@ -54,6 +56,9 @@ class GuidePostfix(Postfix):
     directory, logging, relayhost = the sink, short retry timers) come from
     conftest's MAIN_CF, the filter setup from the guide."""
 
+    extra_main = ""        # more main.cf, after the guide's
+    aliases = ""           # an aliases file (alias_maps) when not empty
+
     def write_config(self) -> None:
         self.etc.mkdir()
         (self.dir / "spool").mkdir()
@@ -62,7 +67,15 @@ class GuidePostfix(Postfix):
         main = MAIN_CF.format(dir=self.dir, hostname=POSTFIX_HOSTNAME, sink_port=self.sink_port)
         main += "\n# docs/postfix.md, main.cf\n" + substitute(
             guide_block("main.cf"), "[127.0.0.1]:10024", f"[127.0.0.1]:{self.filter_port}")
+        main += self.extra_main
+        if self.aliases:
+            main += f"alias_maps = hash:{self.etc}/aliases\nalias_database = hash:{self.etc}/aliases\n"
         (self.etc / "main.cf").write_text(main)
+        if self.aliases:
+            (self.etc / "aliases").write_text(self.aliases)
+            r = subprocess.run(["postalias", "-c", str(self.etc), f"hash:{self.etc}/aliases"],
+                               capture_output=True, text=True, timeout=30)
+            assert r.returncode == 0, r.stderr
         services = MASTER_CF[MASTER_CF.index("cleanup "):]
         master = (f"127.0.0.1:{self.port} inet n - n - - smtpd\n"
                   "pickup    unix  n       -       n       60      1       pickup\n"
@@ -92,10 +105,12 @@ def guide(sink, postern):
     """Postfix from the guide + Postern from the sample; yields a starter."""
     made: list[GuidePostfix] = []
 
-    def start(changes: tuple[tuple[str, str], ...] = (), default_route: str = "return"):
+    def start(changes: tuple[tuple[str, str], ...] = (), default_route: str = "return",
+              extra_main: str = "", aliases: str = ""):
         postern_binary("posternctl")
         filter_port = free_port()
         pf = GuidePostfix(sink.port, filter_port)
+        pf.extra_main, pf.aliases = extra_main, aliases
         made.append(pf)
         pf.start()
         route = pf.return_port if default_route == "return" else pf.port
@@ -199,3 +214,54 @@ def test_postern_stops_a_loop_through_itself(guide, sink):
     out = subprocess.run([str(ctl), "queue", "list", "--config", str(p.config)],
                          capture_output=True, text=True, timeout=30).stdout
     assert "mail loop: pass 3" in out, out
+
+
+def test_release_by_reply_as_the_guide_sets_it_up(guide, sink):
+    """docs/postfix.md, "Quarantine release by reply": its main.cf line and its
+    alias, with the sample's ReleaseAddress (quarantine-release@localhost, a
+    domain Postfix delivers locally). Postfix accepts the reply only because
+    of them (local recipients are checked against the aliases); Postern takes
+    it, releases the message to bob, and the reply goes nowhere."""
+    block = [line for line in guide_block("release").splitlines() if line and not line.startswith("#")]
+    main = [line for line in block if " = " in line]
+    aliases = [line for line in block if ": " in line]
+    assert main == ["recipient_delimiter = +"] and aliases == ["quarantine-release: /dev/null"], block
+    pf, p = guide(changes=(("AfterQueueFilters =\n", "AfterQueueFilters = Attachments\n"),
+                           (";Notify = admin", "Notify = recipients")),
+                  extra_main="\n".join(main) + "\nmydestination = localhost\nlocal_recipient_maps = $alias_maps\n",
+                  aliases="\n".join(aliases) + "\n")
+    original = email.message.EmailMessage()
+    original["From"], original["To"], original["Subject"] = "alice@example.com", "bob@example.org", "the installer"
+    original["Message-ID"] = f"<{uuid.uuid4().hex}@e2e.test>"
+    original.set_content("as promised\n")
+    original.add_attachment(b"MZ\x90\x00", maintype="application", subtype="octet-stream", filename="setup.exe")
+    with smtplib.SMTP("127.0.0.1", pf.port) as c:
+        c.sendmail("alice@example.com", ["bob@example.org"], original.as_bytes(policy=original.policy.clone(linesep="\r\n")))
+
+    def arrived(pred, timeout: float = 60.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = [m for m in sink.messages if pred(m)]
+            if found:
+                return found
+            time.sleep(0.2)
+        raise AssertionError(f"not within {timeout}s: {[(m.mail_from, m.rcpt_tos) for m in sink.messages]}")
+
+    [notice] = arrived(lambda m: m.rcpt_tos == ["bob@example.org"] and "Quarantined for you" in "".join(m.header_values("Subject")))
+    reply_to = email.message_from_bytes(notice.data, policy=email.policy.default)["Reply-To"].addresses[0].addr_spec
+    assert re.fullmatch(r"quarantine-release\+[0-9A-Z]{43}@localhost", reply_to), reply_to
+
+    # Bob replies through Postfix's port 25, as his mail client would.
+    with smtplib.SMTP("127.0.0.1", pf.port) as c:
+        c.sendmail("bob@example.org", [reply_to], b"From: bob@example.org\r\nTo: " + reply_to.encode()
+                   + b"\r\nSubject: Re: quarantined\r\n\r\nPlease release it.\r\n")
+    [copy] = arrived(lambda m: m.mail_from == "alice@example.com" and "setup.exe" in m.data.decode("latin-1"))
+    assert copy.rcpt_tos == ["bob@example.org"]
+    sink.settle(3)
+    assert len([m for m in sink.messages if m.mail_from == "alice@example.com"]) == 1
+    assert not [m for m in sink.messages if any("quarantine-release" in r for r in m.rcpt_tos)]
+    assert re.search(r"release by reply: quarantined \S+ released as \S+ to <bob@example.org>", p.log_text()), p.log_text()[-3000:]
+    # Postfix took the reply for the aliased address and never delivered it (no local service
+    # runs here: a delivery attempt would show as a deferral).
+    assert re.search(r"to=<quarantine-release\+[0-9A-Z]{43}@localhost>.*relay=127\.0\.0\.1\[127\.0\.0\.1\]:\d+.*status=sent", pf.log_text()), pf.log_text()[-3000:]
+    assert "status=deferred" not in pf.log_text()
