@@ -70,8 +70,35 @@ public struct RspamdPlugin: ScanPlugin {
 
     public func scan(_ request: ScanRequest, deadline: ContinuousClock.Instant) throws(PluginError) -> Finding {
         let socket = try ScannerSocket.connect(to: addresses, service: "rspamd", deadline: deadline)
-        try socket.writeAll(Self.writeRequest(request, host: Self.hostField(socket.address)), deadline: deadline)
-        try socket.writeAll(request.message, deadline: deadline)
+        do throws(PluginError) {
+            try socket.writeAll(Self.writeRequest(request, host: Self.hostField(socket.address)), deadline: deadline)
+            try socket.writeAll(request.message, deadline: deadline)
+        } catch {
+            // rspamd may answer before it has read the whole request (a message over its
+            // `max_message`) and close: the write then fails, but the reply that says why is
+            // usually still there to read. Only a refusal can come that early.
+            if let early = try? Self.readResponse(socket, deadline: min(deadline, .now + .seconds(1))), early.status != 200 {
+                throw PluginError("\(socket.peer): \(Self.httpError(early))")
+            }
+            throw error
+        }
+        do throws(PluginError) {
+            let response = try Self.readResponse(socket, deadline: deadline)
+            guard response.status == 200 else { throw PluginError(Self.httpError(response)) }
+            return finding(for: try Self.parseReply(response.body))
+        } catch {
+            throw PluginError("\(socket.peer): \(error.message)")
+        }
+    }
+
+    /// rspamd's explanation of an error status, in JSON: {"error":"invalid command",…}.
+    static func httpError(_ response: HTTPResponse) -> String {
+        let error = (try? JSONDecoder().decode([String: String].self, from: Data(response.body)))?["error"]
+        return "HTTP \(response.status) \(SpamVerdict.printable(error ?? response.reason))"
+    }
+
+    /// The HTTP reply, read until it is complete or the connection ends.
+    static func readResponse(_ socket: ScannerSocket, deadline: ContinuousClock.Instant) throws(PluginError) -> HTTPResponse {
         // `Connection: close` should end the reply with EOF; a complete reply, or one that can
         // no longer become valid, ends it sooner. The reader gets each new piece once.
         let reader = HTTPReplyReader()
@@ -87,21 +114,10 @@ public struct RspamdPlugin: ScanPlugin {
             if case .success(nil) = early { return false }
             return true
         }
-        do throws(PluginError) {
-            let response: HTTPResponse
-            switch early {
-            case .success(let complete?): response = complete
-            case .success(nil): response = try reader.finish()
-            case .failure(let error): throw error
-            }
-            guard response.status == 200 else {
-                // rspamd explains in JSON: {"error":"invalid command","error_domain":"protocol-error"}
-                let error = (try? JSONDecoder().decode([String: String].self, from: Data(response.body)))?["error"]
-                throw PluginError("HTTP \(response.status) \(SpamVerdict.printable(error ?? response.reason))")
-            }
-            return finding(for: try Self.parseReply(response.body))
-        } catch {
-            throw PluginError("\(socket.peer): \(error.message)")
+        switch early {
+        case .success(let complete?): return complete
+        case .success(nil): return try reader.finish()
+        case .failure(let error): throw error
         }
     }
 

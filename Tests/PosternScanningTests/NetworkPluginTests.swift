@@ -349,6 +349,26 @@ import Testing
     }
 }
 
+extension ScannerSocketTests {
+    /// An rspamd that refuses a message over its `max_message` as soon as it has read the
+    /// request head, and closes: the rest of the message meets a reset, and the reply that
+    /// says why is still read. (A stand-in: a real rspamd's limit would need a multi-megabyte
+    /// message and its configuration; the socket behaviour is the kernel's either way.)
+    @Test func rspamdRefusalBeforeTheWholeMessageIsRead() throws {
+        let fake = try FakeScanner()
+        let big = ScanRequest(queueID: "Q1", message: Self.message + Array(repeating: UInt8(ascii: "x"), count: 8 << 20),
+                              mailFrom: "a@example.com", recipients: ["b@example.net"])
+        let head = RspamdPlugin.writeRequest(big, host: "127.0.0.1:\(fake.port)")
+        let body = #"{"error":"message too large"}"#
+        fake.serve(expect: head.count, reply: Array("HTTP/1.1 413 Payload Too Large\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)".utf8))
+        #expect(throws: PluginError("rspamd \(fake.address): HTTP 413 message too large")) {
+            try RspamdPlugin(addresses: [fake.address], maxSize: 16 << 20, spamThreshold: nil, unconditionalThreshold: nil)
+                .scan(big, deadline: .now + .seconds(10))
+        }
+        _ = fake.wait()
+    }
+}
+
 /// Makes every `Int.random(in: 0..<n)` draw 0 (the stdlib's multiply-high reduction gives 0
 /// for 1; 0 itself is rejected for most `n` and would loop), so `failoverOrder` keeps list order.
 struct FirstChoice: RandomNumberGenerator {
