@@ -77,13 +77,14 @@ public struct RspamdPlugin: ScanPlugin {
             // rspamd may answer before it has read the whole request (a message over its
             // `max_message`) and close: the write then fails, but the reply that says why is
             // usually still there to read. Only a refusal can come that early.
-            if let early = try? Self.readResponse(socket, deadline: min(deadline, .now + .seconds(1))), early.status != 200 {
+            if case .success(let early)? = try? Self.readResponse(socket, deadline: min(deadline, .now + .seconds(1))), early.status != 200 {
                 throw PluginError("\(socket.peer): \(Self.httpError(early))")
             }
             throw error
         }
+        let read = try Self.readResponse(socket, deadline: deadline)
         do throws(PluginError) {
-            let response = try Self.readResponse(socket, deadline: deadline)
+            let response = try read.get()
             guard response.status == 200 else { throw PluginError(Self.httpError(response)) }
             return finding(for: try Self.parseReply(response.body))
         } catch {
@@ -97,8 +98,9 @@ public struct RspamdPlugin: ScanPlugin {
         return "HTTP \(response.status) \(SpamVerdict.printable(error ?? response.reason))"
     }
 
-    /// The HTTP reply, read until it is complete or the connection ends.
-    static func readResponse(_ socket: ScannerSocket, deadline: ContinuousClock.Instant) throws(PluginError) -> HTTPResponse {
+    /// The HTTP reply, read until it is complete or the connection ends. Thrown: what the
+    /// socket says (naming the peer); returned: the reply, or why it cannot be read as one.
+    static func readResponse(_ socket: ScannerSocket, deadline: ContinuousClock.Instant) throws(PluginError) -> Result<HTTPResponse, PluginError> {
         // `Connection: close` should end the reply with EOF; a complete reply, or one that can
         // no longer become valid, ends it sooner. The reader gets each new piece once.
         let reader = HTTPReplyReader()
@@ -115,9 +117,9 @@ public struct RspamdPlugin: ScanPlugin {
             return true
         }
         switch early {
-        case .success(let complete?): return complete
-        case .success(nil): return try reader.finish()
-        case .failure(let error): throw error
+        case .success(let complete?): return .success(complete)
+        case .success(nil): return Result { () throws(PluginError) in try reader.finish() }
+        case .failure(let error): return .failure(error)
         }
     }
 
