@@ -45,12 +45,16 @@ public struct ReloadService: Service {
     package let store: ConfigStore
     package let logger: Logger
     package let signals: UnixSignalsSequence
+    /// What the daemon re-reads besides the configuration (files it names), after a reload
+    /// that was taken.
+    package let then: @Sendable (PosternConfig) -> Void
 
     /// Traps SIGHUP at once (before the daemon reports READY), so that a reload sent right
     /// after start-up is never lost nor, with SIGHUP's default action, fatal.
-    public init(store: ConfigStore, logger: Logger) async {
+    public init(store: ConfigStore, logger: Logger, then: @escaping @Sendable (PosternConfig) -> Void = { _ in }) async {
         self.store = store
         self.logger = logger
+        self.then = then
         self.signals = await UnixSignalsSequence(trapping: .sighup)
     }
 
@@ -59,7 +63,7 @@ public struct ReloadService: Service {
         await withGracefulShutdownHandler {
             for await _ in signals.cancelOnGracefulShutdown() {
                 Systemd.notify("RELOADING=1")
-                store.reload(logger: logger)
+                if store.reload(logger: logger) { then(store.current) }
                 Systemd.notify("READY=1")
             }
         } onGracefulShutdown: {}

@@ -23,14 +23,14 @@ package struct ReceiverContext: Sendable {
     package let prescan: any VerdictSource
     package let loopGuard: LoopGuard
     package let sessions: SessionRegistry
-    /// For STARTTLS, when `[Receiver] TLSCertificate` and `TLSKey` are set.
-    package let tls: NIOSSLContext?
+    /// For STARTTLS, when `[Receiver] TLSCertificate` and `TLSKey` are set (re-read on reload).
+    package let tls: ServerTLS
     package let metrics: ReceiverMetrics
     package let logger: Logger
 
     package init(store: ConfigStore, layout: SpoolLayout, threadPool: NIOThreadPool, committer: GroupCommitter,
                  scanner: WakeupLink, sender: WakeupLink, prescan: any VerdictSource, loopGuard: LoopGuard,
-                 sessions: SessionRegistry, tls: NIOSSLContext?, metrics: ReceiverMetrics, logger: Logger) {
+                 sessions: SessionRegistry, tls: ServerTLS, metrics: ReceiverMetrics, logger: Logger) {
         self.store = store
         self.layout = layout
         self.threadPool = threadPool

@@ -35,22 +35,20 @@ public enum ReceiverDaemon {
         var tls: NIOSSLContext?
         if let cert = cfg.receiver.tlsCertificate, let key = cfg.receiver.tlsKey {
             do {
-                let chain = try NIOSSLCertificate.fromPEMFile(cert).map { NIOSSLCertificateSource.certificate($0) }
-                let configuration = TLSConfiguration.makeServerConfiguration(
-                    certificateChain: chain, privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem)))
-                tls = try NIOSSLContext(configuration: configuration)
+                tls = try ServerTLS.load(certificate: cert, key: key)
             } catch {
                 logger.critical("cannot load TLSCertificate \(cert) / TLSKey \(key): \(error)")
                 throw DaemonExit(DaemonBootstrap.exitConfig)
             }
         }
+        let serverTLS = ServerTLS(tls)
         let ctx = ReceiverContext(
             store: store, layout: layout, threadPool: pool,
             committer: committer,
             scanner: WakeupLink(endpoint: cfg.scanner.address, group: group, logger: logger),
             sender: WakeupLink(endpoint: cfg.sender.controlAddress, group: group, logger: logger),
             prescan: PrescanClient(endpoint: cfg.scanner.address),
-            loopGuard: LoopGuard(key: key), sessions: sessions, tls: tls, metrics: ReceiverMetrics(), logger: logger)
+            loopGuard: LoopGuard(key: key), sessions: sessions, tls: serverTLS, metrics: ReceiverMetrics(), logger: logger)
         let services = ServiceGroup(configuration: .init(
             // Graceful shutdown goes through the list backwards, one service after the other:
             // the receiver comes last so that it stops accepting at once on SIGTERM.
@@ -59,7 +57,7 @@ public enum ReceiverDaemon {
                 .init(service: MetricsService(endpoint: cfg.metrics.receiver, registry: ctx.metrics.registry, group: group, logger: logger) {
                     ctx.metrics.sessions.set(Int64(ctx.sessions.count))
                 }),
-                .init(service: await ReloadService(store: store, logger: logger)),
+                .init(service: await ReloadService(store: store, logger: logger) { serverTLS.reload($0, logger: logger) }),
                 .init(service: ReceiverService(ctx: ctx, group: group)),
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],

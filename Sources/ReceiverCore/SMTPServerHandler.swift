@@ -26,6 +26,8 @@ package final class SMTPServerHandler: ChannelInboundHandler {
     package let ctx: ReceiverContext
     /// The configuration as it was when the session began (SIGHUP affects new sessions).
     package let config: PosternConfig
+    /// STARTTLS's certificate as it was when the session began (a reload affects new sessions).
+    package let tls: NIOSSLContext?
     package let lmtp: Bool
     package var machine: ReceiveStateMachine
     package var input = ByteBuffer()
@@ -55,8 +57,9 @@ package final class SMTPServerHandler: ChannelInboundHandler {
     package init(ctx: ReceiverContext, lmtp: Bool) {
         self.ctx = ctx
         self.config = ctx.store.current
+        self.tls = ctx.tls.context
         self.lmtp = lmtp
-        self.machine = ReceiveStateMachine(config: config, lmtp: lmtp, tlsAvailable: ctx.tls != nil, now: .now())
+        self.machine = ReceiveStateMachine(config: config, lmtp: lmtp, tlsAvailable: tls != nil, now: .now())
         self.logger = ctx.logger
     }
 
@@ -254,7 +257,7 @@ package final class SMTPServerHandler: ChannelInboundHandler {
     /// unread: they were sent in clear and must not count as commands inside TLS (Postfix
     /// `vstream_fpurge`, CVE-2011-0411).
     package func startTLS(_ ready: Reply, _ context: ChannelHandlerContext) {
-        guard let tls = ctx.tls else { return }
+        guard let tls else { return }
         reply(ready)
         flush(context)
         input.clear()

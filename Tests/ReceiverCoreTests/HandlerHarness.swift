@@ -40,7 +40,7 @@ final class HandlerHarness {
             scanner: WakeupLink(endpoint: nowhere, group: MultiThreadedEventLoopGroup.singleton, logger: logger),
             sender: WakeupLink(endpoint: nowhere, group: MultiThreadedEventLoopGroup.singleton, logger: logger),
             prescan: CannedScanner(answer: scanner), loopGuard: LoopGuard(key: Array("test-key".utf8)), sessions: SessionRegistry(),
-            tls: nil, metrics: ReceiverMetrics(), logger: logger)
+            tls: ServerTLS(nil), metrics: ReceiverMetrics(), logger: logger)
         let channel = NIOAsyncTestingChannel()
         self.channel = channel
         // The handler is made on the channel's loop: it is not Sendable.
