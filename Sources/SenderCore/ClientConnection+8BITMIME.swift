@@ -18,11 +18,12 @@ extension ClientConnection {
     ///
     /// Returns the job to send, or nil when its recipients have their outcome.
     package func sevenBitReady(_ job: DeliveryJob, _ outcomes: inout [RecipientOutcome?]) -> DeliveryJob? {
-        guard !offers("8BITMIME"), EightBitScan.contains(job.message) else { return job }
+        guard !offers("8BITMIME"), EightBitScan.contains(job.head) || EightBitScan.contains(job.message) else { return job }
         var log = logger
         log[metadataKey: "queue-id"] = "\(job.envelope.id)"
         do throws(EightBitRefusal) {
-            guard let result = try EightBitDowngrade.convert(Array(job.message.readableBytesView)) else { return job }
+            guard let result = try EightBitDowngrade.convert(Array(job.head.readableBytesView) + Array(job.message.readableBytesView))
+            else { return job }
             log.info("converted to 7bit MIME for a next hop without 8BITMIME (\(result.summary))")
             return job.with(message: ByteBuffer(bytes: result.message))
         } catch {
@@ -34,9 +35,9 @@ extension ClientConnection {
 }
 
 extension DeliveryJob {
-    /// The same job with other message bytes (the converted ones).
+    /// The same job with other message bytes (the converted ones, head included).
     package func with(message: ByteBuffer) -> DeliveryJob {
-        DeliveryJob(envelope: envelope, recipients: recipients, addresses: addresses, message: message,
+        DeliveryJob(envelope: envelope, recipients: recipients, addresses: addresses, message: message, head: ByteBuffer(),
                     finish: finish, retried: retried)
     }
 }

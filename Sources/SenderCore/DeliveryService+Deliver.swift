@@ -69,7 +69,7 @@ extension DeliveryService {
                 destination(transaction.endpoint, tls: transaction.tls).submit(DeliveryJob(
                     envelope: e, recipients: routeIndices.map { verdict.routes[$0].recipient },
                     addresses: routeIndices.map { verdict.routes[$0].address ?? e.recipients[verdict.routes[$0].recipient].address },
-                    message: DeliveryPlan.payload(head: head, extra: transaction.headers, message: message),
+                    message: message, head: DeliveryPlan.head(head, extra: transaction.headers),
                     finish: { outcomes in
                         if several { DeliveryService.recordFinal(file, routes: routeIndices, outcomes: outcomes) }
                         collector.add(Array(zip(routeIndices, outcomes)))
