@@ -57,7 +57,7 @@ public struct SpoolFile: Sendable {
         return (file, try file.readMessage(fd: fd))
     }
 
-    private static func read(fd: Int32, path: String) throws -> SpoolFile {
+    static func read(fd: Int32, path: String) throws -> SpoolFile {
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw SpoolError("fstat", path) }
         let fileSize = Int(st.st_size)

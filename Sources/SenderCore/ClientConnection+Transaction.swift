@@ -36,7 +36,7 @@ extension ClientConnection {
             try await abandon(afterData: data)
             return
         }
-        try await sendMessage(head: job.head, job.message)
+        try await sendMessage(head: job.head, job.message, chunk: messageChunk)
         try await readDataReplies(for: accepted, &outcomes)
     }
 
@@ -108,19 +108,27 @@ extension ClientConnection {
         return .data(try await read(), accepted: accepted)
     }
 
-    /// The message dot-stuffed and ended by `CRLF.CRLF`, in one gathering write of slices of
-    /// the message (no copy of it; ``DotStuffer``). From here a broken connection may have
-    /// delivered it: the job is not retried on a fresh connection.
-    mutating func sendMessage(head: ByteBuffer = ByteBuffer(), _ message: ByteBuffer) async throws {
+    /// The message dot-stuffed and ended by `CRLF.CRLF`, a chunk at a time, each chunk in one
+    /// gathering write of slices of it (no copy; ``DotStuffer``); the writes wait while the
+    /// socket is full. From here a broken connection may have delivered it: the job is not
+    /// retried on a fresh connection. A queue file that cannot be read on the way breaks the
+    /// connection too, as the next hop must not take a message cut short.
+    mutating func sendMessage(head: ByteBuffer = ByteBuffer(), _ message: MessageBody, chunk: Int = MessageBody.chunk) async throws {
         var stuffer = DotStuffer()
         var parts: [ByteBuffer] = []
         stuffer.encode(head, into: &parts)
-        stuffer.encode(message, into: &parts)
-        var end = ByteBuffer()
-        stuffer.finish(into: &end)
-        parts.append(end)
         sentData = true
-        try await outbound.write(contentsOf: parts)
+        let outbound = self.outbound
+        try await message.forEachChunk(chunk: chunk) { piece, last in
+            stuffer.encode(piece, into: &parts)
+            if last {
+                var end = ByteBuffer()
+                stuffer.finish(into: &end)
+                parts.append(end)
+            }
+            try await outbound.write(contentsOf: parts)
+            parts.removeAll(keepingCapacity: true)
+        }
     }
 
     /// SMTP answers the data once for all; LMTP once per accepted recipient, in order

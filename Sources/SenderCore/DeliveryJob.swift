@@ -26,7 +26,7 @@ package struct DeliveryJob: Sendable {
     /// The address each of them is delivered to: its own, or a `redirect(…)` target.
     package let addresses: [String]
     /// The spooled message bytes (or the converted ones), sent after `head`.
-    package let message: ByteBuffer
+    package let message: MessageBody
     /// What goes out before `message`: Postern's added header fields. Apart from it, so that
     /// the message is never copied to put them in front (the two go out in one write).
     package var head = ByteBuffer()
@@ -41,7 +41,7 @@ package struct DeliveryJob: Sendable {
     }
 
     /// Octets that go out: the head and the message.
-    package var size: Int { head.readableBytes + message.readableBytes }
+    package var size: Int { head.readableBytes + message.count }
 
     package func deferAll(_ why: String) { finish(recipients.map { _ in .deferred(why) }) }
 }
