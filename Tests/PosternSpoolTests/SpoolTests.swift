@@ -24,6 +24,28 @@ import Testing
         try spool.write(message) { envelope($0, size: $1) }
     }
 
+    /// Appends of every size, crossing the write chunk in pieces and at once (the writev of
+    /// what was pending and the new bytes), give the message byte for byte.
+    @Test func appendsAcrossTheWriteChunkKeepEveryByteInOrder() throws {
+        let spool = try TempSpool()
+        let id = QueueID.make()
+        let w = try SpoolWriter(layout: spool.layout, id: id)
+        var rng = SplitMix64(seed: 64)
+        var expected: [UInt8] = []
+        for size in [1, 100, SMTPDefaults.writeChunk - 50, 49, 1, 3 * SMTPDefaults.writeChunk, 0, 7, SMTPDefaults.writeChunk] {
+            let piece = (0..<size).map { _ in UInt8.random(in: 0x20...0x7E, using: &rng) }
+            expected += piece
+            var b = ByteBuffer(bytes: piece)
+            try w.append(&b)
+            #expect(b.readableBytes == 0)
+        }
+        try w.finish(envelope: envelope(id, size: expected.count))
+        try w.commit(to: .scan)
+        let (f, message) = try SpoolFile.readWithMessage(path: spool.layout.path(id, .scan))
+        #expect(f.messageLength == expected.count)
+        #expect(Array(message.readableBytesView) == expected)
+    }
+
     @Test func writesAndReadsBack() throws {
         let spool = try TempSpool()
         let message = "Subject: x\r\n\r\nbody \u{00e9}\r\n.\r\n"
