@@ -86,7 +86,11 @@ public struct DataDecoder: Sendable {
                     sawBareNewline = true
                     lineLength += 1
                 } else {
-                    lineLength += 1
+                    // The rest of the line up to its CR or LF is copied as it is: skip it at once.
+                    let end = ByteScan.firstNewline(input, from: i + 1)
+                    lineLength += end - i
+                    i = end
+                    continue
                 }
             case .sawCR:
                 if b == lf {

@@ -8,27 +8,75 @@ public struct DotStuffer: Sendable {
     private var lastWasCR = false
     private var wroteAny = false
 
+    /// Runs shorter than this are copied into a buffer of their own by
+    /// ``encode(_:into:)-(ByteBuffer,[ByteBuffer])``, longer ones go out as slices of the
+    /// message: a message of many dotted lines does not become as many tiny writes.
+    public static let minSlice = 4096
+
     public init() {}
 
-    public mutating func encode(_ input: UnsafeRawBufferPointer, into out: inout ByteBuffer) {
-        let dot = UInt8(ascii: "."), cr = UInt8(ascii: "\r"), lf = UInt8(ascii: "\n")
-        var runStart = 0
-        for i in 0..<input.count {
-            let b = input[i]
-            if atLineStart && b == dot {
-                out.writeBytes(UnsafeRawBufferPointer(rebasing: input[runStart..<i]))
-                out.writeInteger(dot)
-                runStart = i
+    /// Walks `input` line by line and calls `dot(i)` for each octet that starts a line with a
+    /// dot: an extra dot goes before it. Only a CRLF ends a line here, as in the decoder.
+    private mutating func scan(_ input: UnsafeRawBufferPointer, _ dot: (Int) -> Void) {
+        let n = input.count
+        guard n > 0 else { return }
+        wroteAny = true
+        var i = 0
+        while i < n {
+            if atLineStart && input[i] == UInt8(ascii: ".") { dot(i) }
+            let lf = ByteScan.firstLF(input, from: i)
+            if lf == n {
+                atLineStart = false
+                lastWasCR = input[n - 1] == UInt8(ascii: "\r")
+                return
             }
-            atLineStart = (b == lf && lastWasCR)
-            lastWasCR = (b == cr)
+            atLineStart = lf > i ? input[lf - 1] == UInt8(ascii: "\r") : lastWasCR
+            lastWasCR = false
+            i = lf + 1
+        }
+    }
+
+    public mutating func encode(_ input: UnsafeRawBufferPointer, into out: inout ByteBuffer) {
+        var runStart = 0
+        scan(input) { i in
+            out.writeBytes(UnsafeRawBufferPointer(rebasing: input[runStart..<i]))
+            out.writeInteger(UInt8(ascii: "."))
+            runStart = i
         }
         out.writeBytes(UnsafeRawBufferPointer(rebasing: input[runStart..<input.count]))
-        if input.count > 0 { wroteAny = true }
     }
 
     public mutating func encode(_ input: ByteBuffer, into out: inout ByteBuffer) {
         input.withUnsafeReadableBytes { encode($0, into: &out) }
+    }
+
+    /// Encodes without copying the message: appends to `parts` slices of `input` (they share
+    /// its storage) with the added dots between them, ready for one gathering write.
+    public mutating func encode(_ input: ByteBuffer, into parts: inout [ByteBuffer]) {
+        var dots: [Int] = []
+        input.withUnsafeReadableBytes { p in scan(p) { dots.append($0) } }
+        var small = ByteBuffer()
+        func run(_ from: Int, _ to: Int) {
+            guard to > from else { return }
+            let slice = input.getSlice(at: input.readerIndex + from, length: to - from)!
+            if to - from < Self.minSlice {
+                small.writeImmutableBuffer(slice)
+                return
+            }
+            if small.readableBytes > 0 {
+                parts.append(small)
+                small = ByteBuffer()
+            }
+            parts.append(slice)
+        }
+        var runStart = 0
+        for i in dots {
+            run(runStart, i)
+            small.writeInteger(UInt8(ascii: "."))
+            runStart = i
+        }
+        run(runStart, input.readableBytes)
+        if small.readableBytes > 0 { parts.append(small) }
     }
 
     /// Writes the terminator; a message without a final CRLF gets one first.

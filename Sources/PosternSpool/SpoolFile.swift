@@ -39,6 +39,9 @@ public struct SpoolFile: Sendable {
     public var deliveryErrors: [Int: DeliveryError] = [:]
     /// When each route's delay DSN was written, by route index: a route is warned once.
     public var delayWarnings: [Int: Double] = [:]
+    /// The envelope section's bytes as read (up to `envelopeEnd`), so that a file whose verdict
+    /// was just written need not be read back (``writeVerdict(_:sync:)``).
+    var envelopeSection: [UInt8] = []
 
     /// Reads the envelope and verdict (not the message) of the file at `path`.
     public static func read(path: String) throws -> SpoolFile {
@@ -57,7 +60,7 @@ public struct SpoolFile: Sendable {
         return (file, try file.readMessage(fd: fd))
     }
 
-    private static func read(fd: Int32, path: String) throws -> SpoolFile {
+    static func read(fd: Int32, path: String) throws -> SpoolFile {
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw SpoolError("fstat", path) }
         let fileSize = Int(st.st_size)
@@ -109,6 +112,7 @@ public struct SpoolFile: Sendable {
         guard envelope.size == envelopeAt - headerLength else { throw SpoolFormatError(hint: "size does not match the message") }
         var file = SpoolFile(path: path, envelope: envelope, verdict: nil, verdictIncomplete: (!verdictLines.isEmpty || tornVerdict) && !verdictDone,
                              messageLength: envelopeAt - headerLength, envelopeEnd: envelopeEnd, routeStatusOffsets: [], attemptsOffset: nil)
+        file.envelopeSection = Array(tail[tail.startIndex..<(tail.startIndex + envelopeEnd - envelopeAt)])
         if verdictDone {
             try file.parseVerdict(verdictLines)
             file.verdictEnd = verdictEnd
@@ -203,13 +207,18 @@ public struct SpoolFile: Sendable {
 
     /// Appends (or replaces an incomplete) verdict: scannerd, on a file in `scan/` that
     /// receiverd has given up. `sync` fsyncs the file; see docs on why scannerd may skip it.
-    public func writeVerdict(_ verdict: Verdict, sync: Bool) throws(SpoolError) {
+    /// Returns the file as ``read(path:)`` would now read it (parsed from the bytes it holds,
+    /// not read back: one open, fstat, two preads and a close fewer per message).
+    @discardableResult
+    public func writeVerdict(_ verdict: Verdict, sync: Bool) throws -> SpoolFile {
+        let text = Array(verdict.write().utf8)
         let fd = open(path, O_WRONLY | O_CLOEXEC)
         if fd < 0 { throw SpoolError("open", path) }
         defer { close(fd) }
         if ftruncate(fd, off_t(envelopeEnd)) != 0 { throw SpoolError("ftruncate", path) }
-        try SysCall.pwriteAll(fd, Array(verdict.write().utf8), at: envelopeEnd, path: path)
+        try SysCall.pwriteAll(fd, text, at: envelopeEnd, path: path)
         if sync && fsync(fd) != 0 { throw SpoolError("fsync", path) }
+        return try SpoolFile.parseTail(envelopeSection + text, path: path, envelopeAt: envelopeEnd - envelopeSection.count)
     }
 
     /// Replaces the delivery errors section (after `end verdict`) with `errors` and the routes

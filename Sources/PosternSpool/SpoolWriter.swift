@@ -28,11 +28,20 @@ public final class SpoolWriter {
 
     deinit { if fd >= 0 { close(fd) } }
 
-    /// Appends message bytes; they reach the file in chunks.
+    /// Appends message bytes; they reach the file in chunks. Once a chunk's worth is there,
+    /// what was pending and the new bytes go out in one writev, not copied together first.
     public func append(_ bytes: inout ByteBuffer) throws(SpoolError) {
         messageBytes += bytes.readableBytes
-        pending.writeBuffer(&bytes)
-        if pending.readableBytes >= SMTPDefaults.writeChunk { try flush() }
+        if pending.readableBytes + bytes.readableBytes < SMTPDefaults.writeChunk {
+            pending.writeBuffer(&bytes)
+            return
+        }
+        let path = layout.path(id, .incoming)
+        try pending.withUnsafeReadableBytes { (a) throws(SpoolError) in
+            try bytes.withUnsafeReadableBytes { (b) throws(SpoolError) in try SysCall.writeAll(fd, a, b, path: path) }
+        }
+        pending.clear()
+        bytes.moveReaderIndex(forwardBy: bytes.readableBytes)
     }
 
     public func append(_ s: String) throws(SpoolError) {

@@ -38,6 +38,25 @@ public enum SysCall {
         }
     }
 
+    /// Writes `a` then `b` in one `writev`, without copying them together; a short write is
+    /// continued (as in ``pwriteAll(_:_:at:path:)``).
+    public static func writeAll(_ fd: Int32, _ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer, path: String) throws(SpoolError) {
+        var doneA = 0, doneB = 0
+        while doneA < a.count || doneB < b.count {
+            var iov = [iovec(iov_base: a.baseAddress.map { UnsafeMutableRawPointer(mutating: $0 + doneA) }, iov_len: a.count - doneA),
+                       iovec(iov_base: b.baseAddress.map { UnsafeMutableRawPointer(mutating: $0 + doneB) }, iov_len: b.count - doneB)]
+            let n = writev(fd, &iov, 2)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw SpoolError("writev", path)
+            }
+            if n == 0 { throw SpoolError("writev", path, errno: EIO) }
+            let fromA = min(n, a.count - doneA)
+            doneA += fromA
+            doneB += n - fromA
+        }
+    }
+
     /// A short write is continued, so that a failure is reported with the errno of the call
     /// that failed: a file system filling up mid-write first returns a short count (errno
     /// untouched), and only the next call says ENOSPC (452, not 451).

@@ -75,8 +75,9 @@ package final class SMTPServerHandler: ChannelInboundHandler {
 
     package func channelActive(context: ChannelHandlerContext) {
         self.context = context
-        let remote = context.remoteAddress
-        let local = context.localAddress
+        // The channel's addresses, cached at accept; the context's would ask the kernel again.
+        let remote = context.channel.remoteAddress
+        let local = context.channel.localAddress
         let clientIP = remote?.ipAddress ?? "127.0.0.1"   // unix socket clients count as local
         logger[metadataKey: "client"] = "[\(clientIP)]:\(remote?.port ?? 0)"
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)

@@ -242,10 +242,10 @@ package struct ScanService: Service {
             }
             // The copy first: once the verdict is written, the scan is not repeated.
             let quarantined = quarantine(outcome, envelope: file.envelope, message: message, log: log)
-            try file.writeVerdict(outcome.verdict, sync: false)
+            let written = try file.writeVerdict(outcome.verdict, sync: false)
             record(outcome, envelope: file.envelope, stage: .afterQueue, log: log, started: started)
             notify(outcome, envelope: file.envelope, message: message, quarantined: quarantined, log: log)
-            file = try SpoolFile.read(path: path)
+            file = written
         }
         file = try releaseByReply(file, path: path, log: log)
         try settleBlocked(file, log: log)

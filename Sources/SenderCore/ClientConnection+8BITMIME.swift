@@ -2,6 +2,7 @@ import Logging
 import NIOCore
 import PosternMIME
 import PosternSMTP
+import PosternUtil
 
 extension ClientConnection {
     /// RFC 6152 §3: a next hop that does not offer 8BITMIME may only be sent 7-bit data,
@@ -18,11 +19,22 @@ extension ClientConnection {
     ///
     /// Returns the job to send, or nil when its recipients have their outcome.
     package func sevenBitReady(_ job: DeliveryJob, _ outcomes: inout [RecipientOutcome?]) -> DeliveryJob? {
-        guard !offers("8BITMIME"), EightBitScan.contains(job.message) else { return job }
+        guard !offers("8BITMIME") else { return job }
         var log = logger
         log[metadataKey: "queue-id"] = "\(job.envelope.id)"
+        let message: ByteBuffer
+        do throws(SpoolError) {
+            let eightBit = try EightBitScan.contains(job.head) ? true : job.message.containsEightBit()
+            guard eightBit else { return job }
+            message = try job.message.whole()
+        } catch {
+            log.error("cannot read the queue file: \(error)")
+            for k in outcomes.indices { outcomes[k] = .deferred("cannot read the queue file: \(error)") }
+            return nil
+        }
         do throws(EightBitRefusal) {
-            guard let result = try EightBitDowngrade.convert(Array(job.message.readableBytesView)) else { return job }
+            guard let result = try EightBitDowngrade.convert(Array(job.head.readableBytesView) + Array(message.readableBytesView))
+            else { return job }
             log.info("converted to 7bit MIME for a next hop without 8BITMIME (\(result.summary))")
             return job.with(message: ByteBuffer(bytes: result.message))
         } catch {
@@ -34,9 +46,9 @@ extension ClientConnection {
 }
 
 extension DeliveryJob {
-    /// The same job with other message bytes (the converted ones).
+    /// The same job with other message bytes (the converted ones, head included).
     package func with(message: ByteBuffer) -> DeliveryJob {
-        DeliveryJob(envelope: envelope, recipients: recipients, addresses: addresses, message: message,
+        DeliveryJob(envelope: envelope, recipients: recipients, addresses: addresses, message: .bytes(message), head: ByteBuffer(),
                     finish: finish, retried: retried)
     }
 }

@@ -36,15 +36,15 @@ extension ClientConnection {
             try await abandon(afterData: data)
             return
         }
-        try await sendMessage(job.message)
+        try await sendMessage(head: job.head, job.message, chunk: messageChunk)
         try await readDataReplies(for: accepted, &outcomes)
     }
 
     /// What this next hop cannot take as it is, before anything is sent: a message over its
     /// SIZE, or an internationalised address without SMTPUTF8 (RFC 6531 §3.4).
     func refusalBeforeSending(_ job: DeliveryJob) -> Reply? {
-        if let limit = sizeLimit, job.message.readableBytes > limit {
-            return Reply(552, EnhancedStatus(5, 3, 4), "message size \(job.message.readableBytes) exceeds next hop's limit \(limit)")
+        if let limit = sizeLimit, job.size > limit {
+            return Reply(552, EnhancedStatus(5, 3, 4), "message size \(job.size) exceeds next hop's limit \(limit)")
         }
         let ascii: (String) -> Bool = { $0.utf8.allSatisfy { $0 < 128 } }
         if !offers("SMTPUTF8") && (!ascii(job.envelope.mailFrom) || !job.addresses.allSatisfy(ascii)) {
@@ -57,7 +57,7 @@ extension ClientConnection {
         let e = job.envelope
         return EnvelopeCommands(
             xforward: offers("XFORWARD") ? xforwardCommand(e) : nil,
-            mail: "MAIL FROM:<\(e.mailFrom)>\(mailParameters(e, size: job.message.readableBytes))\r\n",
+            mail: "MAIL FROM:<\(e.mailFrom)>\(mailParameters(e, size: job.size))\r\n",
             rcpts: zip(job.recipients, job.addresses).map { "RCPT TO:<\($1)>\(rcptParameters(e.recipients[$0]))\r\n" })
     }
 
@@ -108,16 +108,27 @@ extension ClientConnection {
         return .data(try await read(), accepted: accepted)
     }
 
-    /// The message dot-stuffed and ended by `CRLF.CRLF`, in one write. From here a broken
-    /// connection may have delivered it: the job is not retried on a fresh connection.
-    mutating func sendMessage(_ message: ByteBuffer) async throws {
+    /// The message dot-stuffed and ended by `CRLF.CRLF`, a chunk at a time, each chunk in one
+    /// gathering write of slices of it (no copy; ``DotStuffer``); the writes wait while the
+    /// socket is full. From here a broken connection may have delivered it: the job is not
+    /// retried on a fresh connection. A queue file that cannot be read on the way breaks the
+    /// connection too, as the next hop must not take a message cut short.
+    mutating func sendMessage(head: ByteBuffer = ByteBuffer(), _ message: MessageBody, chunk: Int = MessageBody.chunk) async throws {
         var stuffer = DotStuffer()
-        var payload = ByteBuffer()
-        payload.reserveCapacity(message.readableBytes + message.readableBytes / 64 + 8)
-        stuffer.encode(message, into: &payload)
-        stuffer.finish(into: &payload)
+        var parts: [ByteBuffer] = []
+        stuffer.encode(head, into: &parts)
         sentData = true
-        try await outbound.write(payload)
+        let outbound = self.outbound
+        try await message.forEachChunk(chunk: chunk) { piece, last in
+            stuffer.encode(piece, into: &parts)
+            if last {
+                var end = ByteBuffer()
+                stuffer.finish(into: &end)
+                parts.append(end)
+            }
+            try await outbound.write(contentsOf: parts)
+            parts.removeAll(keepingCapacity: true)
+        }
     }
 
     /// SMTP answers the data once for all; LMTP once per accepted recipient, in order

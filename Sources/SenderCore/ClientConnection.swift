@@ -22,6 +22,8 @@ package struct ClientConnection {
     package let logger: Logger
     package var extensions: [String: String] = [:]
     package var sizeLimit: Int?
+    /// Octets of a spooled message read and written at a time (tests make it small).
+    package var messageChunk = MessageBody.chunk
     /// The last transaction got as far as sending the message: a retry could duplicate it.
     package internal(set) var sentData = false
 

@@ -25,8 +25,11 @@ package struct DeliveryJob: Sendable {
     package let recipients: [Int]
     /// The address each of them is delivered to: its own, or a `redirect(…)` target.
     package let addresses: [String]
-    /// The message as it goes out: Postern's added header fields, then the spooled bytes.
-    package let message: ByteBuffer
+    /// The spooled message bytes (or the converted ones), sent after `head`.
+    package let message: MessageBody
+    /// What goes out before `message`: Postern's added header fields. Apart from it, so that
+    /// the message is never copied to put them in front (the two go out in one write).
+    package var head = ByteBuffer()
     package let finish: @Sendable ([RecipientOutcome]) -> Void
     /// Already retried once after a dead cached connection.
     package var retried = false
@@ -36,6 +39,9 @@ package struct DeliveryJob: Sendable {
         j.retried = true
         return j
     }
+
+    /// Octets that go out: the head and the message.
+    package var size: Int { head.readableBytes + message.count }
 
     package func deferAll(_ why: String) { finish(recipients.map { _ in .deferred(why) }) }
 }

@@ -23,12 +23,10 @@ package struct DeliveryPlan {
         }
     }
 
-    /// The bytes of one transaction: the fields every copy gets, its own, then the message.
-    package static func payload(head: ByteBuffer, extra: [String], message: ByteBuffer) -> ByteBuffer {
-        var out = head
-        out.reserveCapacity(head.readableBytes + message.readableBytes + 64 * extra.count)
+    /// What one transaction sends before the message: the fields every copy gets, then its own.
+    package static func head(_ common: ByteBuffer, extra: [String]) -> ByteBuffer {
+        var out = common
         for h in extra { out.writeString(h + "\r\n") }
-        out.writeImmutableBuffer(message)
         return out
     }
 }

@@ -31,13 +31,13 @@ extension DeliveryService {
                      started: started)
     }
 
-    /// The spool file and its message; nil when there is nothing to deliver (delivered
-    /// already, damaged, or unreadable for now).
+    /// The spool file, its message left on disk to be read as it goes out; nil when there is
+    /// nothing to deliver (delivered already, damaged, or unreadable for now).
     /// XXX: reads from the page cache run on the cooperative pool: a thread-pool hop per
     /// message cost more than the read itself. Only fsyncs go to the thread pool.
-    private func readForDelivery(_ id: String, log: Logger) -> (SpoolFile, ByteBuffer)? {
+    private func readForDelivery(_ id: String, log: Logger) -> (SpoolFile, SpooledMessage)? {
         do {
-            return try SpoolFile.readWithMessage(path: layout.path(id, .outgoing))
+            return try SpoolFile.readForDelivery(path: layout.path(id, .outgoing))
         } catch let e as SpoolError where e.errno == ENOENT {
             return nil   // delivered already (a duplicate wake-up)
         } catch let e as SpoolFormatError {
@@ -60,7 +60,7 @@ extension DeliveryService {
     /// Submits one job per transaction and waits until every next hop has answered for all of
     /// its recipients; outcomes by route index.
     private func send(_ plan: DeliveryPlan, file: SpoolFile, verdict: Verdict, head: ByteBuffer,
-                      message: ByteBuffer) async -> [Int: RecipientOutcome] {
+                      message: SpooledMessage) async -> [Int: RecipientOutcome] {
         let e = file.envelope
         return await withCheckedContinuation { (c: CheckedContinuation<[Int: RecipientOutcome], Never>) in
             let collector = OutcomeCollector(expected: plan.transactions.count, continuation: c)
@@ -69,7 +69,7 @@ extension DeliveryService {
                 destination(transaction.endpoint, tls: transaction.tls).submit(DeliveryJob(
                     envelope: e, recipients: routeIndices.map { verdict.routes[$0].recipient },
                     addresses: routeIndices.map { verdict.routes[$0].address ?? e.recipients[verdict.routes[$0].recipient].address },
-                    message: DeliveryPlan.payload(head: head, extra: transaction.headers, message: message),
+                    message: .spooled(message), head: DeliveryPlan.head(head, extra: transaction.headers),
                     finish: { outcomes in
                         if several { DeliveryService.recordFinal(file, routes: routeIndices, outcomes: outcomes) }
                         collector.add(Array(zip(routeIndices, outcomes)))

@@ -12,7 +12,7 @@ import PosternUtil
 extension DeliveryService {
     /// Writes the outcomes to the spool file and moves it on: removed when every recipient is
     /// final, otherwise to `deferred/` with the time of the next attempt as its mtime.
-    func record(file: SpoolFile, verdict: Verdict, results: [Int: RecipientOutcome], message: ByteBuffer,
+    func record(file: SpoolFile, verdict: Verdict, results: [Int: RecipientOutcome], message: SpooledMessage,
                 config: PosternConfig, log: Logger, started: Double) async {
         var tally = tallyOutcomes(file: file, verdict: verdict, results: results, config: config, log: log, started: started)
         for action in [DeliveryReport.Action.failed, .delayed, .relayed, .delivered] {
@@ -68,7 +68,7 @@ extension DeliveryService {
     /// A report must be durable before what it reports is recorded: failed recipients whose
     /// report cannot be written stay pending and are tried (and reported) again later, and a
     /// delay is warned of again at the next attempt.
-    private func writeReport(_ report: DeliveryReport.Batch, into tally: inout AttemptTally, message: ByteBuffer,
+    private func writeReport(_ report: DeliveryReport.Batch, into tally: inout AttemptTally, message: SpooledMessage,
                              config: PosternConfig, log: Logger) async {
         let layout = self.layout
         let hostname = config.general.hostname
@@ -78,7 +78,8 @@ extension DeliveryService {
             ? "it could not be converted to 7 bits for a mail system without 8BITMIME" : nil
         do {
             let reportID = try await pool.runIfActive(eventLoop: group.next()) {
-                try report.write(message: message, hostname: hostname, layout: layout, headersOnlyBecause: headersOnly)
+                // Read here, off the event loop, and only for a report.
+                try report.write(message: try message.readAll(), hostname: hostname, layout: layout, headersOnlyBecause: headersOnly)
             }.get()
             scanner.send(.scan(id: reportID))
             log.info("sender \(report.action.logName) notification: \(reportID)")

@@ -74,4 +74,49 @@ import Testing
         _ = d.decode(ByteBuffer(string: "short\r\n\(long)\r\n.\r\n"), into: &out)
         #expect(d.longestLine == 1202)
     }
+
+    /// Random text of ordinary runs (long enough for the word-at-a-time scan), dots, CRs and
+    /// LFs; ends in the terminator so that every input has an end.
+    static func randomWire(_ rng: inout SplitMix64) -> [UInt8] {
+        var out: [UInt8] = []
+        for _ in 0..<Int.random(in: 1...60, using: &rng) {
+            switch Int.random(in: 0..<6, using: &rng) {
+            case 0: out += Array(repeating: UInt8(ascii: "x"), count: Int.random(in: 1...40, using: &rng))
+            case 1: out += [UInt8(ascii: ".")]
+            case 2: out += [UInt8(ascii: "\r")]
+            case 3: out += [UInt8(ascii: "\n")]
+            default: out += Array("\r\n".utf8)
+            }
+        }
+        return out + Array("\r\n.\r\n".utf8)
+    }
+
+    /// Fed one octet at a time the decoder never skips ahead, so that is the reference the
+    /// skipping (whole input, or cut at random places) must match in every respect.
+    @Test func skippingAheadMatchesOctetByOctet() {
+        var rng = SplitMix64(seed: 0xDA7A)
+        for _ in 0..<2000 {
+            let wire = Self.randomWire(&rng)
+            var reference = DataDecoder()
+            var expected = ByteBuffer()
+            var expectedEnd = -1
+            for (k, b) in wire.enumerated() where expectedEnd < 0 {
+                if case .end = reference.decode(ByteBuffer(bytes: [b]), into: &expected) { expectedEnd = k + 1 }
+            }
+            var d = DataDecoder()
+            var out = ByteBuffer()
+            var at = 0
+            var end = -1
+            while at < wire.count && end < 0 {
+                let cut = min(wire.count, at + Int.random(in: 1...wire.count, using: &rng))
+                if case .end(let consumed) = d.decode(ByteBuffer(bytes: wire[at..<cut]), into: &out) { end = at + consumed }
+                at = cut
+            }
+            #expect(end == expectedEnd)
+            #expect(out == expected)
+            #expect(d.size == reference.size)
+            #expect(d.sawBareNewline == reference.sawBareNewline)
+            #expect(d.longestLine == reference.longestLine)
+        }
+    }
 }

@@ -40,4 +40,58 @@ import Testing
             #expect(String(buffer: back) == message)
         }
     }
+
+    static func wire(_ s: inout DotStuffer, _ message: [UInt8], cuts: [Int]) -> ByteBuffer {
+        var out = ByteBuffer()
+        var at = 0
+        for cut in cuts + [message.count] {
+            s.encode(ByteBuffer(bytes: message[at..<cut]), into: &out)
+            at = cut
+        }
+        s.finish(into: &out)
+        return out
+    }
+
+    /// Line by line (skipping from LF to LF) must stuff exactly as octet by octet, into one
+    /// buffer or as slices, whatever the cuts; and the decoder must give the message back.
+    @Test func skippingAheadMatchesOctetByOctet() {
+        var rng = SplitMix64(seed: 0xD07)
+        for _ in 0..<2000 {
+            let message = DataDecoderTests.randomWire(&rng).dropLast(3).map { $0 }   // keep a final CRLF or not
+            var s = DotStuffer()
+            let expected = Self.wire(&s, message, cuts: Array(0..<message.count))
+            s = DotStuffer()
+            #expect(Self.wire(&s, message, cuts: []) == expected)
+            let cut = Int.random(in: 0...message.count, using: &rng)
+            s = DotStuffer()
+            var parts: [ByteBuffer] = []
+            s.encode(ByteBuffer(bytes: message[..<cut]), into: &parts)
+            s.encode(ByteBuffer(bytes: message[cut...]), into: &parts)
+            var joined = ByteBuffer()
+            for var p in parts { joined.writeBuffer(&p) }
+            s.finish(into: &joined)
+            #expect(joined == expected)
+            var d = DataDecoder()
+            var back = ByteBuffer()
+            #expect(d.decode(expected, into: &back) == .end(consumed: expected.readableBytes))
+            let endsInCRLF = message.isEmpty || message.suffix(2).elementsEqual("\r\n".utf8)
+            #expect(Array(back.readableBytesView) == message + (endsInCRLF ? [] : Array("\r\n".utf8)))
+        }
+    }
+
+    /// Long runs go out as slices of the message (its own storage, not a copy); short runs and
+    /// the added dots are gathered, so dotted lines do not make one write each.
+    @Test func longRunsAreSlicesShortOnesGathered() {
+        let long = String(repeating: "y", count: DotStuffer.minSlice)
+        let message = ByteBuffer(string: ".a\r\n.b\r\n\(long)\r\n.c\r\n")
+        var s = DotStuffer()
+        var parts: [ByteBuffer] = []
+        s.encode(message, into: &parts)
+        #expect(parts.map { String(buffer: $0) } == ["..a\r\n.", ".b\r\n\(long)\r\n", "..c\r\n"])
+        message.withUnsafeReadableBytes { whole in
+            parts[1].withUnsafeReadableBytes { slice in
+                #expect(slice.baseAddress == whole.baseAddress! + ".a\r\n".utf8.count)
+            }
+        }
+    }
 }

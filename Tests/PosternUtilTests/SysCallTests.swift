@@ -36,4 +36,40 @@ import Testing
         try SysCall.pwriteAll(fd, Array("W".utf8), at: 6, path: path)
         #expect(try SysCall.readFile(path) == Array("hello World".utf8))
     }
+
+    @Test func writeAllOfTwoWritesBothInOrder() throws {
+        var template = Array("/tmp/postern-syscall.XXXXXX".utf8CString)
+        let fd = mkstemp(&template)
+        #expect(fd >= 0)
+        let path = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        defer { close(fd); unlink(path) }
+        let a = Array("hello ".utf8), b = [UInt8](repeating: 0x42, count: 200_000)
+        try a.withUnsafeBytes { pa in try b.withUnsafeBytes { pb in try SysCall.writeAll(fd, pa, pb, path: path) } }
+        try [UInt8]().withUnsafeBytes { empty in try a.withUnsafeBytes { pa in try SysCall.writeAll(fd, empty, pa, path: path) } }
+        #expect(try SysCall.readFile(path) == a + b + a)
+    }
+
+    /// As for pwrite: the short write (up to the size limit) is continued, and the call that
+    /// fails says why (EFBIG), whichever of the two buffers it stopped in.
+    @Test func aShortWritevIsContinuedAndTheFailureKeepsItsErrno() async {
+        await #expect(processExitsWith: .exitCode(0)) {
+            signal(SIGXFSZ, SIG_IGN)
+            var limit = rlimit(rlim_cur: 10, rlim_max: 10)
+            guard setrlimit(__rlimit_resource_t(RLIMIT_FSIZE.rawValue), &limit) == 0 else { exit(3) }
+            for firstLength in [4, 20] {   // the limit falls in the second buffer, then in the first
+                var template = Array("/tmp/postern-syscall.XXXXXX".utf8CString)
+                let fd = mkstemp(&template)
+                guard fd >= 0 else { exit(4) }
+                unlink(template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) })
+                let a = [UInt8](repeating: 0x41, count: firstLength), b = [UInt8](repeating: 0x42, count: 100)
+                do {
+                    try a.withUnsafeBytes { pa in try b.withUnsafeBytes { pb in try SysCall.writeAll(fd, pa, pb, path: "f") } }
+                    exit(1)
+                } catch {
+                    if (error as? SpoolError)?.errno != EFBIG { exit(2) }
+                }
+            }
+            exit(0)
+        }
+    }
 }

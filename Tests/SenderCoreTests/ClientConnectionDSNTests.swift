@@ -17,7 +17,7 @@ import Testing
                                 recipients: [Recipient(address: "a@example.com", parameters: try MailParameters.parse("NOTIFY=SUCCESS,DELAY ORCPT=rfc822;a+2Bx@example.com")),
                                              Recipient(address: "b@example.com")])
         return DeliveryJob(envelope: envelope, recipients: [0, 1], addresses: ["a@example.com", "b@example.com"],
-                           message: ByteBuffer(string: body), finish: { _ in })
+                           message: .bytes(ByteBuffer(string: body)), finish: { _ in })
     }
 
     static func nextHopReports(_ o: RecipientOutcome) -> Bool? {

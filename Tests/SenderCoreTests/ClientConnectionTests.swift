@@ -126,6 +126,31 @@ import Testing
         #expect(result.outcomes.map(\.summary) == ["delivered 250"])
     }
 
+    /// Postern's added fields (the job's head) go out before the message in the same data,
+    /// stuffed as one text: a dot opening the message right after the head is doubled, the
+    /// SIZE counts both, and a message long enough to go out as slices of itself (runs of
+    /// `DotStuffer.minSlice` and more) arrives whole.
+    @Test func theHeadGoesOutBeforeTheMessageAsOneText() async throws {
+        let long = String(repeating: "0123456789abcdef", count: DotStuffer.minSlice / 8)
+        let body = ".first\r\n\(long)\r\n.\(long)\r\nend"
+        var job = Peer.job(to: ["one@example.com"], body: body)
+        job.head = ByteBuffer(string: "X-Postern-Guard: v\r\n")
+        let size = "X-Postern-Guard: v\r\n".utf8.count + body.utf8.count
+        let (result, _) = try await Peer.deliver(job, script: Self.hello(offers: ["SIZE 100000", "PIPELINING"]) + [
+            .expects("MAIL FROM:<sender@example.org> SIZE=\(size)\r\nRCPT TO:<one@example.com>\r\nDATA\r\n"),
+            .says("250 ok\r\n250 ok\r\n354 go ahead\r\n"),
+            .expects("X-Postern-Guard: v\r\n..first\r\n\(long)\r\n..\(long)\r\nend\r\n.\r\n"), .says("250 queued\r\n"),
+        ])
+        #expect(result.outcomes.map(\.summary) == ["delivered 250"])
+    }
+
+    @Test func theHeadCountsAgainstTheNextHopsSize() async throws {
+        var job = Peer.job(to: ["one@example.com"], body: "x\r\n")
+        job.head = ByteBuffer(string: String(repeating: "X-A: b\r\n", count: 4))
+        let (result, _) = try await Peer.deliver(job, script: Self.hello(offers: ["SIZE 20"]))
+        #expect(result.outcomes.map(\.summary) == ["failed 552"])
+    }
+
     /// RFC 6531 §3.4: a non-ASCII address needs SMTPUTF8 at the next hop: 553 5.6.7, nothing sent.
     @Test func aNonASCIIAddressWithoutSMTPUTF8() async throws {
         let (result, _) = try await Peer.deliver(Peer.job(to: ["jösé@example.com"], body: Self.body), script: Self.hello(offers: ["PIPELINING"]))

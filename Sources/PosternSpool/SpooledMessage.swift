@@ -1,0 +1,63 @@
+import Glibc
+import NIOCore
+import PosternUtil
+
+/// The message bytes of a queue file, left on disk and read a chunk at a time as they go out,
+/// so that a delivery holds a chunk, not the message (Postfix's smtp reads the queue file
+/// record by record the same way). The open descriptor keeps the bytes readable when the
+/// file is renamed (`deferred/`) or removed meanwhile; it is closed with the last reference.
+public final class SpooledMessage: Sendable {
+    public let path: String
+    /// Where the message begins in the file, and its length.
+    public let offset: Int
+    public let count: Int
+    private let fd: Int32
+
+    /// Takes ownership of `fd`.
+    init(fd: Int32, path: String, offset: Int, count: Int) {
+        self.fd = fd
+        self.path = path
+        self.offset = offset
+        self.count = count
+    }
+
+    deinit { close(fd) }
+
+    /// Up to `length` message bytes from `from` (counted from the message's start); fewer only
+    /// at the end of the message.
+    public func read(from: Int, length: Int) throws(SpoolError) -> ByteBuffer {
+        let want = max(0, min(length, count - from))
+        var buffer = ByteBuffer()
+        var got = 0
+        while got < want {
+            var r = 0
+            buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: want - got) { p in
+                r = pread(fd, p.baseAddress, want - got, off_t(offset + from + got))
+                return max(0, r)
+            }
+            if r < 0 && errno == EINTR { continue }
+            if r < 0 { throw SpoolError("pread", path) }
+            if r == 0 { throw SpoolError("pread", path, errno: EIO) }   // the file is shorter than its header says
+            got += r
+        }
+        return buffer
+    }
+
+    /// The whole message, for the rare paths that need it at once (8-bit conversion, a DSN
+    /// that returns the message).
+    public func readAll() throws(SpoolError) -> ByteBuffer { try read(from: 0, length: count) }
+}
+
+extension SpoolFile {
+    /// Envelope and verdict, and the message left on disk to be read as it is sent.
+    public static func readForDelivery(path: String) throws -> (SpoolFile, SpooledMessage) {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 { throw SpoolError("open", path) }
+        let file: SpoolFile
+        do { file = try read(fd: fd, path: path) } catch {
+            close(fd)
+            throw error
+        }
+        return (file, SpooledMessage(fd: fd, path: path, offset: file.messageOffset, count: file.messageLength))
+    }
+}

@@ -1,0 +1,71 @@
+import NIOCore
+import PosternSMTP
+import PosternSpool
+import PosternTestSupport
+import Testing
+@testable import SenderCore
+
+private typealias Peer = ScriptedPeer
+
+/// A message read from its queue file a chunk at a time goes out exactly as from memory,
+/// whatever falls on a chunk boundary.
+@Suite struct SpooledDeliveryTests {
+    static func spooled(_ spool: borrowing TempSpool, _ message: String) throws -> SpooledMessage {
+        let id = try spool.write(message) { id, size in
+            Envelope(id: id, arrival: 1, recipients: [Recipient(address: "one@example.com")], size: size)
+        }
+        return try SpoolFile.readForDelivery(path: spool.layout.path(id, .scan)).1
+    }
+
+    static func job(_ body: MessageBody) -> DeliveryJob {
+        let envelope = Envelope(id: "CLIENTTEST", arrival: 0, mailFrom: "sender@example.org",
+                                recipients: [Recipient(address: "one@example.com")])
+        var job = DeliveryJob(envelope: envelope, recipients: [0], addresses: ["one@example.com"], message: body, finish: { _ in })
+        job.head = ByteBuffer(string: "X-Postern-Guard: v\r\n")
+        return job
+    }
+
+    /// Lines that start with a dot right at a chunk's start, a CRLF cut between two chunks,
+    /// and no final CRLF: each chunk size gives the same data on the wire.
+    @Test(arguments: [1, 2, 3, 5, 8, 64, 1 << 16])
+    func chunkBoundariesDoNotChangeTheData(chunk: Int) async throws {
+        let spool = try TempSpool()
+        let message = "Subject: s\r\n\r\n.a\r\n..\r\nxy\r\n.\r\nlast"
+        let m = try Self.spooled(spool, message)
+        let (result, sentData) = try await Peer.deliver(Self.job(.spooled(m)), chunk: chunk, script: [
+            .says("220 next.test ESMTP\r\n"), .expects("EHLO postern.test\r\n"), .says("250-next.test\r\n250 PIPELINING\r\n"),
+            .expects("MAIL FROM:<sender@example.org>\r\nRCPT TO:<one@example.com>\r\nDATA\r\n"),
+            .says("250 ok\r\n250 ok\r\n354 go ahead\r\n"),
+            .expects("X-Postern-Guard: v\r\nSubject: s\r\n\r\n..a\r\n...\r\nxy\r\n..\r\nlast\r\n.\r\n"), .says("250 queued\r\n"),
+        ])
+        #expect(result.outcomes.map(\.summary) == ["delivered 250"])
+        #expect(sentData)
+    }
+
+    /// The high-bit scan for a next hop without 8BITMIME reads every chunk, not the first.
+    @Test func eightBitIsFoundInAnyChunk() throws {
+        let spool = try TempSpool()
+        let seven = try Self.spooled(spool, "Subject: s\r\n\r\n" + String(repeating: "abcdefgh\r\n", count: 50))
+        let eight = try Self.spooled(spool, "Subject: s\r\n\r\n" + String(repeating: "abcdefgh\r\n", count: 50) + "caf\u{e9}\r\n")
+        #expect(try !MessageBody.spooled(seven).containsEightBit(chunk: 16))
+        #expect(try MessageBody.spooled(eight).containsEightBit(chunk: 16))
+        #expect(try MessageBody.spooled(eight).containsEightBit())
+        #expect(String(buffer: try MessageBody.spooled(eight).whole()).hasSuffix("caf\u{e9}\r\n"))
+    }
+
+    /// Without 8BITMIME at the next hop a 7-bit message is scanned chunk by chunk and sent
+    /// unchanged.
+    @Test func sevenBitGoesOutUnchangedToAnOldNextHop() async throws {
+        let spool = try TempSpool()
+        let body = "Subject: s\r\n\r\n" + String(repeating: "abcdefgh\r\n", count: 20)
+        let m = try Self.spooled(spool, body)
+        let (result, _) = try await Peer.deliver(Self.job(.spooled(m)), chunk: 7, script: [
+            .says("220 next.test ESMTP\r\n"), .expects("EHLO postern.test\r\n"), .says("250 next.test\r\n"),
+            .expects("MAIL FROM:<sender@example.org>\r\n"), .says("250 ok\r\n"),
+            .expects("RCPT TO:<one@example.com>\r\n"), .says("250 ok\r\n"),
+            .expects("DATA\r\n"), .says("354 go ahead\r\n"),
+            .expects("X-Postern-Guard: v\r\n" + body + ".\r\n"), .says("250 queued\r\n"),
+        ])
+        #expect(result.outcomes.map(\.summary) == ["delivered 250"])
+    }
+}
