@@ -62,7 +62,8 @@ extension ActionList {
                 body = argument[argument.index(after: colon)...]
             }
         }
-        let clean = sanitise(ASCII.trim(body))
+        // Sanitised first: a body of control characters is as empty as one of spaces.
+        let clean = ASCII.trim(sanitise(String(body)))
         guard !clean.isEmpty else { throw ActionError(.emptyHeader, offset: offset) }
         return .addHeader(name: name, body: clean)
     }
