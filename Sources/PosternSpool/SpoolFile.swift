@@ -166,7 +166,9 @@ public struct SpoolFile: Sendable {
                 // Quarantine copies only; older readers skip the line.
                 if let idx = Int(rest), idx >= 0, idx < envelope.recipients.count { v.releaseOffered.insert(idx) }
             case "route":
-                let f = rest.split(separator: " ", maxSplits: 3)
+                // One space between fields, as written: update(statuses:) overwrites the
+                // status octet at "route ".count into the line, which more spaces would move.
+                let f = rest.split(separator: " ", maxSplits: 3, omittingEmptySubsequences: false)
                 guard f.count >= 3, f[0].utf8.count == 1, let st = RecipientStatus(rawValue: f[0].utf8.first!),
                       let idx = Int(f[1]), idx >= 0, idx < envelope.recipients.count,
                       f.count == 3 || f[3].hasPrefix("to=")

@@ -191,6 +191,25 @@ import Testing
         #expect(throws: SpoolFormatError.self) { try SpoolFile.read(path: path) }
     }
 
+    /// Found by the spool fuzz target (Fuzz/Regressions/spool/route-spaces): `route   D 0 …`
+    /// with more than one space was read, and its status offset pointed at a space, which
+    /// update(statuses:) would have overwritten while the status stayed. Refused as damaged.
+    @Test(arguments: ["route  P 0 inet:25@[::1]\n", "route P  0 inet:25@[::1]\n", "route P 0  inet:25@[::1]\n"])
+    func routeLinesWithMoreSpacesAreRefused(_ line: String) throws {
+        let spool = try TempSpool()
+        let id = try write(spool, message: "a\r\n")
+        let path = spool.layout.path(id, .scan)
+        let f = try SpoolFile.read(path: path)
+        try f.writeVerdict(Verdict(scanned: 1, routes: [.init(recipient: 0, endpoint: "inet:25@[::1]")], attempts: 1), sync: false)
+        var text = String(decoding: try SysCall.readFile(path), as: UTF8.self)
+        #expect(text.contains("route P 0 inet:25@[::1]\n"))
+        text = text.replacing("route P 0 inet:25@[::1]\n", with: line)
+        let fd = open(path, O_WRONLY | O_TRUNC)
+        _ = text.withCString { Glibc.write(fd, $0, strlen($0)) }
+        close(fd)
+        #expect(throws: SpoolFormatError.self) { try SpoolFile.read(path: path) }
+    }
+
     @Test func exclusiveCreate() throws {
         let spool = try TempSpool()
         let id = QueueID.make()
