@@ -178,13 +178,19 @@ import Testing
     /// statuses of recipients already delivered, was lost. Such a file is damaged: refused.
     @Test(arguments: ["5", "0000)))03", "-00001", "0000001", "+00001"])
     func attemptsOfAnotherWidthIsRefused(_ attempts: String) throws {
+        try expectDamaged(replacing: "attempts 000001\n", with: "attempts \(attempts)\n")
+    }
+
+    /// A file with one route and a verdict, `line` of it replaced by `damaged`: refused.
+    func expectDamaged(replacing line: String, with damaged: String) throws {
         let spool = try TempSpool()
         let id = try write(spool, message: "a\r\n")
         let path = spool.layout.path(id, .scan)
         let f = try SpoolFile.read(path: path)
         try f.writeVerdict(Verdict(scanned: 1, routes: [.init(recipient: 0, endpoint: "inet:25@[::1]")], attempts: 1), sync: false)
         var text = String(decoding: try SysCall.readFile(path), as: UTF8.self)
-        text = text.replacing("attempts 000001\n", with: "attempts \(attempts)\n")
+        #expect(text.contains(line))
+        text = text.replacing(line, with: damaged)
         let fd = open(path, O_WRONLY | O_TRUNC)
         _ = text.withCString { Glibc.write(fd, $0, strlen($0)) }
         close(fd)
@@ -196,18 +202,7 @@ import Testing
     /// update(statuses:) would have overwritten while the status stayed. Refused as damaged.
     @Test(arguments: ["route  P 0 inet:25@[::1]\n", "route P  0 inet:25@[::1]\n", "route P 0  inet:25@[::1]\n"])
     func routeLinesWithMoreSpacesAreRefused(_ line: String) throws {
-        let spool = try TempSpool()
-        let id = try write(spool, message: "a\r\n")
-        let path = spool.layout.path(id, .scan)
-        let f = try SpoolFile.read(path: path)
-        try f.writeVerdict(Verdict(scanned: 1, routes: [.init(recipient: 0, endpoint: "inet:25@[::1]")], attempts: 1), sync: false)
-        var text = String(decoding: try SysCall.readFile(path), as: UTF8.self)
-        #expect(text.contains("route P 0 inet:25@[::1]\n"))
-        text = text.replacing("route P 0 inet:25@[::1]\n", with: line)
-        let fd = open(path, O_WRONLY | O_TRUNC)
-        _ = text.withCString { Glibc.write(fd, $0, strlen($0)) }
-        close(fd)
-        #expect(throws: SpoolFormatError.self) { try SpoolFile.read(path: path) }
+        try expectDamaged(replacing: "route P 0 inet:25@[::1]\n", with: line)
     }
 
     @Test func exclusiveCreate() throws {

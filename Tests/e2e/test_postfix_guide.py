@@ -29,6 +29,7 @@ import pytest
 
 from conftest import (MAIN_CF, MASTER_CF, POSTFIX_HOSTNAME, Postfix, free_port,
                       postern_binary)
+from test_quarantine_release import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 GUIDE = ROOT / "docs" / "postfix.md"
@@ -238,14 +239,8 @@ def test_release_by_reply_as_the_guide_sets_it_up(guide, sink):
     with smtplib.SMTP("127.0.0.1", pf.port) as c:
         c.sendmail("alice@example.com", ["bob@example.org"], original.as_bytes(policy=original.policy.clone(linesep="\r\n")))
 
-    def arrived(pred, timeout: float = 60.0):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            found = [m for m in sink.messages if pred(m)]
-            if found:
-                return found
-            time.sleep(0.2)
-        raise AssertionError(f"not within {timeout}s: {[(m.mail_from, m.rcpt_tos) for m in sink.messages]}")
+    def arrived(pred):
+        return wait_until(pred, sink, timeout=60)
 
     [notice] = arrived(lambda m: m.rcpt_tos == ["bob@example.org"] and "Quarantined for you" in "".join(m.header_values("Subject")))
     reply_to = email.message_from_bytes(notice.data, policy=email.policy.default)["Reply-To"].addresses[0].addr_spec
