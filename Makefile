@@ -240,23 +240,24 @@ deb: deps-deb
 # failed, and a summary says which (and how long each took). Each stage's output is also
 # kept in $(TEST_LOGS)/STAGE.log; the end of a failed stage's log is printed again just
 # before the summary, so that the tail of the whole run (all a CI page may show) says what
-# failed.
+# failed. Each stage has a time limit (coreutils timeout), so that one that hangs fails
+# alone instead of holding the run past CI's own limit.
 TEST_LOGS ?= .build/test-logs
 test: deps-test
 	@set -uo pipefail; failed=(); times=(); rm -rf $(TEST_LOGS); mkdir -p $(TEST_LOGS); \
-	stage() { local name=$$1; shift; echo "==> $$name: $$*"; local t0=$$SECONDS; \
-	    if "$$@" 2>&1 | tee $(TEST_LOGS)/$$name.log; then echo "==> $$name: ok"; \
-	    else echo "==> $$name: FAILED"; failed+=("$$name"); fi; \
+	stage() { local name=$$1 limit=$$2; shift 2; echo "==> $$name (at most $$limit): $$*"; local t0=$$SECONDS; \
+	    if timeout --kill-after=30s $$limit "$$@" 2>&1 | tee $(TEST_LOGS)/$$name.log; then echo "==> $$name: ok"; \
+	    else echo "==> $$name: FAILED (exit $${PIPESTATUS[0]}; 124: over its $$limit)"; failed+=("$$name"); fi; \
 	    times+=("$$name $$((SECONDS - t0))s"); }; \
-	stage build $(SWIFT) build --build-tests; \
-	stage swift-test $(SWIFT) test --skip-build; \
-	stage e2e env POSTERN_BIN="$${POSTERN_BIN:-$(CURDIR)/.build/debug}" $(PYTHON) -m pytest -v Tests/e2e \
-	    --ignore=Tests/e2e/test_deb_systemd.py; \
-	stage units tools/verify-units.sh; \
-	stage deb $(MAKE) --no-print-directory deb; \
-	stage deb-systemd env POSTERN_DEB_DIR=$(CURDIR)/$(DEB_OUT) $(PYTHON) -m pytest -v Tests/e2e/test_deb_systemd.py; \
-	stage fuzz-quick tools/fuzz.sh --quick; \
-	stage sanitizers tools/sanitizers.sh; \
+	stage build 30m $(SWIFT) build --build-tests; \
+	stage swift-test 10m $(SWIFT) test --skip-build; \
+	stage e2e 40m env POSTERN_BIN="$${POSTERN_BIN:-$(CURDIR)/.build/debug}" $(PYTHON) -m pytest -v Tests/e2e \
+	    --ignore=Tests/e2e/test_deb_systemd.py --durations=15; \
+	stage units 5m tools/verify-units.sh; \
+	stage deb 20m $(MAKE) --no-print-directory deb; \
+	stage deb-systemd 15m env POSTERN_DEB_DIR=$(CURDIR)/$(DEB_OUT) $(PYTHON) -m pytest -v Tests/e2e/test_deb_systemd.py; \
+	stage fuzz-quick 15m tools/fuzz.sh --quick; \
+	stage sanitizers 25m tools/sanitizers.sh; \
 	for f in "$${failed[@]}"; do echo "==> $$f: the end of $(TEST_LOGS)/$$f.log:"; \
 	    grep -v -E '^(✔|\[[0-9]+/[0-9]+\]|Compiling|Building|Write )' $(TEST_LOGS)/$$f.log | tail -n 25; done; \
 	echo "make test: stage times: $${times[*]}"; \

@@ -19,6 +19,7 @@ Must run as root (Postfix's master drops privileges itself).
 
 from __future__ import annotations
 
+import faulthandler
 import os
 import re
 import shutil
@@ -77,6 +78,54 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         terminalreporter.section("10,000 concurrent connections: measured")
         for k, v in MANY_CONNECTIONS.items():
             terminalreporter.write_line(f"{k}: {v}")
+
+
+# ---------------------------------------------------------------- a hang is a failure
+
+# No phase of a test (setup, call, teardown) may take longer than this. A test
+# that blocks (a socket read with no timeout, a wait on a loop that never
+# settles) fails with the stack of every thread instead of holding the whole
+# run until CI's own limit kills it with nothing to show. The limit is generous
+# because a session fixture's first setup (Exim's packages fetched with
+# apt-get, the scanners started) counts in the first test that uses it.
+PHASE_LIMIT = float(os.environ.get("POSTERN_E2E_PHASE_LIMIT", "600"))
+
+
+class PhaseTimeout(Exception):
+    pass
+
+
+def _limited_phase(item, phase: str):
+    limit = PHASE_LIMIT
+
+    def expired(signum, frame):
+        raise PhaseTimeout(f"{phase} of {item.nodeid} took longer than {limit:.0f}s "
+                           f"(the stacks of all threads are above, on stderr)")
+
+    faulthandler.dump_traceback_later(max(limit - 1, 1), exit=False)
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, limit)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        faulthandler.cancel_dump_traceback_later()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_setup(item):
+    yield from _limited_phase(item, "setup")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item):
+    yield from _limited_phase(item, "call")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item):
+    yield from _limited_phase(item, "teardown")
 
 
 # ---------------------------------------------------------------- helpers
@@ -317,8 +366,12 @@ class Sink:
                 self._cond.wait(left)
             return list(self.messages)
 
-    def settle(self, quiet: float = 1.0) -> list[Received]:
-        """Wait until nothing has arrived for `quiet` seconds (to catch duplicates)."""
+    def settle(self, quiet: float = 1.0, limit: float = 60.0) -> list[Received]:
+        """Wait until nothing has arrived for `quiet` seconds (to catch duplicates).
+
+        Mail that keeps arriving for `limit` seconds is a loop: the test fails
+        and names what arrived."""
+        deadline = time.monotonic() + limit
         with self._cond:
             seen = len(self.messages)
             while True:
@@ -326,6 +379,11 @@ class Sink:
                 if len(self.messages) == seen:
                     return list(self.messages)
                 seen = len(self.messages)
+                if time.monotonic() > deadline:
+                    raise AssertionError(
+                        f"sink on port {self.port} still receiving after {limit:.0f}s "
+                        f"({seen} messages); the last ones: "
+                        f"{[(m.mail_from, m.rcpt_tos, m.header_values('Subject')) for m in self.messages[-10:]]}")
 
 
 @pytest.fixture
@@ -467,6 +525,34 @@ postlog   unix-dgram n  -       n       -       1       postlogd
 """
 
 
+def main_cf_keys(text: str) -> list[str]:
+    """The parameter names a main.cf sets, in order (comments and continuation lines skipped)."""
+    return [m.group(1) for m in re.finditer(r"^([A-Za-z0-9_]+)\s*=", text, re.M)]
+
+
+def set_main_cf(base: str, settings: str) -> str:
+    """`base` with `settings` (main.cf lines) appended, each of their parameters
+    removed from `base` first, so that every parameter is set once.
+
+    A parameter set twice makes every Postfix daemon log "overriding earlier
+    entry" as it starts; with maillog_file, postlogd logs that to its own
+    datagram socket, and when the warnings outnumber the socket's queue
+    (net.unix.max_dgram_qlen, 10 by default) before postlogd reads it, postlogd
+    and every daemon block for good: smtpd accepts but never greets."""
+    keys = set(main_cf_keys(settings))
+    kept, dropping = [], False
+    for line in base.splitlines(keepends=True):
+        if line[:1] in (" ", "\t") and line.strip():   # continues the parameter above
+            if not dropping:
+                kept.append(line)
+            continue
+        m = re.match(r"([A-Za-z0-9_]+)\s*=", line)
+        dropping = bool(m) and m.group(1) in keys
+        if not dropping:
+            kept.append(line)
+    return "".join(kept).rstrip("\n") + "\n" + settings.rstrip("\n") + "\n"
+
+
 class Postfix:
     """A private Postfix instance in its own temp directory."""
 
@@ -503,6 +589,9 @@ class Postfix:
 
     def start(self) -> None:
         self.write_config()
+        keys = main_cf_keys((self.etc / "main.cf").read_text())
+        twice = sorted({k for k in keys if keys.count(k) > 1})
+        assert not twice, f"main.cf sets {twice} more than once (use set_main_cf)"
         # "postfix check" creates the queue directories with the right owners.
         check = subprocess.run([POSTFIX, "-c", str(self.etc), "check"],
                                capture_output=True, text=True, timeout=60)

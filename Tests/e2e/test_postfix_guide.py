@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 
 from conftest import (MAIN_CF, MASTER_CF, POSTFIX_HOSTNAME, Postfix, free_port,
-                      postern_binary)
+                      postern_binary, set_main_cf)
 from test_quarantine_release import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -66,11 +66,11 @@ class GuidePostfix(Postfix):
         (self.dir / "data").mkdir()
         shutil.chown(self.dir / "data", "postfix", "postfix")
         main = MAIN_CF.format(dir=self.dir, hostname=POSTFIX_HOSTNAME, sink_port=self.sink_port)
-        main += "\n# docs/postfix.md, main.cf\n" + substitute(
-            guide_block("main.cf"), "[127.0.0.1]:10024", f"[127.0.0.1]:{self.filter_port}")
-        main += self.extra_main
+        main = set_main_cf(main, "# docs/postfix.md, main.cf\n" + substitute(
+            guide_block("main.cf"), "[127.0.0.1]:10024", f"[127.0.0.1]:{self.filter_port}"))
+        main = set_main_cf(main, self.extra_main)
         if self.aliases:
-            main += f"alias_maps = hash:{self.etc}/aliases\nalias_database = hash:{self.etc}/aliases\n"
+            main = set_main_cf(main, f"alias_maps = hash:{self.etc}/aliases\nalias_database = hash:{self.etc}/aliases\n")
         (self.etc / "main.cf").write_text(main)
         if self.aliases:
             (self.etc / "aliases").write_text(self.aliases)
