@@ -96,15 +96,13 @@ class PhaseTimeout(Exception):
 
 
 def _limited_phase(item, phase: str):
-    limit = PHASE_LIMIT
-
     def expired(signum, frame):
-        raise PhaseTimeout(f"{phase} of {item.nodeid} took longer than {limit:.0f}s "
+        raise PhaseTimeout(f"{phase} of {item.nodeid} took longer than {PHASE_LIMIT:.0f}s "
                            f"(the stacks of all threads are above, on stderr)")
 
-    faulthandler.dump_traceback_later(max(limit - 1, 1), exit=False)
+    faulthandler.dump_traceback_later(max(PHASE_LIMIT - 1, 1), exit=False)
     previous = signal.signal(signal.SIGALRM, expired)
-    signal.setitimer(signal.ITIMER_REAL, limit)
+    signal.setitimer(signal.ITIMER_REAL, PHASE_LIMIT)
     try:
         yield
     finally:
@@ -525,9 +523,12 @@ postlog   unix-dgram n  -       n       -       1       postlogd
 """
 
 
+MAIN_CF_PARAMETER = re.compile(r"^([A-Za-z0-9_]+)\s*=", re.M)
+
+
 def main_cf_keys(text: str) -> list[str]:
     """The parameter names a main.cf sets, in order (comments and continuation lines skipped)."""
-    return [m.group(1) for m in re.finditer(r"^([A-Za-z0-9_]+)\s*=", text, re.M)]
+    return MAIN_CF_PARAMETER.findall(text)
 
 
 def set_main_cf(base: str, settings: str) -> str:
@@ -546,7 +547,7 @@ def set_main_cf(base: str, settings: str) -> str:
             if not dropping:
                 kept.append(line)
             continue
-        m = re.match(r"([A-Za-z0-9_]+)\s*=", line)
+        m = MAIN_CF_PARAMETER.match(line)
         dropping = bool(m) and m.group(1) in keys
         if not dropping:
             kept.append(line)
