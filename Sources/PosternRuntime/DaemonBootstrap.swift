@@ -1,5 +1,7 @@
 import Glibc
 import Logging
+import NIOCore
+import NIOPosix
 import PosternPolicy
 import PosternSpool
 import PosternUtil
@@ -7,6 +9,14 @@ import PosternUtil
 /// What every daemon does before it builds its services: read the configuration (refusing to
 /// start on errors, printed as `file:line:column: message`), set up logging, create the spool.
 public enum DaemonBootstrap {
+    /// Runs Swift Concurrency's jobs on the NIO event loops of `MultiThreadedEventLoopGroup.singleton`
+    /// instead of its own thread pool: a task awaiting a reply resumes on the loop that read it,
+    /// without a thread hand-off (futex wake-up, context switch) each way. Only for a daemon's
+    /// executable, once, before it starts: blocking work must then go to an `NIOThreadPool`.
+    public static func runTasksOnEventLoops() {
+        _ = NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
+    }
+
     /// sysexits.h EX_CONFIG: systemd's `RestartPreventExitStatus=78` stops restart loops on it.
     public static let exitConfig: Int32 = 78
 

@@ -26,6 +26,7 @@ struct Scannerd: AsyncParsableCommand {
     var config: String = PosternConfig.defaultPath
 
     func run() async throws {
+        DaemonBootstrap.runTasksOnEventLoops()
         do {
             try await ScannerDaemon.run(configPath: config)
         } catch let exit as DaemonExit {

@@ -26,6 +26,7 @@ struct Senderd: AsyncParsableCommand {
     var config: String = PosternConfig.defaultPath
 
     func run() async throws {
+        DaemonBootstrap.runTasksOnEventLoops()
         do {
             try await SenderDaemon.run(configPath: config)
         } catch let exit as DaemonExit {
