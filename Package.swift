@@ -121,7 +121,7 @@ let package = Package(
         ]),
         .testTarget(name: "PosternSpoolTests", dependencies: [
             "PosternSpool", "PosternSMTP", "PosternMIME", "PosternUtil", "PosternTestSupport", product("Crypto", "swift-crypto"), product("NIOCore", nio),
-            product("NIOConcurrencyHelpers", nio),
+            product("NIOConcurrencyHelpers", nio), product("NIOPosix", nio),
         ]),
         .testTarget(name: "PosternPolicyTests", dependencies: [
             "PosternPolicy", "PosternSpool", "PosternSMTP", "PosternMIME", "PosternUtil", "PosternTestSupport", product("NIOCore", nio)

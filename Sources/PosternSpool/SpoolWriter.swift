@@ -97,6 +97,31 @@ public final class SpoolWriter {
         try SysCall.fsyncDirectory(layout.directory(state))
     }
 
+    /// ``sync(committer:)`` without blocking: the committer's thread does it, the future
+    /// completes on `eventLoop`.
+    public func sync(committer: GroupCommitter, on eventLoop: any EventLoop) -> EventLoopFuture<Void> {
+        committer.commit(fd: fd, from: layout.path(id, .incoming), to: nil, on: eventLoop)
+    }
+
+    /// ``commit(to:committer:synced:)`` without blocking: `prepare` (e.g. a check that the
+    /// client is still there) and the verdict's write run on the committer's thread first; the
+    /// future completes on `eventLoop`, and the file is closed there whether it is published
+    /// or not. The writer must not be used meanwhile.
+    public func commit(to state: SpoolState, verdict: Verdict?, committer: GroupCommitter, synced: Bool,
+                       prepare: @escaping () throws -> Void, on eventLoop: any EventLoop) -> EventLoopFuture<Void> {
+        let from = layout.path(id, .incoming)
+        let me = UncheckedBox(self)
+        let done = committer.commit(fd: fd, from: from, to: layout.path(id, state), synced: synced, prepare: {
+            try prepare()
+            if let verdict { try me.value.appendVerdict(verdict) }
+        }, on: eventLoop)
+        done.whenComplete { _ in
+            close(me.value.fd)   // the data is on disk or the commit failed; close cannot change that
+            me.value.fd = -1
+        }
+        return done
+    }
+
     /// Throws the partial file away (client gave up, limit exceeded, local error).
     public func abort() {
         if fd >= 0 { close(fd); fd = -1 }

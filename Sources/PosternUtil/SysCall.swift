@@ -129,3 +129,11 @@ public enum SysCall {
         return names
     }
 }
+
+/// Hands a non-Sendable object to another thread and back, where the code guarantees that only
+/// one side touches it at a time (e.g. a session does not touch its queue file while the
+/// commit runs: it is in `.waiting`).
+package struct UncheckedBox<T>: @unchecked Sendable {
+    package let value: T
+    package init(_ value: T) { self.value = value }
+}

@@ -12,8 +12,7 @@ package struct ReceiverContext: Sendable {
     /// The configuration in force; each session takes a snapshot when it starts.
     package let store: ConfigStore
     package let layout: SpoolLayout
-    package let threadPool: NIOThreadPool
-    /// Shares the fsyncs of new queue files among concurrent sessions.
+    /// Commits new queue files on its own thread, sharing the fsyncs among concurrent sessions.
     package let committer: GroupCommitter
     /// Wakes scannerd for a message in `scan/`.
     package let scanner: WakeupLink
@@ -28,12 +27,11 @@ package struct ReceiverContext: Sendable {
     package let metrics: ReceiverMetrics
     package let logger: Logger
 
-    package init(store: ConfigStore, layout: SpoolLayout, threadPool: NIOThreadPool, committer: GroupCommitter,
+    package init(store: ConfigStore, layout: SpoolLayout, committer: GroupCommitter,
                  scanner: WakeupLink, sender: WakeupLink, prescan: any VerdictSource, loopGuard: LoopGuard,
                  sessions: SessionRegistry, tls: ServerTLS, metrics: ReceiverMetrics, logger: Logger) {
         self.store = store
         self.layout = layout
-        self.threadPool = threadPool
         self.committer = committer
         self.scanner = scanner
         self.sender = sender

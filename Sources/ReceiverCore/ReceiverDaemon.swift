@@ -15,8 +15,6 @@ public enum ReceiverDaemon {
         let (cfg, layout, logger) = DaemonBootstrap.start(label: "receiverd", configPath: configPath)
         let group = MultiThreadedEventLoopGroup.singleton
         let store = ConfigStore(cfg)
-        let pool = NIOThreadPool(numberOfThreads: 16)   // fsyncs in parallel: the journal batches them
-        pool.start()
         let key: [UInt8]
         do { key = try LoopGuard.loadKey(secureHash: cfg.sender.secureHash, layout: layout) } catch {
             // An empty key would make every guard forgeable.
@@ -43,7 +41,7 @@ public enum ReceiverDaemon {
         }
         let serverTLS = ServerTLS(tls)
         let ctx = ReceiverContext(
-            store: store, layout: layout, threadPool: pool,
+            store: store, layout: layout,
             committer: committer,
             scanner: WakeupLink(endpoint: cfg.scanner.address, group: group, logger: logger),
             sender: WakeupLink(endpoint: cfg.sender.controlAddress, group: group, logger: logger),
@@ -63,6 +61,5 @@ public enum ReceiverDaemon {
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         try await services.run()
-        try await pool.shutdownGracefully()
     }
 }

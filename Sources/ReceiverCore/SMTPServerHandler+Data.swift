@@ -8,7 +8,8 @@ import PosternSpool
 import PosternUtil
 
 /// The queue file of a session: opened at DATA (or the first BDAT chunk), fed as the message
-/// streams in, given its envelope, scanned (synchronous mode) and committed off the event loop.
+/// streams in, given its envelope, scanned (synchronous mode) and committed by the spool's
+/// commit thread (``GroupCommitter``).
 extension SMTPServerHandler {
     /// Creates the queue file with Postern's Received: field.
     package func openMessage(_ context: ChannelHandlerContext) {
@@ -103,11 +104,8 @@ extension SMTPServerHandler {
         guard let writer = committing, let envelope = machine.envelope else { return }
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
         let contextBound = NIOLoopBound(context, eventLoop: context.eventLoop)
-        let box = UncheckedBox(writer)
-        let committer = ctx.committer
-        let synced = ctx.threadPool.runIfActive(eventLoop: context.eventLoop) { () throws -> Void in
-            try box.value.sync(committer: committer)
-        }.map { true }.recover { _ in false }   // a failed sync is tried again by the commit
+        let synced = writer.sync(committer: ctx.committer, on: context.eventLoop)
+            .map { true }.recover { _ in false }   // a failed sync is tried again by the commit
         // The header is not parsed here: header: rules do not choose ScanTimeout before the queue.
         let timeout = RouteResolver(config: config).scanTimeout(for: envelope, recipients: envelope.recipients.indices, headers: nil)
         let verdict = ctx.prescan.verdict(id: writer.id, timeout: timeout, on: context.eventLoop)
@@ -129,19 +127,16 @@ extension SMTPServerHandler {
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
         let contextBound = NIOLoopBound(context, eventLoop: context.eventLoop)
         let box = UncheckedBox(writer)
-        let committer = ctx.committer
         // After the sync only the verdict is new, and it need not be durable (docs/spool-format.md).
         let synced = self.synced
         self.synced = false
         let started = ContinuousClock.now
         let gone = clientGone
-        ctx.threadPool.runIfActive(eventLoop: context.eventLoop) { () throws -> Void in
+        writer.commit(to: state, verdict: verdict, committer: ctx.committer, synced: synced, prepare: {
             // A client whose connection broke before its reply still has the message and
             // will send it again (RFC 5321 §4.1.1.4): keeping ours too would deliver it twice.
             if gone.withLockedValue({ $0 }) { throw ClientLeft() }
-            if let verdict { try box.value.appendVerdict(verdict) }
-            try box.value.commit(to: state, committer: committer, synced: synced)
-        }.whenComplete { result in
+        }, on: context.eventLoop).whenComplete { result in
             let me = loopBound.value
             let context = contextBound.value
             switch result {

@@ -295,10 +295,3 @@ package final class SMTPServerHandler: ChannelInboundHandler {
         context.writeAndFlush(wrapOutboundOut(payload)).whenComplete { _ in bound.value.close(promise: nil) }
     }
 }
-
-/// Hands a non-Sendable object to the thread pool and back. The session does not touch the
-/// writer while the commit runs (it is in `.waiting`), so there is never shared access.
-package struct UncheckedBox<T>: @unchecked Sendable {
-    package let value: T
-    package init(_ value: T) { self.value = value }
-}

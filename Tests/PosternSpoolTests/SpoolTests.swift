@@ -3,6 +3,7 @@ import Dispatch
 import Glibc
 import NIOConcurrencyHelpers
 import NIOCore
+import NIOPosix
 import PosternMIME
 import PosternSMTP
 @testable import PosternSpool
@@ -379,6 +380,63 @@ extension LoopGuardTests {
         #expect(results.withLockedValue { $0 } == ["bad": false, "good": true])
         #expect(access(layout.path(badID, .incoming), F_OK) == 0 && access(layout.path(good.id, .scan), F_OK) == 0)
         bad.abort()
+    }
+
+    /// receiverd's form: sessions on two event loops hand their files to the commit thread and
+    /// get each result back on their own loop, the verdict written before the file is published.
+    @Test func commitsFromEventLoopsCompleteOnThem() async throws {
+        let spool = try TempSpool()
+        let layout = spool.layout
+        let group = MultiThreadedEventLoopGroup.singleton
+        let committer = try GroupCommitter(layout: layout)
+        let ids = (0..<48).map { _ in QueueID.make() }
+        let verdict = Verdict(scanned: 2, routes: [.init(recipient: 0, endpoint: "inet:25@192.0.2.9")])
+        var futures: [EventLoopFuture<Bool>] = []
+        for (k, id) in ids.enumerated() {
+            let loop = group.next()
+            let w = UncheckedBox(try GroupCommitterTests.finishedWriter(layout, id))
+            futures.append(loop.flatSubmit {
+                w.value.commit(to: .scan, verdict: k.isMultiple(of: 2) ? verdict : nil, committer: committer, synced: false,
+                               prepare: {}, on: loop).map { loop.inEventLoop }
+            })
+        }
+        let onTheirLoops = try await EventLoopFuture.whenAllSucceed(futures, on: group.next()).get()
+        #expect(onTheirLoops.allSatisfy { $0 })
+        #expect(try SysCall.listDirectory(layout.directory(.incoming)).isEmpty)
+        for (k, id) in ids.enumerated() {
+            let f = try SpoolFile.read(path: layout.path(id, .scan))
+            #expect(String(buffer: try f.readMessage()) == "Subject: \(id)\r\n\r\nbody\r\n")
+            #expect((f.verdict != nil) == k.isMultiple(of: 2), "\(id)")
+        }
+    }
+
+    /// A request whose `prepare` throws (receiverd: the client left before its reply) fails
+    /// alone and is not published; the others in its batch are.
+    @Test func throwingPrepareFailsItsRequestAlone() async throws {
+        struct Left: Error {}
+        let spool = try TempSpool()
+        let layout = spool.layout
+        let group = MultiThreadedEventLoopGroup.singleton
+        let loop = group.next()
+        let committer = try GroupCommitter(layout: layout)
+        let ids = (0..<8).map { _ in QueueID.make() }
+        let writers = try ids.map { UncheckedBox(try GroupCommitterTests.finishedWriter(layout, $0)) }
+        let results = try await loop.flatSubmit {
+            EventLoopFuture.whenAllComplete(writers.enumerated().map { k, w in
+                w.value.commit(to: .scan, verdict: nil, committer: committer, synced: false,
+                               prepare: { if k == 3 { throw Left() } }, on: loop)
+            }, on: loop)
+        }.get()
+        for (k, r) in results.enumerated() {
+            if k == 3 {
+                #expect(throws: Left.self) { try r.get() }
+                #expect(access(layout.path(ids[k], .incoming), F_OK) == 0 && access(layout.path(ids[k], .scan), F_OK) != 0)
+            } else {
+                #expect(throws: Never.self) { try r.get() }
+                #expect(access(layout.path(ids[k], .scan), F_OK) == 0)
+            }
+        }
+        writers[3].value.abort()
     }
 }
 

@@ -20,23 +20,21 @@ struct CannedScanner: VerdictSource {
 }
 
 /// One receiverd session on an in-memory channel, over a temporary spool: bytes in, the
-/// server's reply lines out, the files in the spool's states to look at. The commit runs on a
-/// real thread pool, as in receiverd.
+/// server's reply lines out, the files in the spool's states to look at. The commit runs on the
+/// spool's commit thread, as in receiverd.
 final class HandlerHarness {
     let spool: TempSpool
     let channel: NIOAsyncTestingChannel
-    let pool = NIOThreadPool(numberOfThreads: 2)
     var received = ""
 
     init(config text: String, lmtp: Bool = false, client: String = "127.0.0.1",
          scanner: @escaping @Sendable (String) -> ScannerAnswer? = { _ in nil }) async throws {
         spool = try TempSpool()
         let config = try PosternConfig.parse("[General]\nHostname = filter.e2e.test\n" + text, path: "t.conf")
-        pool.start()
         let nowhere = Endpoint(location: .unix(path: spool.layout.root + "/no-daemon.sock"))
         let logger = Logger(label: "receiverd-test") { _ in SwiftLogNoOpLogHandler() }
         let ctx = ReceiverContext(
-            store: ConfigStore(config), layout: spool.layout, threadPool: pool, committer: try GroupCommitter(layout: spool.layout),
+            store: ConfigStore(config), layout: spool.layout, committer: try GroupCommitter(layout: spool.layout),
             scanner: WakeupLink(endpoint: nowhere, group: MultiThreadedEventLoopGroup.singleton, logger: logger),
             sender: WakeupLink(endpoint: nowhere, group: MultiThreadedEventLoopGroup.singleton, logger: logger),
             prescan: CannedScanner(answer: scanner), loopGuard: LoopGuard(key: Array("test-key".utf8)), sessions: SessionRegistry(),
@@ -50,7 +48,6 @@ final class HandlerHarness {
         try await channel.connect(to: SocketAddress(ipAddress: client, port: 40000))
     }
 
-    deinit { try? pool.syncShutdownGracefully() }
 
     /// Sends `text` (lines ended by CRLF as written) in one write.
     func send(_ text: String) async throws {
