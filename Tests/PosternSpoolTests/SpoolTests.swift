@@ -74,6 +74,33 @@ import Testing
         #expect(String(buffer: try g.readMessage()) == "a\r\n")
     }
 
+    /// What writeVerdict returns is what reading the file back gives: on a file ending with
+    /// its envelope, and on one whose earlier verdict and delivery errors it replaces.
+    @Test func writtenVerdictReadsBackTheSame() throws {
+        let spool = try TempSpool()
+        let id = try write(spool, message: "a\r\n")
+        let path = spool.layout.path(id, .scan)
+        let old = Verdict(scanned: 1, routes: [.init(recipient: 0, endpoint: "inet:25@192.0.2.1"),
+                                               .init(recipient: 1, endpoint: "inet:25@192.0.2.2")], attempts: 2)
+        let new = Verdict(scanned: 2, action: "pass", routes: [.init(recipient: 1, endpoint: "lmtp:local:/run/lmtp", address: "x@y.z")],
+                          addHeaders: ["X-Scanned: yes"])
+        for v in [old, new] {
+            let f = try SpoolFile.read(path: path)
+            if v == new {
+                #expect(f.verdict == old)
+                try f.writeDeliveryErrors([0: DeliveryError(time: 5, text: "451 4.4.1 later")])
+                #expect(try SpoolFile.read(path: path).deliveryErrors.count == 1, "an errors section to replace")
+            }
+            let written = try SpoolFile.read(path: path).writeVerdict(v, sync: false)
+            let back = try SpoolFile.read(path: path)
+            #expect(written.verdict == v && back.verdict == v)
+            #expect(written.routeStatusOffsets == back.routeStatusOffsets && written.attemptsOffset == back.attemptsOffset)
+            #expect(written.verdictEnd == back.verdictEnd && written.length == back.length && back.length == back.verdictEnd)
+            #expect(written.envelope == back.envelope && written.envelopeEnd == back.envelopeEnd)
+            #expect(back.deliveryErrors.isEmpty && written.deliveryErrors.isEmpty && !written.verdictIncomplete)
+        }
+    }
+
     @Test func incompleteVerdictIsReplaced() throws {
         let spool = try TempSpool()
         let id = try write(spool, message: "a\r\n")
