@@ -13,7 +13,8 @@ public final class WakeupLink: Sendable {
     private let endpoint: Endpoint
     private let group: any EventLoopGroup
     private let logger: Logger
-    private let channel = NIOLockedValueBox<EventLoopFuture<any Channel>?>(nil)
+    /// The connection, and whether a flush is queued on its event loop (touched only there).
+    private let channel = NIOLockedValueBox<(future: EventLoopFuture<any Channel>, flushPending: LoopOnlyFlag)?>(nil)
 
     public init(endpoint: Endpoint, group: any EventLoopGroup, logger: Logger) {
         self.endpoint = endpoint
@@ -24,7 +25,7 @@ public final class WakeupLink: Sendable {
     public func send(_ message: IPCMessage) {
         var buffer = ByteBuffer()
         message.write(into: &buffer)
-        let future = channel.withLockedValue { current -> EventLoopFuture<any Channel> in
+        let (future, flushPending) = channel.withLockedValue { current -> (EventLoopFuture<any Channel>, LoopOnlyFlag) in
             if let current { return current }
             let bootstrap = ClientBootstrap(group: group)
                 .channelInitializer { ch in ch.pipeline.addHandler(DiscardInbound()) }
@@ -33,14 +34,15 @@ public final class WakeupLink: Sendable {
             case .unix(let path): f = bootstrap.connect(unixDomainSocketPath: path)
             case .inet(let host, let port): f = bootstrap.connect(host: host, port: port)
             }
-            current = f
-            return f
+            current = (f, LoopOnlyFlag())
+            return current!
         }
         let payload = buffer
         future.whenComplete { [self] result in
             switch result {
             case .success(let ch) where ch.isActive:
-                ch.writeAndFlush(payload).whenFailure { [self] _ in reset(future) }
+                ch.write(payload).whenFailure { [self] _ in reset(future) }
+                Self.flushSoon(ch, flushPending)
             case .success:
                 reset(future)
                 logger.debug("peer link closed; message left for the directory scan", metadata: ["socket": "\(endpoint)"])
@@ -51,14 +53,30 @@ public final class WakeupLink: Sendable {
         }
     }
 
+    /// Messages sent in one turn of the channel's event loop (a group commit's batch) go out
+    /// in one write: the flush waits for the tasks already queued.
+    private static func flushSoon(_ ch: any Channel, _ flushPending: LoopOnlyFlag) {
+        guard !flushPending.value else { return }
+        flushPending.value = true
+        ch.eventLoop.execute { [flushPending] in
+            flushPending.value = false
+            ch.flush()
+        }
+    }
+
     private func reset(_ f: EventLoopFuture<any Channel>) {
-        channel.withLockedValue { if $0 === f { $0 = nil } }
+        channel.withLockedValue { if $0?.future === f { $0 = nil } }
         f.whenSuccess { $0.close(promise: nil) }
     }
 
     public func close() {
-        channel.withLockedValue { $0?.whenSuccess { $0.close(promise: nil) }; $0 = nil }
+        channel.withLockedValue { $0?.future.whenSuccess { $0.close(promise: nil) }; $0 = nil }
     }
+}
+
+/// A flag read and written only on one event loop.
+private final class LoopOnlyFlag: @unchecked Sendable {
+    var value = false
 }
 
 /// The link is one-way; whatever the peer says is ignored.
