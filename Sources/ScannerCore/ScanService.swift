@@ -230,8 +230,10 @@ package struct ScanService: Service {
             let config = self.config
             // Without plug-ins and header rules the message itself is not needed.
             let message = config.scansWithPlugins || config.rules.usesHeaders ? Array(try file.readMessage().readableBytesView) : []
-            let timeout = RouteResolver(config: config).scanTimeout(for: file.envelope, recipients: file.envelope.recipients.indices,
-                                                                    headers: config.rules.usesHeaders ? HeaderField.parseSection(message) : nil)
+            // The deadline is the plug-ins'; without any, its rules need not be evaluated.
+            let timeout = !config.scansWithPlugins ? config.scanner.scanTimeout
+                : RouteResolver(config: config).scanTimeout(for: file.envelope, recipients: file.envelope.recipients.indices,
+                                                            headers: config.rules.usesHeaders ? HeaderField.parseSection(message) : nil)
             let outcome = StageScan(config: config, stage: .afterQueue)
                 .run(file: file, message: message, deadline: started + timeout)
             if outcome.retry {
