@@ -24,6 +24,8 @@ struct AttemptTally: Sendable {
     let retryUntil: Double
     /// Whether the message is old enough for a delay DSN (`DelayWarningTime` set and passed).
     let warnOfDelay: Bool
+    /// Next hops by route text: recipients mostly share their route.
+    private var hops: [String: (host: String?, lmtp: Bool)] = [:]
 
     /// An attempt on `original` that ended at `now`, with the errors and warnings its file
     /// kept from earlier attempts.
@@ -43,7 +45,8 @@ struct AttemptTally: Sendable {
     /// Records the outcome of pending route `k`.
     mutating func add(route k: Int, _ r: Verdict.Route, outcome: RecipientOutcome) {
         if case .delivered = outcome { errors[k] = nil } else { errors[k] = DeliveryError(time: now, text: outcome.text) }
-        let hop = Self.nextHop(r.endpoint)
+        let hop = hops[r.endpoint] ?? Self.nextHop(r.endpoint)
+        hops[r.endpoint] = hop
         switch outcome {
         case .delivered(let reply, let nextHopReports):
             statuses.append((k, .delivered))

@@ -13,8 +13,10 @@ package struct DeliveryPlan {
     package var badRoutes: [Int] = []
 
     package init(verdict: Verdict, defaultTLS: TLSPolicy) {
+        var parsed: [String: Endpoint?] = [:]   // recipients mostly share their route
         for (k, r) in verdict.routes.enumerated() where r.status == .pending {
-            guard let ep = try? Endpoint.parse(r.endpoint), !ep.hasMacros else {
+            let endpoint = parsed[r.endpoint] ?? { parsed[r.endpoint] = try? Endpoint.parse(r.endpoint); return parsed[r.endpoint]! }()
+            guard let ep = endpoint, !ep.hasMacros else {
                 badRoutes.append(k)
                 continue
             }
