@@ -40,8 +40,6 @@ public final class GroupCommitter: Sendable {
         let done: (@Sendable (Result<Void, any Error>) -> Void)?
         var failure: (any Error)?
 
-        package var id: ObjectIdentifier { ObjectIdentifier(self) }
-
         init(fd: Int32, from: String, to: String?, synced: Bool, prepare: (() throws -> Void)?,
              promise: EventLoopPromise<Void>?, done: (@Sendable (Result<Void, any Error>) -> Void)?) {
             self.fd = fd

@@ -70,12 +70,14 @@ package struct ScanService: Service {
             tasks.addTask {
                 var lastPrune = ContinuousClock.now - ScanService.pruneInterval
                 while !Task.isShuttingDownGracefully && !Task.isCancelled {
+                    // Directory walks go to the thread pool, not to an event loop (where the
+                    // scans' tasks run).
                     if ContinuousClock.now - lastPrune >= ScanService.pruneInterval {
                         lastPrune = .now
-                        self.pruneQuarantine()
+                        try? await pool.runIfActive { self.pruneQuarantine() }
                     }
                     do { try await cancelWhenGracefulShutdown { try await Task.sleep(for: ScanService.rescanInterval) } } catch { break }
-                    self.enqueueDirectory()
+                    try? await pool.runIfActive { self.enqueueDirectory() }
                 }
             }
             try? await gracefulShutdown()
@@ -120,7 +122,8 @@ package struct ScanService: Service {
     }
 
     /// Without plug-ins a scan is a few page-cache reads and writes, cheaper than a hop to the
-    /// thread pool; with plug-ins it waits on scanners, which must not hold a cooperative thread.
+    /// thread pool; with plug-ins it waits on scanners, which must not hold an event loop
+    /// (scannerd's tasks run on them: ``DaemonBootstrap/runTasksOnEventLoops()``).
     private func scan(_ id: String) async {
         let started = ContinuousClock.now
         do {

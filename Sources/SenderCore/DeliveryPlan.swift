@@ -15,7 +15,13 @@ package struct DeliveryPlan {
     package init(verdict: Verdict, defaultTLS: TLSPolicy) {
         var parsed: [String: Endpoint?] = [:]   // recipients mostly share their route
         for (k, r) in verdict.routes.enumerated() where r.status == .pending {
-            let endpoint = parsed[r.endpoint] ?? { parsed[r.endpoint] = try? Endpoint.parse(r.endpoint); return parsed[r.endpoint]! }()
+            let endpoint: Endpoint?
+            if let known = parsed[r.endpoint] {
+                endpoint = known
+            } else {
+                endpoint = try? Endpoint.parse(r.endpoint)
+                parsed[r.endpoint] = .some(endpoint)   // a route that does not parse is remembered too
+            }
             guard let ep = endpoint, !ep.hasMacros else {
                 badRoutes.append(k)
                 continue

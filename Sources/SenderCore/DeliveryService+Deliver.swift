@@ -33,8 +33,9 @@ extension DeliveryService {
 
     /// The spool file, its message left on disk to be read as it goes out; nil when there is
     /// nothing to deliver (delivered already, damaged, or unreadable for now).
-    /// XXX: reads from the page cache run on the cooperative pool: a thread-pool hop per
-    /// message cost more than the read itself. Only fsyncs go to the thread pool.
+    /// XXX: reads from the page cache run on the event loop (senderd's tasks run there): a
+    /// thread-pool hop per message cost more than the read itself. Only fsyncs go to the
+    /// thread pool.
     private func readForDelivery(_ id: String, log: Logger) -> (SpoolFile, SpooledMessage)? {
         do {
             return try SpoolFile.readForDelivery(path: layout.path(id, .outgoing))

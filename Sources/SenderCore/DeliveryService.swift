@@ -47,6 +47,7 @@ package struct DeliveryService: Service {
         let queue = self.queue
         let layout = self.layout
         let logger = self.logger
+        let pool = self.pool
         let bootstrap = ServerBootstrap(group: group)
             .childChannelInitializer { ch in
                 ch.eventLoop.makeCompletedFuture {
@@ -54,8 +55,8 @@ package struct DeliveryService: Service {
                         switch m {
                         case .deliver(let id): queue.add(id)
                         case .flush:
-                            // Directory work does not belong on the event loop.
-                            Task { DeliveryService.releaseDeferred(layout: layout, queue: queue, logger: logger, all: true) }
+                            // Directory work does not belong on the event loops (where senderd's tasks run too).
+                            Task { try? await pool.runIfActive { DeliveryService.releaseDeferred(layout: layout, queue: queue, logger: logger, all: true) } }
                         case .scan, .prescan, .verdict, .unscanned: break
                         }
                     })
@@ -75,8 +76,11 @@ package struct DeliveryService: Service {
                     // Only this sleep ends at shutdown; cancelling the whole group would also
                     // cancel deliveries in flight and their status writes.
                     do { try await cancelWhenGracefulShutdown { try await Task.sleep(for: DeliveryService.deferredScanInterval) } } catch { break }
-                    DeliveryService.releaseDeferred(layout: layout, queue: queue, logger: logger, all: false)
-                    self.enqueueOutgoing()
+                    // A directory's worth of stat and rename: on the thread pool, not on an event loop.
+                    try? await pool.runIfActive {
+                        DeliveryService.releaseDeferred(layout: layout, queue: queue, logger: logger, all: false)
+                        self.enqueueOutgoing()
+                    }
                 }
             }
             try? await gracefulShutdown()

@@ -16,13 +16,14 @@ import Testing
             .init(recipient: 4, status: .delivered, endpoint: "inet:10025@192.0.2.1"),
             .init(recipient: 5, endpoint: "inet:10025@CLIENT-IP"),
             .init(recipient: 6, endpoint: "nonsense"),
+            .init(recipient: 7, endpoint: "nonsense"),   // parsed once: the failure is remembered
         ])
         v.recipientHeaders[1] = ["X-Virus: found"]
         v.recipientTLS[3] = .encrypt
         let plan = DeliveryPlan(verdict: v, defaultTLS: .may)
         let groups = Set(plan.transactions.values.map { $0 })
         #expect(groups == [[0], [1], [2], [3]])
-        #expect(plan.badRoutes == [5, 6])
+        #expect(plan.badRoutes == [5, 6, 7])
     }
 
     @Test func aTransactionsHeadIsTheCommonFieldsThenItsOwn() {
