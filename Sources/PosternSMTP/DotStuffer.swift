@@ -79,6 +79,17 @@ public struct DotStuffer: Sendable {
         if small.readableBytes > 0 { parts.append(small) }
     }
 
+    /// Counts octets that went out as they are, beside the encoder (a run its caller knows has
+    /// no line that starts with a dot, sent from a file), of which `tail` are the last one or
+    /// two: the terminator depends on how they ended.
+    public mutating func passedUnchanged(endingWith tail: [UInt8]) {
+        guard let last = tail.last else { return }
+        wroteAny = true
+        let before = tail.count >= 2 ? tail[tail.count - 2] == UInt8(ascii: "\r") : lastWasCR
+        atLineStart = last == UInt8(ascii: "\n") && before
+        lastWasCR = last == UInt8(ascii: "\r")
+    }
+
     /// Writes the terminator; a message without a final CRLF gets one first.
     public mutating func finish(into out: inout ByteBuffer) {
         if wroteAny && !atLineStart { out.writeStaticString("\r\n") }

@@ -46,6 +46,43 @@ public final class SpooledMessage: Sendable {
     /// The whole message, for the rare paths that need it at once (8-bit conversion, a DSN
     /// that returns the message).
     public func readAll() throws(SpoolError) -> ByteBuffer { try read(from: 0, length: count) }
+
+    /// The message's last two octets (one for a one-octet message), when no line of it starts
+    /// with a dot: then the stored bytes are the bytes DATA sends (RFC 5321 §4.5.2), and the
+    /// last octets tell how to end them. nil when a line does start with one, or the file
+    /// cannot be mapped. A dot after a bare LF counts too, and so does one as the very first
+    /// octet, whatever went before: a false "no" only costs the copying path.
+    ///
+    /// The file is read through a mapping of its pages, so no octet is copied; the search
+    /// goes from dot to dot (`memchr`), and data without dots (base64, most of a large message)
+    /// is passed over at memory speed.
+    public func tailIfNoLineStartsWithDot() -> [UInt8]? {
+        guard count > 0 else { return nil }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = offset - offset % page
+        let length = offset + count - start
+        guard let base = mmap(nil, length, PROT_READ, MAP_SHARED, fd, off_t(start)), base != MAP_FAILED else { return nil }
+        defer { munmap(base, length) }
+        let p = UnsafeRawBufferPointer(start: base + (offset - start), count: count)
+        let dot = Int32(UInt8(ascii: "."))
+        var from = 0
+        while from < count, let hit = memchr(p.baseAddress! + from, dot, count - from) {
+            let i = p.baseAddress!.distance(to: UnsafeRawPointer(hit))
+            if i == 0 || p[i - 1] == UInt8(ascii: "\n") { return nil }
+            from = i + 1
+        }
+        return count == 1 ? [p[0]] : [p[count - 2], p[count - 1]]
+    }
+
+    /// The message as a region of the queue file, for `sendfile` (NIO's `FileRegion`), on a
+    /// descriptor of its own: the caller closes the handle once the region went out or the
+    /// connection ended.
+    public func fileRegion() throws(SpoolError) -> FileRegion {
+        let copy = dup(fd)
+        if copy < 0 { throw SpoolError("dup", path) }
+        return FileRegion(fileHandle: NIOFileHandle(_deprecatedTakingOwnershipOfDescriptor: copy),
+                          readerIndex: offset, endIndex: offset + count)
+    }
 }
 
 extension SpoolFile {

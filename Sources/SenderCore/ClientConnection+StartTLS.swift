@@ -25,6 +25,7 @@ extension ClientConnection {
     /// thrown before the reply to STARTTLS are the connection's; from then on they are TLS's.
     package mutating func startTLS(channel: any Channel, tls: NIOSSLContext, serverHostname: String?) async throws -> StartTLSOutcome {
         let handshake = channel.eventLoop.makePromise(of: Void.self)
+        tlsStarted = true
         do {
             try await channel.eventLoop.submit {
                 let gate = StartTLSGate(context: tls, serverHostname: serverHostname, handshake: handshake)

@@ -36,8 +36,39 @@ extension ClientConnection {
             try await abandon(afterData: data)
             return
         }
-        try await sendMessage(head: job.head, job.message, chunk: messageChunk)
+        let unchanged = unchangedBody(job.message)
+        // The region's descriptor stays open until the replies say the data arrived, or the
+        // connection failed; it is closed on the loop that writes it (see below).
+        defer { unchanged.map { Self.close($0.region, on: eventLoop) } }
+        try await sendMessage(head: job.head, job.message, unchanged: unchanged, chunk: messageChunk)
         try await readDataReplies(for: accepted, &outcomes)
+    }
+
+    /// A spooled message that can go out as it is stored: its file region and last octets.
+    struct UnchangedBody {
+        var region: FileRegion
+        var tail: [UInt8]
+    }
+
+    /// The message as a region of its queue file for `sendfile` (no copy through the process,
+    /// no dot-stuffing pass): when it is long enough to be worth it, is spooled, goes out in
+    /// clear, and no line of it starts with a dot. nil sends it through ``DotStuffer``.
+    func unchangedBody(_ message: MessageBody) -> UnchangedBody? {
+        guard case .spooled(let m) = message, m.count >= sendfileMinimum, !tlsStarted,
+              let tail = m.tailIfNoLineStartsWithDot(),
+              let region = try? m.fileRegion() else { return nil }
+        return UnchangedBody(region: region, tail: tail)
+    }
+
+    /// Closes a region's descriptor on `loop`, where NIO reads it for `sendfile`: a write
+    /// still pending there (a connection that broke) then fails with EBADF instead of racing
+    /// the close.
+    static func close(_ region: FileRegion, on loop: any EventLoop) {
+        if loop.inEventLoop {
+            try? region.fileHandle.close()
+        } else {
+            loop.execute { try? region.fileHandle.close() }
+        }
     }
 
     /// What this next hop cannot take as it is, before anything is sent: a message over its
@@ -110,15 +141,25 @@ extension ClientConnection {
 
     /// The message dot-stuffed and ended by `CRLF.CRLF`, a chunk at a time, each chunk in one
     /// gathering write of slices of it (no copy; ``DotStuffer``); the writes wait while the
-    /// socket is full. From here a broken connection may have delivered it: the job is not
+    /// socket is full. An `unchanged` message goes out instead as its file region between the
+    /// stuffed head and the terminator, in one write of the three (NIO sends the region with
+    /// `sendfile`). From here a broken connection may have delivered it: the job is not
     /// retried on a fresh connection. A queue file that cannot be read on the way breaks the
     /// connection too, as the next hop must not take a message cut short.
-    mutating func sendMessage(head: ByteBuffer = ByteBuffer(), _ message: MessageBody, chunk: Int = MessageBody.chunk) async throws {
+    mutating func sendMessage(head: ByteBuffer = ByteBuffer(), _ message: MessageBody, unchanged: UnchangedBody? = nil,
+                              chunk: Int = MessageBody.chunk) async throws {
         var stuffer = DotStuffer()
         var parts: [ByteBuffer] = []
         stuffer.encode(head, into: &parts)
         sentData = true
         let outbound = self.outbound
+        if let unchanged {
+            stuffer.passedUnchanged(endingWith: unchanged.tail)
+            var end = ByteBuffer()
+            stuffer.finish(into: &end)
+            try await outbound.write(contentsOf: parts.map(IOData.byteBuffer) + [.fileRegion(unchanged.region), .byteBuffer(end)])
+            return
+        }
         try await message.forEachChunk(chunk: chunk) { piece, last in
             stuffer.encode(piece, into: &parts)
             if last {
@@ -126,7 +167,7 @@ extension ClientConnection {
                 stuffer.finish(into: &end)
                 parts.append(end)
             }
-            try await outbound.write(contentsOf: parts)
+            try await outbound.write(contentsOf: parts.map(IOData.byteBuffer))
             parts.removeAll(keepingCapacity: true)
         }
     }

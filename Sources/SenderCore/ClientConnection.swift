@@ -16,7 +16,10 @@ package struct ClientError: Error, CustomStringConvertible {
 /// - SeeAlso: RFC 5321 §3.3, RFC 2920, RFC 2033, Postfix smtp_proto.c
 package struct ClientConnection {
     package var replies: NIOAsyncChannelInboundStream<Reply>.AsyncIterator
-    package let outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
+    package let outbound: NIOAsyncChannelOutboundWriter<IOData>
+    /// The connection's loop: the one that writes a file region, and so the one that may close
+    /// its descriptor afterwards.
+    package let eventLoop: any EventLoop
     package let lmtp: Bool
     package let hostname: String
     package let logger: Logger
@@ -24,6 +27,12 @@ package struct ClientConnection {
     package var sizeLimit: Int?
     /// Octets of a spooled message read and written at a time (tests make it small).
     package var messageChunk = MessageBody.chunk
+    /// A spooled message this long or longer goes out from its queue file by `sendfile` when no
+    /// line of it needs a dot added; a shorter one costs more syscalls that way than the one
+    /// read and gathering write of the copying path. Tests make it small.
+    package var sendfileMinimum = MessageBody.chunk
+    /// STARTTLS was sent: from then on the bytes pass through TLS, which takes no file region.
+    package internal(set) var tlsStarted = false
     /// The last transaction got as far as sending the message: a retry could duplicate it.
     package internal(set) var sentData = false
 
@@ -33,7 +42,7 @@ package struct ClientConnection {
     }
 
     package func send(_ text: String) async throws {
-        try await outbound.write(ByteBuffer(string: text))
+        try await outbound.write(.byteBuffer(ByteBuffer(string: text)))
     }
 
     /// Reads the greeting and introduces ourselves; returns the failing reply, if any.

@@ -124,7 +124,7 @@ package final class DestinationPool: Sendable {
 
     /// One connection: returns why TLS failed when the jobs should go out again in clear.
     private func session(first: DeliveryJob, inClear: Bool) async -> String? {
-        let channel: NIOAsyncChannel<Reply, ByteBuffer>
+        let channel: NIOAsyncChannel<Reply, IOData>
         do {
             channel = try await connect()
         } catch {
@@ -142,7 +142,7 @@ package final class DestinationPool: Sendable {
         do {
             try await channel.executeThenClose { inbound, outbound in
                 var conn = ClientConnection(replies: inbound.makeAsyncIterator(), outbound: outbound,
-                                            lmtp: endpoint.mailProtocol == .lmtp, hostname: settings.hostname, logger: logger)
+                                            eventLoop: channel.channel.eventLoop, lmtp: endpoint.mailProtocol == .lmtp, hostname: settings.hostname, logger: logger)
                 switch try await prepare(&conn, channel: channel.channel, inClear: inClear) {
                 case .ready:
                     await serve(&conn, &current)
@@ -210,19 +210,19 @@ package final class DestinationPool: Sendable {
         _ = try? await conn.read()
     }
 
-    private func connect() async throws -> NIOAsyncChannel<Reply, ByteBuffer> {
+    private func connect() async throws -> NIOAsyncChannel<Reply, IOData> {
         // NIO's own conversion; the extra nanosecond is as it always was.
         let timeout = TimeAmount(settings.connectTimeout) + .nanoseconds(1)
         let readTimeout = TimeAmount(settings.readTimeout)
         let bootstrap = ClientBootstrap(group: group)
             .connectTimeout(timeout)
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
-        let initializer: @Sendable (any Channel) -> EventLoopFuture<NIOAsyncChannel<Reply, ByteBuffer>> = { ch in
+        let initializer: @Sendable (any Channel) -> EventLoopFuture<NIOAsyncChannel<Reply, IOData>> = { ch in
             ch.eventLoop.makeCompletedFuture {
                 try ch.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: readTimeout))
                 try ch.pipeline.syncOperations.addHandler(CloseOnIdle())
                 try ch.pipeline.syncOperations.addHandler(ByteToMessageHandler(ReplyDecoder()))
-                return try NIOAsyncChannel<Reply, ByteBuffer>(wrappingChannelSynchronously: ch)
+                return try NIOAsyncChannel<Reply, IOData>(wrappingChannelSynchronously: ch)
             }
         }
         switch endpoint.location {

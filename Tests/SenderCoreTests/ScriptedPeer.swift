@@ -1,3 +1,4 @@
+import Glibc
 import Logging
 import NIOCore
 import NIOEmbedded
@@ -26,9 +27,12 @@ struct ScriptedPeer {
 
     let channel: NIOAsyncTestingChannel
 
-    func play(_ steps: [Step]) async throws {
+    /// Plays `steps`; returns how many of the client's writes were file regions (read here
+    /// from their descriptors, as `sendfile` would).
+    func play(_ steps: [Step]) async throws -> Int {
         // Octets, not Characters: a CR and its LF may come in two writes.
         var received: [UInt8] = []
+        var regions = 0
         func mismatch(_ expected: String) -> Mismatch {
             channel.pipeline.fireChannelInactive()   // the client stops waiting: the test fails, never hangs
             return Mismatch(expected: expected, got: String(decoding: received, as: UTF8.self))
@@ -40,7 +44,13 @@ struct ScriptedPeer {
             case .expects(let text):
                 let want = Array(text.utf8)
                 while received.count < want.count && want.starts(with: received) {
-                    received += try await channel.waitForOutboundWrite(as: ByteBuffer.self).readableBytesView
+                    switch try await channel.waitForOutboundWrite(as: IOData.self) {
+                    case .byteBuffer(let b):
+                        received += b.readableBytesView
+                    case .fileRegion(let r):
+                        regions += 1
+                        received += try Self.bytes(of: r)
+                    }
                 }
                 guard received.starts(with: want) else { throw mismatch(text) }
                 received.removeFirst(want.count)
@@ -49,29 +59,50 @@ struct ScriptedPeer {
             }
         }
         guard received.isEmpty else { throw mismatch("") }
+        return regions
+    }
+
+    static func bytes(of region: FileRegion) throws -> [UInt8] {
+        try region.fileHandle.withUnsafeFileDescriptor { fd in
+            [UInt8](unsafeUninitializedCapacity: region.readableBytes) { p, n in
+                n = pread(fd, p.baseAddress, region.readableBytes, off_t(region.readerIndex))
+                n = max(n, 0)
+            }
+        }
     }
 
     /// Runs one delivery of `job` by a ``ClientConnection`` against the script: greeting,
     /// EHLO/LHLO, the transaction. Returns the connection's view of it.
     static func deliver(_ job: DeliveryJob, lmtp: Bool = false, chunk: Int = MessageBody.chunk, script: [Step]) async throws
         -> (result: ClientConnection.TransactionResult, sentData: Bool) {
+        let d = try await deliverCountingRegions(job, lmtp: lmtp, chunk: chunk, script: script)
+        return (d.result, d.sentData)
+    }
+
+    /// ``deliver(_:lmtp:chunk:script:)`` that also tells how many file regions (`sendfile`)
+    /// the client wrote, with spooled messages of `sendfileMinimum` octets or more allowed to
+    /// go out that way.
+    static func deliverCountingRegions(_ job: DeliveryJob, lmtp: Bool = false, chunk: Int = MessageBody.chunk,
+                                       sendfileMinimum: Int = MessageBody.chunk, script: [Step]) async throws
+        -> (result: ClientConnection.TransactionResult, sentData: Bool, regions: Int) {
         let channel = NIOAsyncTestingChannel()
         let wrapped = try await channel.testingEventLoop.executeInContext {
             try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(ReplyDecoder()))
-            return try NIOAsyncChannel<Reply, ByteBuffer>(wrappingChannelSynchronously: channel)
+            return try NIOAsyncChannel<Reply, IOData>(wrappingChannelSynchronously: channel)
         }
         let peer = ScriptedPeer(channel: channel)
-        async let played: Void = peer.play(script)
+        async let played = peer.play(script)
         let outcome = try await wrapped.executeThenClose { inbound, outbound in
-            var conn = ClientConnection(replies: inbound.makeAsyncIterator(), outbound: outbound, lmtp: lmtp,
-                                        hostname: "postern.test", logger: Logger(label: "test"))
+            var conn = ClientConnection(replies: inbound.makeAsyncIterator(), outbound: outbound, eventLoop: channel.eventLoop,
+                                        lmtp: lmtp, hostname: "postern.test", logger: Logger(label: "test"))
             conn.messageChunk = chunk
+            conn.sendfileMinimum = sendfileMinimum
             if let refusal = try await conn.open() { throw Mismatch(expected: "a greeting and 250 to EHLO", got: "\(refusal)") }
             let result = await conn.deliver(job)
             return (result, conn.sentData)
         }
-        try await played
-        return outcome
+        let regions = try await played
+        return (outcome.0, outcome.1, regions)
     }
 
     /// A job for `addresses` with the message `body`; its outcomes are read from the result.

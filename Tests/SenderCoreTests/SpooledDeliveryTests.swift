@@ -68,4 +68,63 @@ private typealias Peer = ScriptedPeer
         ])
         #expect(result.outcomes.map(\.summary) == ["delivered 250"])
     }
+
+    /// A message and what DATA must carry for it after the head, and whether it may go out
+    /// as its file region (`sendfile`) rather than through the dot-stuffer.
+    struct Case: Sendable, CustomTestStringConvertible {
+        var message: String
+        var wire: String
+        var region: Bool
+        var testDescription: String { message.debugDescription }
+    }
+
+    static let cases: [Case] = [
+        // Dots inside lines and at their ends are not at a line's start.
+        Case(message: "Subject: s\r\n\r\nend. of a line.\r\n x.y\r\n", wire: "Subject: s\r\n\r\nend. of a line.\r\n x.y\r\n.\r\n", region: true),
+        // No final CRLF: the terminator adds one; a final lone CR is not a line's end.
+        Case(message: "Subject: s\r\n\r\nlast", wire: "Subject: s\r\n\r\nlast\r\n.\r\n", region: true),
+        Case(message: "Subject: s\r\n\r\nlast\r", wire: "Subject: s\r\n\r\nlast\r\r\n.\r\n", region: true),
+        // A dot that starts a line needs another before it: the stuffer's path.
+        Case(message: "Subject: s\r\n\r\na\r\n.b\r\n", wire: "Subject: s\r\n\r\na\r\n..b\r\n.\r\n", region: false),
+        Case(message: ".Subject: s\r\n\r\nb\r\n", wire: "..Subject: s\r\n\r\nb\r\n.\r\n", region: false),
+        // After a bare LF the stuffer adds nothing (only CRLF ends a line), but the check is
+        // cautious: such a message is not sent as it is stored.
+        Case(message: "Subject: s\r\n\r\na\n.b\r\n", wire: "Subject: s\r\n\r\na\n.b\r\n.\r\n", region: false),
+    ]
+
+    /// A spooled message with no line that starts with a dot goes out as its file region,
+    /// between the stuffed head and the terminator; any other goes through the dot-stuffer.
+    /// Either way the next hop gets the same octets.
+    @Test(arguments: cases)
+    func unchangedMessagesGoOutAsTheirFileRegion(c: Case) async throws {
+        let spool = try TempSpool()
+        let m = try Self.spooled(spool, c.message)
+        let (result, _, regions) = try await Peer.deliverCountingRegions(Self.job(.spooled(m)), sendfileMinimum: 1, script: [
+            .says("220 next.test ESMTP\r\n"), .expects("EHLO postern.test\r\n"), .says("250-next.test\r\n250 PIPELINING\r\n"),
+            .expects("MAIL FROM:<sender@example.org>\r\nRCPT TO:<one@example.com>\r\nDATA\r\n"),
+            .says("250 ok\r\n250 ok\r\n354 go ahead\r\n"),
+            .expects("X-Postern-Guard: v\r\n" + c.wire), .says("250 queued\r\n"),
+        ])
+        #expect(result.outcomes.map(\.summary) == ["delivered 250"])
+        #expect(regions == (c.region ? 1 : 0))
+    }
+
+    /// Below `sendfileMinimum` a message takes the copying path (one read, one gathering
+    /// write), and a message held in memory always does.
+    @Test func shortOrConvertedMessagesAreCopied() async throws {
+        let spool = try TempSpool()
+        let message = "Subject: s\r\n\r\nbody\r\n"
+        let m = try Self.spooled(spool, message)
+        let script: [Peer.Step] = [
+            .says("220 next.test ESMTP\r\n"), .expects("EHLO postern.test\r\n"), .says("250-next.test\r\n250 PIPELINING\r\n"),
+            .expects("MAIL FROM:<sender@example.org>\r\nRCPT TO:<one@example.com>\r\nDATA\r\n"),
+            .says("250 ok\r\n250 ok\r\n354 go ahead\r\n"),
+            .expects("X-Postern-Guard: v\r\n" + message + ".\r\n"), .says("250 queued\r\n"),
+        ]
+        let short = try await Peer.deliverCountingRegions(Self.job(.spooled(m)), sendfileMinimum: m.count + 1, script: script)
+        let inMemory = try await Peer.deliverCountingRegions(Self.job(.bytes(ByteBuffer(string: message))), sendfileMinimum: 1, script: script)
+        let atMinimum = try await Peer.deliverCountingRegions(Self.job(.spooled(m)), sendfileMinimum: m.count, script: script)
+        #expect([short.regions, inMemory.regions, atMinimum.regions] == [0, 0, 1])
+        #expect([short, inMemory, atMinimum].map { $0.result.outcomes.map(\.summary) } == Array(repeating: ["delivered 250"], count: 3))
+    }
 }

@@ -252,6 +252,27 @@ def test_body_reaches_next_hop_byte_for_byte(postern, sink):
     assert "BODY=8BITMIME" in got.mail_options
 
 
+@pytest.mark.parametrize("dots", ["none", "in lines", "at line starts"])
+def test_large_body_reaches_next_hop_byte_for_byte(postern, sink, dots):
+    """A 1 MiB message goes out as it is stored (senderd sends it from the
+    queue file with sendfile) when no line starts with a dot; with dots at
+    line starts it goes through the dot-stuffer. Both arrive exact, as do
+    messages that need no stuffing but have dots inside lines."""
+    _, port = start(postern, sink)
+    line = {"none": b"A" * 74, "in lines": b"end. of a sentence.. and more" + b"x" * 45,
+            "at line starts": b".leading dot" + b"y" * 62}[dots]
+    lines = [b"%07d" % i + b"z" * 69 for i in range(14000)]
+    lines[1::997] = [line] * len(lines[1::997])
+    body = b"\r\n".join(lines) + b"\r\n"
+    headers = b"From: a@example.com\r\nTo: b@example.org\r\nSubject: large\r\n"
+    assert len(body) > 1024 * 1024
+    with smtplib.SMTP("127.0.0.1", port) as c:
+        c.sendmail("a@example.com", ["b@example.org"], headers + b"\r\n" + body)
+    data = sink.wait_for(1)[0].data
+    added, original = data.split(b"From: a@example.com\r\n", 1)
+    assert b"From: a@example.com\r\n" + original == headers + b"\r\n" + body
+
+
 def test_esmtp_parameters_pass_through(postern):
     """DSN and BODY parameters reach the next hop unchanged; smtp-sink (which
     offers DSN, unlike aiosmtpd) records the MAIL and RCPT arguments it got."""

@@ -172,6 +172,20 @@ def test_delivers_to_postfix_that_requires_tls(postern, secure_postfix, sink, le
     p.wait_log(r"status=sent")  # logged once the return smtpd answered: may come after the sink got it
 
 
+def test_large_message_goes_whole_through_tls(postern, secure_postfix, sink):
+    """A 1 MiB message without dot lines, which in clear goes out from the
+    queue file by sendfile, goes through TLS as bytes and arrives exact."""
+    pf = secure_postfix(tls="encrypt")
+    port, p = start_postern(postern, pf, {})
+    body = b"".join(b"%07d" % i + b"t" * 69 + b"\r\n" for i in range(14000))
+    with smtplib.SMTP("127.0.0.1", port) as c:
+        c.sendmail("a@example.com", ["b@example.org"], b"Subject: large over tls\r\n\r\n" + body)
+    got = sink.wait_for(1)[0]
+    assert any("with ESMTPS" in h for h in got.header_values("Received")), got.header_values("Received")
+    assert got.data.endswith(b"Subject: large over tls\r\n\r\n" + body), len(got.data)
+    p.wait_log(r"status=sent")
+
+
 def test_verify_with_the_right_ca_and_server_name(postern, secure_postfix, sink):
     pf = secure_postfix(tls="encrypt")
     port, p = start_postern(postern, pf, {"TLS": "verify", "TLSCAFile": str(pf.ca[0]), "TLSServerName": SERVER_NAME})
