@@ -120,7 +120,9 @@ package final class SMTPServerHandler: ChannelInboundHandler {
     package func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var chunk = unwrapInboundIn(data)
         guard machine.read(now: .now()) else { return }
-        input.writeBuffer(&chunk)
+        // Nothing left over from the last read (the usual case inside DATA): the read's own
+        // buffer becomes the input, without copying it.
+        if input.readableBytes == 0 { input = chunk } else { input.writeBuffer(&chunk) }
         process(context)
     }
 
@@ -162,7 +164,9 @@ package final class SMTPServerHandler: ChannelInboundHandler {
                 case .needMore:
                     machine.dataRead(input.readableBytes)
                     input.moveReaderIndex(to: input.writerIndex)
-                    spill()
+                    // A chunk's worth goes to the file at once, and the spool writer then
+                    // writes it from here without copying it into its own buffer first.
+                    if decoded.readableBytes >= SMTPDefaults.writeChunk { spill() }
                     break loop
                 case .end(let consumed):
                     machine.dataRead(consumed)
