@@ -117,12 +117,20 @@ package final class SMTPServerHandler: ChannelInboundHandler {
         self.context = nil
     }
 
+    /// Reads of this many octets or more are taken as the input as they are (``channelRead(context:data:)``).
+    static let adoptedRead = 8192
+
     package func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var chunk = unwrapInboundIn(data)
         guard machine.read(now: .now()) else { return }
-        // Nothing left over from the last read (the usual case inside DATA): the read's own
-        // buffer becomes the input, without copying it.
-        if input.readableBytes == 0 { input = chunk } else { input.writeBuffer(&chunk) }
+        // A large read with nothing left over from the last (message data, mostly) becomes the
+        // input without a copy. A small one is copied: its buffer has the room NIO guessed for
+        // the read, and ten thousand idle sessions would each keep one.
+        if input.readableBytes == 0 && chunk.readableBytes >= Self.adoptedRead {
+            input = chunk
+        } else {
+            input.writeBuffer(&chunk)
+        }
         process(context)
     }
 
