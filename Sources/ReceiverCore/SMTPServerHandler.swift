@@ -180,6 +180,9 @@ package final class SMTPServerHandler: ChannelInboundHandler {
                     machine.dataRead(consumed)
                     input.moveReaderIndex(forwardBy: consumed)
                     spill()
+                    if decoded.capacity > SMTPDefaults.writeChunk {
+                        decoded = ByteBuffer()   // a large message's room is not kept between messages
+                    }
                     leaveData()
                     execute(machine.endOfData(summary), context)
                 }
@@ -196,7 +199,11 @@ package final class SMTPServerHandler: ChannelInboundHandler {
                 break loop
             }
         }
-        input.discardReadBytes()
+        if input.readableBytes == 0 && input.capacity > Self.adoptedRead {
+            input = ByteBuffer()   // a large read's buffer, all used: an idle session keeps none
+        } else {
+            input.discardReadBytes()
+        }
         if machine.inputClosed { return endOfInput(context) }
         flush(context)
     }
