@@ -55,9 +55,12 @@ public final class SpooledMessage: Sendable {
     ///
     /// The file is read through a mapping of its pages, so no octet is copied; the search
     /// goes from dot to dot (`memchr`), and data without dots (base64, most of a large message)
-    /// is passed over at memory speed.
+    /// is passed over at memory speed. A file already shorter than its message (which a read
+    /// would report as EIO) is not mapped, as touching a page past its end raises SIGBUS;
+    /// Postern itself never shortens a queue file below its envelope.
     public func tailIfNoLineStartsWithDot() -> [UInt8]? {
-        guard count > 0 else { return nil }
+        var st = stat()
+        guard count > 0, fstat(fd, &st) == 0, Int(st.st_size) >= offset + count else { return nil }
         let page = Int(sysconf(Int32(_SC_PAGESIZE)))
         let start = offset - offset % page
         let length = offset + count - start

@@ -1,7 +1,9 @@
+import Glibc
 import NIOCore
 import PosternSMTP
 import PosternSpool
 import PosternTestSupport
+import PosternUtil
 import Testing
 @testable import SenderCore
 
@@ -126,5 +128,17 @@ private typealias Peer = ScriptedPeer
         let atMinimum = try await Peer.deliverCountingRegions(Self.job(.spooled(m)), sendfileMinimum: m.count, script: script)
         #expect([short.regions, inMemory.regions, atMinimum.regions] == [0, 0, 1])
         #expect([short, inMemory, atMinimum].map { $0.result.outcomes.map(\.summary) } == Array(repeating: ["delivered 250"], count: 3))
+    }
+
+    /// A queue file cut short inside its message after it was opened is not mapped (a page
+    /// past the end would kill senderd with SIGBUS): it takes the copying path, whose read
+    /// reports the error.
+    @Test func aShortenedFileIsNotMapped() throws {
+        let spool = try TempSpool()
+        let m = try Self.spooled(spool, "Subject: s\r\n\r\n" + String(repeating: "abcdefgh\r\n", count: 1000))
+        #expect(m.tailIfNoLineStartsWithDot() == Array("\r\n".utf8))
+        #expect(truncate(m.path, off_t(m.offset + m.count - 5000)) == 0)
+        #expect(m.tailIfNoLineStartsWithDot() == nil)
+        #expect(throws: SpoolError.self) { try m.readAll() }
     }
 }
