@@ -80,3 +80,7 @@ void postern_syslog(const char *ident, int priority, const char *message) {
     }
     syslog(priority, "%s", message);
 }
+
+int postern_start_writeback(int fd, off_t offset, off_t length) {
+    return sync_file_range(fd, offset, length, SYNC_FILE_RANGE_WRITE);
+}

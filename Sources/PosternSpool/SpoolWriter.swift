@@ -1,3 +1,4 @@
+import CPosternShims
 import Glibc
 import NIOCore
 import PosternSMTP
@@ -13,6 +14,9 @@ public final class SpoolWriter {
     private var fd: Int32
     private var pending = ByteBuffer()
     public private(set) var messageBytes = 0
+    /// Octets written to the file so far, and how far the kernel was asked to write them back.
+    package private(set) var written = 0
+    package private(set) var writtenBackTo = SpoolWriter.writebackStart
     /// File length after ``finish(envelope:)``: where a verdict begins.
     private var envelopeEnd = 0
 
@@ -40,9 +44,26 @@ public final class SpoolWriter {
         try pending.withUnsafeReadableBytes { (a) throws(SpoolError) in
             try bytes.withUnsafeReadableBytes { (b) throws(SpoolError) in try SysCall.writeAll(fd, a, b, path: path) }
         }
+        written += pending.readableBytes + bytes.readableBytes
         pending.clear()
         bytes.moveReaderIndex(forwardBy: bytes.readableBytes)
+        startWriteback()
     }
+
+    /// A large message is written back to disk while it streams in, `writebackChunk` at a
+    /// time (`sync_file_range` starts the writes and does not wait), so that the `fsync` before
+    /// the 250 only waits for the tail, not for the whole message. The first page is left to
+    /// the `fsync`: ``finish(envelope:)`` rewrites the header in it. A failure here is no
+    /// failure: the `fsync` is the guarantee.
+    private func startWriteback() {
+        guard written - writtenBackTo >= Self.writebackChunk else { return }
+        _ = postern_start_writeback(fd, off_t(writtenBackTo), off_t(written - writtenBackTo))
+        writtenBackTo = written
+    }
+
+    /// See ``startWriteback()``.
+    package static let writebackChunk = 256 * 1024
+    package static let writebackStart = 4096
 
     public func append(_ s: String) throws(SpoolError) {
         var b = ByteBuffer(string: s)
@@ -52,6 +73,7 @@ public final class SpoolWriter {
     private func flush() throws(SpoolError) {
         let path = layout.path(id, .incoming)
         try pending.withUnsafeReadableBytes { (p) throws(SpoolError) in try SysCall.writeAll(fd, p, path: path) }
+        written += pending.readableBytes
         pending.clear()
     }
 

@@ -47,6 +47,32 @@ import Testing
         #expect(Array(message.readableBytesView) == expected)
     }
 
+    /// A large message is handed to the disk while it streams in, a quarter MB at a time,
+    /// so the fsync before the 250 waits for its tail only; a small one is left to the fsync,
+    /// as is the first page (the header line is rewritten there at the end).
+    @Test func largeMessagesAreWrittenBackAsTheyStreamIn() throws {
+        let spool = try TempSpool()
+        let large = try SpoolWriter(layout: spool.layout, id: QueueID.make())
+        var starts: [Int] = []
+        for _ in 0..<16 {
+            var piece = ByteBuffer(repeating: UInt8(ascii: "x"), count: SMTPDefaults.writeChunk)
+            try large.append(&piece)
+            #expect(large.written - large.writtenBackTo < SpoolWriter.writebackChunk + SMTPDefaults.writeChunk)
+            if starts.last != large.writtenBackTo { starts.append(large.writtenBackTo) }
+        }
+        #expect(starts.first == SpoolWriter.writebackStart)
+        #expect(starts.count >= 4)   // 1 MB: a start every 256 KB or so, not one at the end
+        #expect(large.written >= 16 * SMTPDefaults.writeChunk)
+        large.abort()
+
+        let small = try SpoolWriter(layout: spool.layout, id: QueueID.make())
+        var piece = ByteBuffer(repeating: UInt8(ascii: "x"), count: 10_000)
+        try small.append(&piece)
+        try small.finish(envelope: envelope(small.id, size: 10_000))
+        #expect(small.writtenBackTo == SpoolWriter.writebackStart)
+        small.abort()
+    }
+
     @Test func writesAndReadsBack() throws {
         let spool = try TempSpool()
         let message = "Subject: x\r\n\r\nbody \u{00e9}\r\n.\r\n"

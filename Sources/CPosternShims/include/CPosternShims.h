@@ -15,6 +15,10 @@ int postern_fsync_dir(const char *path);
 /// flushes the device cache (hidden behind _GNU_SOURCE in Swift's Glibc module).
 int postern_syncfs(int fd);
 
+/// sync_file_range(2) with SYNC_FILE_RANGE_WRITE: starts writing back the dirty pages of
+/// `length` octets at `offset` without waiting for them (hidden behind _GNU_SOURCE too).
+int postern_start_writeback(int fd, off_t offset, off_t length);
+
 /// openlog(3) with `ident` (copied: syslog keeps the pointer), LOG_PID, facility LOG_MAIL,
 /// as Postfix's tools log; then syslog(3) of one message at `priority` (no format string).
 void postern_syslog(const char *ident, int priority, const char *message);
