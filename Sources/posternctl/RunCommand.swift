@@ -1,6 +1,7 @@
 import ArgumentParser
 import CPosternShims
 import Glibc
+import PosternPolicy
 import PosternSpool
 import PosternUtil
 
@@ -40,12 +41,12 @@ struct RunCommand: ParsableCommand {
         var receiverFDs: [Int32] = []
         var receiverNames: [String] = []
         for e in config.receiver.address {
-            receiverFDs.append(try SocketBinder.listen(e))
+            receiverFDs.append(try e.listen())
             receiverNames.append(e.mailProtocol == .lmtp ? "lmtp" : "smtp")
         }
         var children = [
-            Child(name: "senderd", fds: [try SocketBinder.listen(config.sender.controlAddress)], fdNames: ["sender"]),
-            Child(name: "scannerd", fds: [try SocketBinder.listen(config.scanner.address)], fdNames: ["scanner"]),
+            Child(name: "senderd", fds: [try config.sender.controlAddress.listen()], fdNames: ["sender"]),
+            Child(name: "scannerd", fds: [try config.scanner.address.listen()], fdNames: ["scanner"]),
             Child(name: "receiverd", fds: receiverFDs, fdNames: receiverNames),
         ]
 
