@@ -16,6 +16,9 @@ package struct ReceiverService: Service {
     /// their read buffer, and grow while a message streams in; up to 256 KB rather than NIO's
     /// 64 KB, so that a 1 MB message is a few reads (and event loop turns), not sixteen.
     package static let recvAllocator = AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 2048, maximum: 256 * 1024)
+    /// Reads while a message comes in (``SMTPServerHandler/enterData()``): from 64 KB, so that
+    /// a 10 KB message is one read, not four of the sizes a command session grows through.
+    package static let dataRecvAllocator = AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 64 * 1024, maximum: 256 * 1024)
 
     /// How many event loops accept on each listening socket, each keeping the connections it
     /// accepts (``Listeners/open(names:endpoints:setting:bootstraps:logger:)``). A new

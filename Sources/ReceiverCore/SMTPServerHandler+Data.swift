@@ -50,12 +50,20 @@ extension SMTPServerHandler {
               receivedHeaders: inspector.receivedCount, writeError: writeError.map(Outcome.init(writeError:)))
     }
 
+    /// A message starts: counted for the stress gauge, read in large pieces.
     package func enterData() {
-        if !countedInData { countedInData = true; ctx.sessions.dataStarted() }
+        guard !countedInData else { return }
+        countedInData = true
+        ctx.sessions.dataStarted()
+        try? context?.channel.syncOptions?.setOption(.recvAllocator, value: ReceiverService.dataRecvAllocator)
     }
 
+    /// The message ended (or the session): commands are read in small pieces again.
     package func leaveData() {
-        if countedInData { countedInData = false; ctx.sessions.dataEnded() }
+        guard countedInData else { return }
+        countedInData = false
+        ctx.sessions.dataEnded()
+        try? context?.channel.syncOptions?.setOption(.recvAllocator, value: ReceiverService.recvAllocator)
     }
 
     /// Throws the message's file away, whether still being received or complete.
