@@ -21,7 +21,10 @@ package final class DestinationPool: Sendable {
 
     private struct State {
         package var pending: [DeliveryJob] = []
-        package var idle: [(id: Int, waiter: CheckedContinuation<DeliveryJob?, Never>)] = []
+        /// Idle workers, longest idle first.
+        package var idle: [(id: Int, since: NIODeadline, waiter: CheckedContinuation<DeliveryJob?, Never>)] = []
+        /// A check for workers idle for `idleTime` is scheduled (``reap()``).
+        package var reaping = false
         package var workers = 0
         package var nextWaiter = 0
         /// Open connections, so that a stopping senderd can cut stalled ones.
@@ -62,21 +65,41 @@ package final class DestinationPool: Sendable {
     private func nextJob() async -> DeliveryJob? {
         let id = state.withLockedValue { s -> Int in s.nextWaiter += 1; return s.nextWaiter }
         return await withCheckedContinuation { (c: CheckedContinuation<DeliveryJob?, Never>) in
-            let job: DeliveryJob?? = state.withLockedValue { s in
-                if !s.pending.isEmpty { return .some(s.pending.removeFirst()) }
-                s.idle.append((id, c))
-                return .none
+            let (job, reapAt): (DeliveryJob?, NIODeadline?) = state.withLockedValue { s in
+                if !s.pending.isEmpty { return (s.pending.removeFirst(), nil) }
+                let now = NIODeadline.now()   // taken under the lock: `idle` stays in time order
+                s.idle.append((id, now, c))
+                defer { s.reaping = true }
+                return (nil, s.reaping ? nil : now + TimeAmount(settings.idleTime))
             }
             if let job { c.resume(returning: job); return }
-            Task {
-                try? await Task.sleep(for: self.settings.idleTime)
-                let expired = self.state.withLockedValue { s -> CheckedContinuation<DeliveryJob?, Never>? in
-                    guard let i = s.idle.firstIndex(where: { $0.id == id }) else { return nil }
-                    return s.idle.remove(at: i).waiter
-                }
-                expired?.resume(returning: nil)
-            }
+            if let reapAt { scheduleReap(at: reapAt) }
         }
+    }
+
+    /// One timer per pool, not one per idle spell: a worker goes idle after every message, and
+    /// a timer of its own (a sleeping task) cost a thread's wake-up each time.
+    private func scheduleReap(at deadline: NIODeadline) {
+        group.any().scheduleTask(deadline: deadline) { self.reap() }
+    }
+
+    /// Ends the waits of the workers idle for `idleTime` or longer (they say QUIT) and
+    /// schedules the next check for the longest idle of the others.
+    private func reap() {
+        let now = NIODeadline.now()
+        let idleTime = TimeAmount(settings.idleTime)
+        let (expired, next) = state.withLockedValue { s -> ([CheckedContinuation<DeliveryJob?, Never>], NIODeadline?) in
+            let kept = s.idle.firstIndex { $0.since + idleTime > now } ?? s.idle.count
+            let expired = s.idle[..<kept].map(\.waiter)
+            s.idle.removeFirst(kept)
+            guard let first = s.idle.first else {
+                s.reaping = false
+                return (expired, nil)
+            }
+            return (expired, first.since + idleTime)
+        }
+        for w in expired { w.resume(returning: nil) }
+        if let next { scheduleReap(at: next) }
     }
 
     /// Closes every connection, busy or not: their jobs are deferred (the end of a graceful
