@@ -28,9 +28,8 @@ public struct ClamAVPlugin: ScanPlugin {
         let socket = try ScannerSocket.connect(to: addresses, service: "clamd", deadline: deadline)
         var sendError: PluginError?
         do {
-            try socket.writeAll(Array("zINSTREAM\0".utf8), deadline: deadline)
-            for frame in Self.writeChunks(request.message) {
-                try socket.writeAll(frame, deadline: deadline)
+            for write in Self.requestWrites(request.message) {
+                try socket.writeAll(write, deadline: deadline)
             }
         } catch {
             sendError = error
@@ -53,17 +52,22 @@ public struct ClamAVPlugin: ScanPlugin {
         return finding
     }
 
-    /// The INSTREAM chunks of `message`: each a 4-byte big-endian length and the data, then the
-    /// zero-length chunk that ends the stream.
-    public static func writeChunks(_ message: [UInt8], chunkSize: Int = chunkSize) -> [[UInt8]] {
-        var frames: [[UInt8]] = []
+    /// The writes of a request for `message`: `zINSTREAM` and the INSTREAM chunks, each a
+    /// 4-byte big-endian length and the data, then the zero-length chunk that ends the stream.
+    /// The command goes with the first chunk and the end with the last, so a message of one
+    /// chunk (most mail) is one write: a write is a system call here and a wake-up for clamd.
+    public static func requestWrites(_ message: [UInt8], chunkSize: Int = chunkSize) -> [[UInt8]] {
+        var writes: [[UInt8]] = []
         for start in stride(from: 0, to: message.count, by: chunkSize) {
             let data = message[start..<min(start + chunkSize, message.count)]
-            frames.append(bigEndian(UInt32(data.count)) + data)
+            writes.append((writes.isEmpty ? command : []) + bigEndian(UInt32(data.count)) + data)
         }
-        frames.append(bigEndian(0))
-        return frames
+        if writes.isEmpty { writes.append(command) }
+        writes[writes.count - 1] += bigEndian(0)
+        return writes
     }
+
+    private static let command = Array("zINSTREAM\0".utf8)
 
     private static func bigEndian(_ n: UInt32) -> [UInt8] {
         [UInt8(n >> 24), UInt8(n >> 16 & 0xff), UInt8(n >> 8 & 0xff), UInt8(n & 0xff)]

@@ -41,13 +41,18 @@ import Testing
     }
 
     @Test func chunks() {
+        let command = Array("zINSTREAM\0".utf8)
         let message = (0..<150_000).map { UInt8(truncatingIfNeeded: $0) }
-        let frames = ClamAVPlugin.writeChunks(message)
-        #expect(frames.map(\.count) == [4 + 65536, 4 + 65536, 4 + 18928, 4])
-        #expect(Array(frames[2].prefix(4)) == [0, 0, 0x49, 0xf0])
-        #expect(frames.last == [0, 0, 0, 0])
-        #expect(frames.flatMap { $0.dropFirst(4) } == message)
-        #expect(ClamAVPlugin.writeChunks([]) == [[0, 0, 0, 0]])
+        let writes = ClamAVPlugin.requestWrites(message)
+        #expect(writes.map(\.count) == [10 + 4 + 65536, 4 + 65536, 4 + 18928 + 4])
+        #expect(Array(writes[0].prefix(14)) == command + [0, 1, 0, 0])
+        #expect(Array(writes[2].prefix(4)) == [0, 0, 0x49, 0xf0])
+        #expect(Array(writes[2].suffix(4)) == [0, 0, 0, 0])
+        #expect(writes[0].dropFirst(14) + writes[1].dropFirst(4) + writes[2].dropFirst(4).dropLast(4) == message[...])
+        // A message of one chunk is a single write; so is an empty one.
+        let small = [UInt8](repeating: 0x41, count: 10_000)
+        #expect(ClamAVPlugin.requestWrites(small) == [command + [0, 0, 0x27, 0x10] + small + [0, 0, 0, 0]])
+        #expect(ClamAVPlugin.requestWrites([]) == [command + [0, 0, 0, 0]])
     }
 }
 
@@ -293,11 +298,11 @@ import Testing
 
     @Test func clamdExchange() throws {
         let fake = try FakeScanner()
-        let frames = ClamAVPlugin.writeChunks(Self.message)
-        fake.serve(expect: 10 + frames.joined().count, reply: Array("stream: Eicar-Test-Signature FOUND\0".utf8))
+        let writes = ClamAVPlugin.requestWrites(Self.message)
+        fake.serve(expect: writes.joined().count, reply: Array("stream: Eicar-Test-Signature FOUND\0".utf8))
         let finding = try ClamAVPlugin(addresses: [fake.address], maxSize: 1 << 20).scan(Self.request, deadline: .now + .seconds(5))
         #expect(finding.names == ["Eicar-Test-Signature"])
-        #expect(fake.wait() == Array("zINSTREAM\0".utf8) + frames.joined())
+        #expect(fake.wait() == Array("zINSTREAM\0".utf8) + [0, 0, 0, UInt8(Self.message.count)] + Self.message + [0, 0, 0, 0])
     }
 
     /// clamd's answer to a stream over StreamMaxLength arrives while we are still sending.
