@@ -6,81 +6,62 @@ import PosternPolicy
 import PosternUtil
 
 /// Opens a daemon's listening sockets: those systemd (or `posternctl run`) passed with one of
-/// `names`, or else binds `endpoints` itself (``PosternPolicy/Endpoint/listen(backlog:)``).
-/// Never sets SO_REUSEADDR on an adopted socket.
+/// `names`, or else binds `endpoints` itself. Never sets SO_REUSEADDR on an adopted socket.
 public enum Listeners {
     /// `setting` names the configuration key of `endpoints` (`[Receiver] Address`) for the
     /// notice logged when systemd's sockets are not what it says: the key is then ignored.
     public static func open(
         names: Set<String>, endpoints: [Endpoint], setting: String, bootstrap: ServerBootstrap, logger: Logger
     ) async throws -> [any Channel] {
-        try await open(names: names, endpoints: endpoints, setting: setting, bootstraps: [bootstrap], logger: logger)
-    }
-
-    /// The same, each socket accepting on every one of `bootstraps`: one channel per bootstrap,
-    /// on a duplicate of the socket's descriptor. With one bootstrap per event loop, each bound
-    /// to its loop for the listener and the connections alike, a connection lives on the loop
-    /// that accepted it. NIO's accept on one loop for a connection on another costs three
-    /// wake-ups across threads before the greeting (about 0.2 ms on a 2-core machine); this way
-    /// a new connection wakes the loops that watch the socket, one of them takes it, and the
-    /// others find the queue empty.
-    public static func open(
-        names: Set<String>, endpoints: [Endpoint], setting: String, bootstraps: [ServerBootstrap], logger: Logger
-    ) async throws -> [any Channel] {
-        precondition(!bootstraps.isEmpty)
-        var channels: [any Channel] = []
-        var unlike: [String] = []
-        do {
-            for (fd, passedName) in try sockets(names: names, endpoints: endpoints, logger: logger) {
-                for (i, bootstrap) in bootstraps.enumerated() {
-                    let copy = i == 0 ? fd : fcntl(fd, F_DUPFD_CLOEXEC, 0)
-                    guard copy >= 0 else { throw SpoolError("dup", "fd \(fd)") }
-                    channels.append(try await adopt(copy, bootstrap: bootstrap))
-                }
-                if let passedName, let local = channels.last?.localAddress, !endpoints.contains(where: { matches($0, local) }) {
-                    unlike.append("'\(passedName)' on \(describe(local))")
-                }
-            }
-            // A connection NIO closes before any handler of ours sees it (a socket option the
-            // kernel refuses, say) would otherwise vanish without a word: the error reaches the
-            // listening channel only, after NIO's own accept handler.
-            for c in channels { try await c.pipeline.addHandler(AcceptErrorLogger(logger: logger)).get() }
-        } catch {
-            for c in channels { try? await c.close() }
-            throw error
-        }
-        if !unlike.isEmpty {
-            // systemd's .socket unit decides where we listen; a different address in the
-            // configuration would otherwise be ignored without a word.
-            logger.notice("\(setting) \(endpoints.map(\.description).joined(separator: ", ")) is ignored: listening on the socket(s) systemd passed instead: \(unlike.joined(separator: ", "))")
-        }
+        let channels = try await listen(names: names, endpoints: endpoints, setting: setting, bootstrap: bootstrap, logger: logger)
+        // A connection NIO closes before any handler of ours sees it (a socket option the
+        // kernel refuses, say) would otherwise vanish without a word: the error reaches the
+        // listening channel only, after NIO's own accept handler.
+        for c in channels { try await c.pipeline.addHandler(AcceptErrorLogger(logger: logger)).get() }
         return channels
     }
 
-    /// The listening descriptors: systemd's, each with its name, or else new ones on `endpoints`.
-    private static func sockets(names: Set<String>, endpoints: [Endpoint], logger: Logger) throws -> [(Int32, String?)] {
+    private static func listen(
+        names: Set<String>, endpoints: [Endpoint], setting: String, bootstrap: ServerBootstrap, logger: Logger
+    ) async throws -> [any Channel] {
         let passed = Systemd.listenFDs()
-        var fds: [(Int32, String?)] = []
-        for l in passed {
-            guard names.contains(l.name) || (passed.count == 1 && l.name == "unknown") else {
-                logger.warning("ignoring passed socket with unexpected name", metadata: ["fd": "\(l.fd)", "name": "\(l.name)"])
-                close(l.fd)
-                continue
+        if !passed.isEmpty {
+            var channels: [any Channel] = []
+            var unlike: [String] = []
+            for l in passed {
+                guard names.contains(l.name) || (passed.count == 1 && l.name == "unknown") else {
+                    logger.warning("ignoring passed socket with unexpected name", metadata: ["fd": "\(l.fd)", "name": "\(l.name)"])
+                    close(l.fd)
+                    continue
+                }
+                logger.info("adopting passed socket", metadata: ["fd": "\(l.fd)", "name": "\(l.name)"])
+                let channel = try await adopt(l.fd, bootstrap: bootstrap)
+                if let local = channel.localAddress, !endpoints.contains(where: { matches($0, local) }) {
+                    unlike.append("'\(l.name)' on \(describe(local))")
+                }
+                channels.append(channel)
             }
-            logger.info("adopting passed socket", metadata: ["fd": "\(l.fd)", "name": "\(l.name)"])
-            fds.append((l.fd, l.name))
+            if !unlike.isEmpty {
+                // systemd's .socket unit decides where we listen; a different address in the
+                // configuration would otherwise be ignored without a word.
+                logger.notice("\(setting) \(endpoints.map(\.description).joined(separator: ", ")) is ignored: listening on the socket(s) systemd passed instead: \(unlike.joined(separator: ", "))")
+            }
+            if !channels.isEmpty { return channels }
         }
-        if !fds.isEmpty { return fds }
+        var channels: [any Channel] = []
         for e in endpoints {
-            do {
-                fds.append((try e.listen(), nil))
-            } catch {
-                for (fd, _) in fds { close(fd) }
-                throw error
+            switch e.location {
+            case .inet(let host, let port):
+                channels.append(try await bootstrap
+                    .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                    .bind(host: host, port: port).get())
+            case .unix(let path):
+                try? SysCall.mkdirs(String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)]), mode: 0o755)
+                channels.append(try await bootstrap.bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true).get())
             }
             logger.info("listening", metadata: ["address": "\(e)"])
         }
-        return fds
+        return channels
     }
 
     /// A listening socket someone else bound, as a channel with its accept queue kept. NIO

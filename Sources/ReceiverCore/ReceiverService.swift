@@ -20,14 +20,10 @@ package struct ReceiverService: Service {
     /// a 10 KB message is one read, not four of the sizes a command session grows through.
     package static let dataRecvAllocator = AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 64 * 1024, maximum: 256 * 1024)
 
-    /// How many event loops accept on each listening socket, each keeping the connections it
-    /// accepts (``Listeners/open(names:endpoints:setting:bootstraps:logger:)``). A new
-    /// connection wakes every one of them, so not all of a large machine's loops.
-    package static let acceptingLoops = 4
-
-    /// Sessions on `loop`, accepted there.
-    package static func bootstrap(on loop: any EventLoop, ctx: ReceiverContext) -> ServerBootstrap {
-        ServerBootstrap(group: loop)
+    package func run() async throws {
+        recoverIncoming()
+        let ctx = self.ctx
+        let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             // A client that shuts down its sending side after pipelining its last commands
@@ -43,15 +39,8 @@ package struct ReceiverService: Service {
                     try channel.pipeline.syncOperations.addHandler(SMTPServerHandler(ctx: ctx, lmtp: lmtp))
                 }
             }
-    }
-
-    package func run() async throws {
-        recoverIncoming()
-        let ctx = self.ctx
-        let loops = Array(group.makeIterator().prefix(Self.acceptingLoops))
         let listeners = try await Listeners.open(
-            names: ["smtp", "lmtp", "receiver"], endpoints: ctx.store.current.receiver.address, setting: "[Receiver] Address",
-            bootstraps: loops.map { Self.bootstrap(on: $0, ctx: ctx) }, logger: ctx.logger)
+            names: ["smtp", "lmtp", "receiver"], endpoints: ctx.store.current.receiver.address, setting: "[Receiver] Address", bootstrap: bootstrap, logger: ctx.logger)
         Systemd.notify("READY=1\nSTATUS=accepting connections")
         DaemonStatus.publish(.ready, runDir: ctx.store.current.general.runDir, logger: ctx.logger)
         ctx.logger.info("ready", metadata: ["spool": "\(ctx.layout.root)"])

@@ -1,3 +1,4 @@
+import Glibc
 import PosternMIME
 @testable import PosternPolicy
 import PosternSMTP
@@ -81,5 +82,34 @@ import Testing
         #expect(plain.substituting(clientIP: "192.0.2.7", serverIP: "192.0.2.8") == plain)
         let local = try Endpoint.parse("local:/run/x")
         #expect(local.substituting(clientIP: "192.0.2.7", serverIP: nil) == local)
+    }
+}
+
+/// `posternctl run`'s listening sockets (``Endpoint/listen(backlog:)``).
+@Suite struct EndpointListenTests {
+    /// A unix socket replaces a socket left at its path, never a file: a path mistyped onto
+    /// the configuration file once deleted it.
+    @Test func aUnixListenerReplacesAStaleSocketButNotAFile() throws {
+        let dir = ConfigTestDirectory()
+        let path = dir.path + "/run/lmtp.sock"
+        defer { unlink(path); rmdir(dir.path + "/run"); dir.remove() }
+        let endpoint = Endpoint(location: .unix(path: path))
+        close(try endpoint.listen())   // the socket file stays, as after a daemon that was killed
+        let fd = try endpoint.listen()
+        defer { close(fd) }
+        var st = stat()
+        #expect(stat(path, &st) == 0 && st.st_mode & S_IFMT == S_IFSOCK && st.st_mode & 0o777 == 0o660)
+        let file = dir.write("postern.conf", "[General]\n")
+        #expect { try Endpoint(location: .unix(path: file)).listen() } throws: { ($0 as? SpoolError)?.description == "bind \(file): File exists" }
+        #expect(try TextFile.read(file) == "[General]\n")
+    }
+
+    @Test func anInetListenerListensWithItsBacklog() throws {
+        let fd = try Endpoint(location: .inet(host: "127.0.0.1", port: 0)).listen(backlog: 77)
+        defer { close(fd) }
+        var info = tcp_info()
+        var size = socklen_t(MemoryLayout<tcp_info>.size)
+        #expect(getsockopt(fd, Int32(IPPROTO_TCP), TCP_INFO, &info, &size) == 0)
+        #expect(info.tcpi_state == UInt8(TCP_LISTEN) && info.tcpi_sacked == 77)
     }
 }
