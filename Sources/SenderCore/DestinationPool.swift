@@ -21,8 +21,8 @@ package final class DestinationPool: Sendable {
 
     private struct State {
         package var pending: [DeliveryJob] = []
-        /// Idle workers, longest idle first.
-        package var idle: [(id: Int, since: NIODeadline, waiter: CheckedContinuation<DeliveryJob?, Never>)] = []
+        /// Idle workers, longest idle first, with the event loop of each one's connection.
+        package var idle: [(id: Int, since: NIODeadline, loop: any EventLoop, waiter: CheckedContinuation<DeliveryJob?, Never>)] = []
         /// A check for workers idle for `idleTime` is scheduled (``reap()``).
         package var reaping = false
         package var workers = 0
@@ -47,7 +47,11 @@ package final class DestinationPool: Sendable {
     package func submit(_ job: DeliveryJob) {
         enum Next { case handTo(CheckedContinuation<DeliveryJob?, Never>), spawn, wait }
         let next: Next = state.withLockedValue { s in
-            if !s.idle.isEmpty { return .handTo(s.idle.removeFirst().waiter) }
+            // A worker whose connection is on this thread's loop sends the job without a
+            // hand-over to another thread (the task resumes where it is resumed from).
+            if let i = s.idle.firstIndex(where: { $0.loop.inEventLoop }) ?? s.idle.indices.first {
+                return .handTo(s.idle.remove(at: i).waiter)
+            }
             s.pending.append(job)
             if s.workers < settings.maxConnections {
                 s.workers += 1
@@ -62,13 +66,13 @@ package final class DestinationPool: Sendable {
         }
     }
 
-    private func nextJob() async -> DeliveryJob? {
+    private func nextJob(on loop: any EventLoop) async -> DeliveryJob? {
         let id = state.withLockedValue { s -> Int in s.nextWaiter += 1; return s.nextWaiter }
         return await withCheckedContinuation { (c: CheckedContinuation<DeliveryJob?, Never>) in
             let (job, reapAt): (DeliveryJob?, NIODeadline?) = state.withLockedValue { s in
                 if !s.pending.isEmpty { return (s.pending.removeFirst(), nil) }
                 let now = NIODeadline.now()   // taken under the lock: `idle` stays in time order
-                s.idle.append((id, now, c))
+                s.idle.append((id, now, loop, c))
                 defer { s.reaping = true }
                 return (nil, s.reaping ? nil : now + TimeAmount(settings.idleTime))
             }
@@ -227,7 +231,7 @@ package final class DestinationPool: Sendable {
             }
             job.finish(result.outcomes)
             reused = true
-            current = await nextJob()
+            current = await nextJob(on: conn.eventLoop)
         }
         try? await conn.send("QUIT\r\n")
         _ = try? await conn.read()
