@@ -56,8 +56,9 @@ let package = Package(
         ]),
         .target(name: "PosternPolicy", dependencies: ["PosternSpool", "PosternSMTP", "PosternMIME", "PosternUtil", product("NIOCore", nio)]),
         .target(name: "PosternScanning", dependencies: [
-            "PosternPolicy", "PosternSpool", "PosternMIME", "PosternSMTP", "PosternUtil", "CZlib",
+            "PosternPolicy", "PosternSpool", "PosternMIME", "PosternSMTP", "PosternUtil", "CZlib", "CPosternShims",
             product("NIOCore", nio), product("NIOConcurrencyHelpers", nio), product("NIOHTTP1", nio), product("NIOEmbedded", nio),
+            product("Logging", "swift-log"),
         ]),
         .target(name: "PosternRuntime", dependencies: [
             "PosternPolicy", "PosternSpool", "PosternSMTP", "PosternUtil", "CSystemd",

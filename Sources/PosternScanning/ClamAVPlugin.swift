@@ -1,7 +1,19 @@
+import CPosternShims
+import Glibc
+import Logging
+import NIOConcurrencyHelpers
 import PosternPolicy
-/// `[ClamAV]`: hands the whole message (header and body) to clamd over `zINSTREAM` and reports
-/// what it found. clamd parses the MIME structure itself, so attachments are decoded there.
-/// - SeeAlso: clamd(8), "INSTREAM"; clamd.conf(5), `StreamMaxLength`
+/// `[ClamAV]`: hands the whole message (header and body) to clamd and reports what it found.
+/// clamd parses the MIME structure itself, so attachments are decoded there.
+///
+/// - To a clamd on a unix socket (`local:`) the message goes as a file: an in-memory file
+///   (`memfd_create`) with the message, whose descriptor clamd gets over the socket
+///   (`zFILDES`). clamd scans it where it is. Over `zINSTREAM` it would first copy the stream
+///   into a temporary file of its own (created, written, removed for every message, on
+///   whatever file system its `TemporaryDirectory` is), and the message would cross the
+///   socket in chunks.
+/// - To a clamd over TCP (`inet:`) it goes as a stream (`zINSTREAM`).
+/// - SeeAlso: clamd(8), "INSTREAM", "FILDES"; clamd.conf(5), `StreamMaxLength`, `MaxFileSize`
 public struct ClamAVPlugin: ScanPlugin {
     public let name = "clamav"
     public let maxSize: Int
@@ -26,10 +38,41 @@ public struct ClamAVPlugin: ScanPlugin {
 
     public func scan(_ request: ScanRequest, deadline: ContinuousClock.Instant) throws(PluginError) -> Finding {
         let socket = try ScannerSocket.connect(to: addresses, service: "clamd", deadline: deadline)
+        guard case .unix(let path) = socket.address.location, !Self.streamOnly.withLockedValue({ $0.contains(path) }) else {
+            return try exchange(on: socket, request, asFile: false, deadline: deadline)
+        }
+        do {
+            return try exchange(on: socket, request, asFile: true, deadline: deadline)
+        } catch {
+            // A clamd that will not take the descriptor (too old for FILDES, or a security
+            // profile such as AppArmor's refusing the file it receives) still scans streams:
+            // this message and every later one to that socket go as a stream.
+            guard ContinuousClock.now < deadline else { throw error }
+            Self.streamOnly.withLockedValue { _ = $0.insert(path) }
+            Logger(label: "clamav").warning("\(error.message); sending messages to \(socket.peer) as streams (zINSTREAM) from now on")
+            let again = try ScannerSocket.connect(to: socket.address, service: "clamd", deadline: deadline)
+            return try exchange(on: again, request, asFile: false, deadline: deadline)
+        }
+    }
+
+    /// The unix sockets whose clamd refused a descriptor (``scan(_:deadline:)``), for the life
+    /// of the process: a clamd restarted with another profile is tried again after a restart.
+    private static let streamOnly = NIOLockedValueBox<Set<String>>([])
+
+    /// One request and its reply: the message as a file (`zFILDES`) or as a stream (`zINSTREAM`).
+    private func exchange(on socket: ScannerSocket, _ request: ScanRequest, asFile: Bool,
+                          deadline: ContinuousClock.Instant) throws(PluginError) -> Finding {
         var sendError: PluginError?
         do {
-            for write in Self.requestWrites(request.message) {
-                try socket.writeAll(write, deadline: deadline)
+            if asFile {
+                let file = try Self.memoryFile(request.message, name: "postern-" + request.queueID, peer: socket.peer)
+                defer { close(file) }
+                try socket.writeAll(Self.fildes, deadline: deadline)
+                try socket.sendDescriptor(file, deadline: deadline)
+            } else {
+                for write in Self.requestWrites(request.message) {
+                    try socket.writeAll(write, deadline: deadline)
+                }
             }
         } catch {
             sendError = error
@@ -68,16 +111,47 @@ public struct ClamAVPlugin: ScanPlugin {
     }
 
     private static let command = Array("zINSTREAM\0".utf8)
+    private static let fildes = Array("zFILDES\0".utf8)
+
+    /// An in-memory file holding `message`, for `zFILDES`. clamd's log shows its `name`
+    /// (`/memfd:postern-QUEUEID (deleted): Eicar-Signature FOUND`).
+    static func memoryFile(_ message: [UInt8], name: String, peer: String) throws(PluginError) -> Int32 {
+        let fd = postern_memfd(String(name.utf8.prefix(200))!)
+        guard fd >= 0 else { throw PluginError("\(peer): memfd_create: \(String(cString: strerror(errno)))") }
+        var offset = 0
+        while offset < message.count {
+            let n = message.withUnsafeBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else {
+                let e = errno
+                close(fd)
+                throw PluginError("\(peer): writing the message to memory: \(String(cString: strerror(e)))")
+            }
+            offset += n
+        }
+        return fd
+    }
 
     private static func bigEndian(_ n: UInt32) -> [UInt8] {
         [UInt8(n >> 24), UInt8(n >> 16 & 0xff), UInt8(n >> 8 & 0xff), UInt8(n & 0xff)]
     }
 
-    /// clamd's reply to `zINSTREAM` (clamd(8); no RFC, the grammar is clamd's `conn_reply*`):
+    /// The reply after its `stream: ` or `fd[N]: `.
+    private static func dropSource(_ text: String) -> Substring? {
+        if text.hasPrefix("stream: ") { return text.dropFirst("stream: ".count) }
+        guard text.hasPrefix("fd["), let close = text.firstIndex(of: "]"), close > text.index(text.startIndex, offsetBy: 3),
+              text[text.index(text.startIndex, offsetBy: 3)..<close].allSatisfy({ ("0"..."9").contains($0) }),
+              text[close...].hasPrefix("]: ") else { return nil }
+        return text[text.index(close, offsetBy: 3)...]
+    }
+
+    /// clamd's reply to `zINSTREAM` or `zFILDES` (clamd(8); no RFC, the grammar is clamd's
+    /// `conn_reply*`):
     ///
-    ///     reply = "stream: OK" NUL
-    ///           / "stream: " virus-name [ "(" md5-hex ":" size ")" ] " FOUND" NUL
-    ///           / text " ERROR" NUL            ; e.g. "INSTREAM size limit exceeded. ERROR"
+    ///     reply  = source ": OK" NUL
+    ///            / source ": " virus-name [ "(" md5-hex ":" size ")" ] " FOUND" NUL
+    ///            / text " ERROR" NUL           ; e.g. "INSTREAM size limit exceeded. ERROR"
+    ///     source = "stream" / "fd[" 1*DIGIT "]"
     ///
     /// The `(md5:size)` suffix is what `ExtendedDetectionInfo` (on in Debian's clamd.conf) adds
     /// to clamd's log lines; clamd 1.4 leaves it out of INSTREAM replies, but should a version
@@ -88,8 +162,7 @@ public struct ClamAVPlugin: ScanPlugin {
         let text = String(decoding: bytes[..<end], as: UTF8.self)
         guard !text.isEmpty, text.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7f }) else { throw PluginError.unexpected(text) }
         if text.hasSuffix(" ERROR") { throw PluginError(text) }
-        guard text.hasPrefix("stream: ") else { throw PluginError.unexpected(text) }
-        let result = text.dropFirst("stream: ".count)
+        guard let result = Self.dropSource(text) else { throw PluginError.unexpected(text) }
         if result == "OK" { return Finding(plugin: "clamav", verdict: .clean, detail: "clean") }
         guard result.hasSuffix(" FOUND") else { throw PluginError.unexpected(text) }
         var virus = result.dropLast(" FOUND".count)

@@ -1,3 +1,4 @@
+import CPosternShims
 import Glibc
 import PosternPolicy
 import PosternUtil
@@ -125,6 +126,17 @@ public final class ScannerSocket: Sendable {
                 try Self.wait(fd, for: Int16(POLLOUT), peer: peer, doing: "sending", deadline: deadline)
             } else if errno != EINTR {
                 throw PluginError("\(peer): sending: \(errnoText(errno))")
+            }
+        }
+    }
+
+    /// Passes the open file `descriptor` to the scanner (SCM_RIGHTS; unix sockets only).
+    public func sendDescriptor(_ descriptor: Int32, deadline: ContinuousClock.Instant) throws(PluginError) {
+        while postern_send_fd(fd, descriptor) < 0 {
+            if errno == EAGAIN || errno == EWOULDBLOCK {
+                try Self.wait(fd, for: Int16(POLLOUT), peer: peer, doing: "sending", deadline: deadline)
+            } else if errno != EINTR {
+                throw PluginError("\(peer): sending the message's descriptor: \(errnoText(errno))")
             }
         }
     }

@@ -23,6 +23,10 @@ import Testing
          Finding(plugin: "clamav", verdict: "infected", names: ["Eicar-Test-Signature"], detail: "infected: Eicar-Test-Signature")),
         ("stream: Win.Test.EICAR_HDB-1 FOUND",
          Finding(plugin: "clamav", verdict: "infected", names: ["Win.Test.EICAR_HDB-1"], detail: "infected: Win.Test.EICAR_HDB-1")),
+        // The replies to zFILDES name the descriptor clamd got.
+        ("fd[11]: OK\0", Finding(plugin: "clamav", verdict: "clean", detail: "clean")),
+        ("fd[7]: Eicar-Test-Signature(44d88612fea8a8f36de82e1278abb02f:68) FOUND\0",
+         Finding(plugin: "clamav", verdict: "infected", names: ["Eicar-Test-Signature"], detail: "infected: Eicar-Test-Signature")),
     ])
     func verdicts(reply: String, expected: Finding) throws {
         #expect(try ClamAVPlugin.parseReply(Array(reply.utf8)) == expected)
@@ -33,6 +37,10 @@ import Testing
         ("", "closed the connection without a reply"),
         ("UNKNOWN COMMAND\0", "unexpected reply 'UNKNOWN COMMAND'"),
         ("stream: FOUND\0", "unexpected reply 'stream: FOUND'"),
+        ("fd[]: OK\0", "unexpected reply 'fd[]: OK'"),
+        ("fd[1x]: OK\0", "unexpected reply 'fd[1x]: OK'"),
+        ("fd[3]:OK\0", "unexpected reply 'fd[3]:OK'"),
+        ("fd[3]: Can't open file or directory ERROR\0", "fd[3]: Can't open file or directory ERROR"),
         ("stream: OK\0\0", "unexpected reply 'stream: OK?'"),
         ("stream: OK\r\nX", "unexpected reply 'stream: OK??X'"),
     ])
@@ -305,6 +313,36 @@ import Testing
         #expect(fake.wait() == Array("zINSTREAM\0".utf8) + [0, 0, 0, UInt8(Self.message.count)] + Self.message + [0, 0, 0, 0])
     }
 
+    /// To a clamd on a unix socket the message goes as a file: the descriptor of an in-memory
+    /// file holding exactly the message.
+    @Test func clamdOnAUnixSocketGetsTheMessageAsAFile() throws {
+        let fake = try FakeScanner(unix: true)
+        fake.serveDescriptor(reply: Array("fd[9]: Eicar-Test-Signature FOUND\0".utf8))
+        let finding = try ClamAVPlugin(addresses: [fake.address], maxSize: 1 << 20).scan(Self.request, deadline: .now + .seconds(5))
+        #expect(finding.names == ["Eicar-Test-Signature"])
+        #expect(fake.wait() == Self.message)
+    }
+
+    /// A clamd that refuses the descriptor (AppArmor's profile for clamd refuses files it has
+    /// no rule for) gets the same message again as a stream, and every later one.
+    @Test func clamdThatRefusesTheDescriptorGetsStreams() throws {
+        let fake = try FakeScanner(unix: true)
+        fake.serve(expect: 9, reply: Array("No file descriptor received. ERROR\0".utf8))
+        let plugin = ClamAVPlugin(addresses: [fake.address], maxSize: 1 << 20)
+        let stream = Array("zINSTREAM\0".utf8) + [0, 0, 0, UInt8(Self.message.count)] + Self.message + [0, 0, 0, 0]
+        DispatchQueue.global().async {
+            #expect(fake.wait() == Array("zFILDES\0".utf8) + [0])
+            fake.reset()
+            fake.serve(expect: stream.count, reply: Array("stream: OK\0".utf8))
+        }
+        #expect(try plugin.scan(Self.request, deadline: .now + .seconds(5)).verdict == .clean)
+        #expect(fake.wait() == stream)
+        fake.reset()
+        fake.serve(expect: stream.count, reply: Array("stream: OK\0".utf8))
+        #expect(try plugin.scan(Self.request, deadline: .now + .seconds(5)).verdict == .clean)
+        #expect(fake.wait() == stream)
+    }
+
     /// clamd's answer to a stream over StreamMaxLength arrives while we are still sending.
     @Test func clamdRefusesEarly() throws {
         let fake = try FakeScanner()
@@ -460,11 +498,62 @@ final class FakeScanner: @unchecked Sendable {
         }
     }
 
+    /// Like ``serve(expect:reply:keepOpen:)`` for a `zFILDES` request: reads the command and
+    /// the descriptor passed with one octet, and keeps what the descriptor's file holds (from
+    /// its start) as what was received.
+    func serveDescriptor(reply: [UInt8]) {
+        DispatchQueue.global().async { [self] in
+            defer { done.signal() }
+            let fd = accept(listener, nil, nil)
+            guard fd >= 0 else { return }
+            defer { close(fd) }
+            var command = [UInt8](repeating: 0, count: 8)
+            guard recv(fd, &command, 8, Int32(MSG_WAITALL)) == 8, command == Array("zFILDES\0".utf8) else { return }
+            guard let passed = Self.receiveDescriptor(fd) else { return }
+            defer { close(passed) }
+            var buffer = [UInt8](repeating: 0, count: 65536)
+            var offset: off_t = 0
+            while true {
+                let n = pread(passed, &buffer, buffer.count, offset)
+                guard n > 0 else { break }
+                received += buffer[..<n]
+                offset += off_t(n)
+            }
+            _ = reply.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        }
+    }
+
+    /// The descriptor that came with one octet (SCM_RIGHTS), as clamd receives it.
+    private static func receiveDescriptor(_ fd: Int32) -> Int32? {
+        var byte: UInt8 = 1
+        var control = [UInt8](repeating: 0, count: 64)
+        return withUnsafeMutablePointer(to: &byte) { bytePointer in
+            control.withUnsafeMutableBytes { controlBytes in
+                var iov = iovec(iov_base: bytePointer, iov_len: 1)
+                return withUnsafeMutablePointer(to: &iov) { iovPointer -> Int32? in
+                    var message = msghdr()
+                    message.msg_iov = iovPointer
+                    message.msg_iovlen = 1
+                    message.msg_control = controlBytes.baseAddress
+                    message.msg_controllen = controlBytes.count
+                    guard recvmsg(fd, &message, 0) == 1, bytePointer.pointee == 0,
+                          message.msg_controllen >= MemoryLayout<cmsghdr>.size else { return nil }
+                    let header = controlBytes.load(as: cmsghdr.self)
+                    guard header.cmsg_level == SOL_SOCKET, header.cmsg_type == Int32(SCM_RIGHTS) else { return nil }
+                    return controlBytes.load(fromByteOffset: MemoryLayout<cmsghdr>.size, as: Int32.self)
+                }
+            }
+        }
+    }
+
     /// What the client sent, once the exchange is over.
     func wait() -> [UInt8] {
         done.wait()
         return received
     }
+
+    /// Forgets what was received, for the next exchange.
+    func reset() { received = [] }
 }
 
 struct FakeScannerError: Error {

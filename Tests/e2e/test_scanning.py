@@ -21,7 +21,7 @@ import pytest
 
 from conftest import free_port, postern_binary
 from dsnreport import check_report
-from scanners import EICAR, EICAR_SIGNATURE, GTUBE
+from scanners import EICAR, EICAR_SIGNATURE, GTUBE, start_clamd
 
 # clamd, spamd and rspamd are session fixtures from scanners.py (registered in conftest.py).
 
@@ -90,6 +90,35 @@ def test_eicar_is_refused_before_the_queue_and_a_clean_message_passes(postern, s
     assert spool_files(p) == [], "a refused message leaves nothing in the spool"
     log = p.log_text()
     assert "verdict=reject" in log and "findings=clamav=infected" in log
+
+
+@pytest.mark.parametrize("tcp", [False, True], ids=["local-fildes", "inet-instream"])
+def test_clamd_gets_the_message_as_a_file_on_its_socket_and_as_a_stream_over_tcp(postern, sink, tmp_path, tcp):
+    """To a clamd on a unix socket the message goes as a descriptor of an
+    in-memory file (zFILDES: clamd writes no temporary file of its own); over
+    TCP as a stream (zINSTREAM). clamd's log names which it scanned, the file
+    by the queue id. Both find EICAR inside a MIME attachment and pass a
+    clean message."""
+    with start_clamd(tmp_path, tcp=tcp) as clamd:
+        port = free_port()
+        postern(port, sink.port, callback_port=sink.port,
+                settings={"Scanner": {"BeforeQueueFilters": "ClamAV"}, "ClamAV": {"Address": clamd.address}})
+        attached = EmailMessage()
+        attached["From"], attached["To"], attached["Subject"] = "a@example.com", "b@example.org", "attached"
+        attached.set_content("see the attachment")
+        attached.add_attachment(EICAR, maintype="application", subtype="octet-stream", filename="eicar.com")
+        code, text = send(port, attached.as_bytes().replace(b"\n", b"\r\n"))
+        assert code == 550, text
+        assert EICAR_SIGNATURE.encode() in text, text
+        code, text = send(port, message("clean"))
+        assert code == 250, text
+        assert sink.wait_for(1)
+        found = [line for line in clamd.log.read_text().splitlines() if "FOUND" in line]
+        assert len(found) == 1, found
+        if tcp:
+            assert "instream(" in found[0], found
+        else:   # the in-memory file is named after the queue id
+            assert re.search(r"/memfd:postern-[0-9A-Z]{20} \(deleted\): " + EICAR_SIGNATURE, found[0]), found
 
 
 def test_lmtp_answers_each_recipient_by_its_own_rules(postern, sink, clamd):

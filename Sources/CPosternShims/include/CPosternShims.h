@@ -22,3 +22,10 @@ int postern_start_writeback(int fd, off_t offset, off_t length);
 /// openlog(3) with `ident` (copied: syslog keeps the pointer), LOG_PID, facility LOG_MAIL,
 /// as Postfix's tools log; then syslog(3) of one message at `priority` (no format string).
 void postern_syslog(const char *ident, int priority, const char *message);
+
+/// memfd_create(2) with MFD_CLOEXEC: an anonymous file in memory (hidden behind _GNU_SOURCE).
+int postern_memfd(const char *name);
+
+/// Sends `fd` over the unix socket `sock` (SCM_RIGHTS, with one NUL octet of data, as clamd's
+/// FILDES wants it), MSG_NOSIGNAL | MSG_DONTWAIT. Returns what sendmsg(2) returns.
+ssize_t postern_send_fd(int sock, int fd);
