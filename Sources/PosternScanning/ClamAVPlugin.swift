@@ -39,19 +39,25 @@ public struct ClamAVPlugin: ScanPlugin {
     public func scan(_ request: ScanRequest, deadline: ContinuousClock.Instant) throws(PluginError) -> Finding {
         let socket = try ScannerSocket.connect(to: addresses, service: "clamd", deadline: deadline)
         guard case .unix(let path) = socket.address.location, !Self.streamOnly.withLockedValue({ $0.contains(path) }) else {
-            return try exchange(on: socket, request, asFile: false, deadline: deadline)
+            return try streamExchange(on: socket, request, deadline: deadline)
         }
-        do {
-            return try exchange(on: socket, request, asFile: true, deadline: deadline)
-        } catch {
-            // A clamd that will not take the descriptor (too old for FILDES, or a security
-            // profile such as AppArmor's refusing the file it receives) still scans streams:
-            // this message and every later one to that socket go as a stream.
-            guard ContinuousClock.now < deadline else { throw error }
+        switch try fileExchange(on: socket, request, deadline: deadline) {
+        case .answered(let finding):
+            return finding
+        case .noFile:
+            // No in-memory file this time (out of memory or descriptors): nothing was sent yet.
+            return try streamExchange(on: socket, request, deadline: deadline)
+        case .refused(let why):
+            // clamd answered, but not with a verdict: it will not take the descriptor (too old
+            // for FILDES, or a security profile such as AppArmor's refusing the file it
+            // receives). It still scans streams: this message and every later one to that
+            // socket go as a stream. A broken connection or a timeout is not a refusal and
+            // changes nothing.
+            guard ContinuousClock.now < deadline else { throw why }
             Self.streamOnly.withLockedValue { _ = $0.insert(path) }
-            Logger(label: "clamav").warning("\(error.message); sending messages to \(socket.peer) as streams (zINSTREAM) from now on")
+            Logger(label: "clamav").warning("\(why.message); sending messages to \(socket.peer) as streams (zINSTREAM) from now on")
             let again = try ScannerSocket.connect(to: socket.address, service: "clamd", deadline: deadline)
-            return try exchange(on: again, request, asFile: false, deadline: deadline)
+            return try streamExchange(on: again, request, deadline: deadline)
         }
     }
 
@@ -59,40 +65,68 @@ public struct ClamAVPlugin: ScanPlugin {
     /// of the process: a clamd restarted with another profile is tried again after a restart.
     private static let streamOnly = NIOLockedValueBox<Set<String>>([])
 
-    /// One request and its reply: the message as a file (`zFILDES`) or as a stream (`zINSTREAM`).
-    private func exchange(on socket: ScannerSocket, _ request: ScanRequest, asFile: Bool,
-                          deadline: ContinuousClock.Instant) throws(PluginError) -> Finding {
+    /// How a `zFILDES` request ended, short of a broken connection or a timeout (thrown).
+    private enum FileExchange {
+        case answered(Finding)
+        /// The in-memory file could not be made; nothing was sent.
+        case noFile
+        /// clamd's reply was not a verdict.
+        case refused(PluginError)
+    }
+
+    private func fileExchange(on socket: ScannerSocket, _ request: ScanRequest,
+                              deadline: ContinuousClock.Instant) throws(PluginError) -> FileExchange {
+        guard let file = try? Self.memoryFile(request.message, name: "postern-" + request.queueID, peer: socket.peer) else {
+            return .noFile
+        }
+        defer { close(file) }
         var sendError: PluginError?
         do {
-            if asFile {
-                let file = try Self.memoryFile(request.message, name: "postern-" + request.queueID, peer: socket.peer)
-                defer { close(file) }
-                try socket.writeAll(Self.fildes, deadline: deadline)
-                try socket.sendDescriptor(file, deadline: deadline)
-            } else {
-                for write in Self.requestWrites(request.message) {
-                    try socket.writeAll(write, deadline: deadline)
-                }
+            try socket.writeAll(Self.fildes, deadline: deadline)
+            try socket.sendDescriptor(file, deadline: deadline)
+        } catch {
+            sendError = error
+        }
+        switch try answer(on: socket, after: sendError, deadline: deadline) {
+        case .success(let finding): return .answered(finding)
+        case .failure(let why): return .refused(why)
+        }
+    }
+
+    private func streamExchange(on socket: ScannerSocket, _ request: ScanRequest,
+                                deadline: ContinuousClock.Instant) throws(PluginError) -> Finding {
+        var sendError: PluginError?
+        do {
+            for write in Self.requestWrites(request.message) {
+                try socket.writeAll(write, deadline: deadline)
             }
         } catch {
             sendError = error
         }
-        // clamd answers and hangs up as soon as StreamMaxLength is exceeded: its reply says
-        // more than our EPIPE. A reply after a failed send is never taken as a verdict.
+        return try answer(on: socket, after: sendError, deadline: deadline).get()
+    }
+
+    /// clamd's reply: thrown when none came (the send's error first), a failure when it is not
+    /// a verdict. clamd answers and hangs up as soon as StreamMaxLength is exceeded: its reply
+    /// says more than our EPIPE. A reply after a failed send is never taken as a verdict.
+    private func answer(on socket: ScannerSocket, after sendError: PluginError?,
+                        deadline: ContinuousClock.Instant) throws(PluginError) -> Result<Finding, PluginError> {
         let reply: [UInt8]
         do {
             reply = try socket.readReply(limit: Self.replyLimit, deadline: deadline) { $0.last == 0 }
         } catch {
             throw sendError ?? error
         }
+        // A clamd killed mid-request says nothing: that is a broken connection, not an answer.
+        guard !reply.isEmpty else { throw sendError ?? PluginError("\(socket.peer): closed the connection without a reply") }
         let finding: Finding
         do {
             finding = try Self.parseReply(reply)
         } catch {
-            throw PluginError("\(socket.peer): \(error.message)")
+            return .failure(PluginError("\(socket.peer): \(error.message)"))
         }
         if let sendError { throw sendError }
-        return finding
+        return .success(finding)
     }
 
     /// The writes of a request for `message`: `zINSTREAM` and the INSTREAM chunks, each a
@@ -116,7 +150,7 @@ public struct ClamAVPlugin: ScanPlugin {
     /// An in-memory file holding `message`, for `zFILDES`. clamd's log shows its `name`
     /// (`/memfd:postern-QUEUEID (deleted): Eicar-Signature FOUND`).
     static func memoryFile(_ message: [UInt8], name: String, peer: String) throws(PluginError) -> Int32 {
-        let fd = postern_memfd(String(name.utf8.prefix(200))!)
+        let fd = postern_memfd(String(decoding: name.utf8.prefix(200), as: UTF8.self))
         guard fd >= 0 else { throw PluginError("\(peer): memfd_create: \(String(cString: strerror(errno)))") }
         var offset = 0
         while offset < message.count {

@@ -343,6 +343,22 @@ import Testing
         #expect(fake.wait() == stream)
     }
 
+    /// A clamd that goes away mid-request (killed, restarting) has refused nothing: the scan
+    /// fails, and the next message goes as a file again.
+    @Test func aClamdGoneMidRequestIsNotARefusal() throws {
+        let fake = try FakeScanner(unix: true)
+        fake.serve(expect: 9, reply: [])   // reads zFILDES and its octet, closes without a word
+        let plugin = ClamAVPlugin(addresses: [fake.address], maxSize: 1 << 20)
+        #expect(throws: PluginError("clamd \(fake.address): closed the connection without a reply")) {
+            try plugin.scan(Self.request, deadline: .now + .seconds(5))
+        }
+        _ = fake.wait()
+        fake.reset()
+        fake.serveDescriptor(reply: Array("fd[5]: OK\0".utf8))
+        #expect(try plugin.scan(Self.request, deadline: .now + .seconds(5)).verdict == .clean)
+        #expect(fake.wait() == Self.message)
+    }
+
     /// clamd's answer to a stream over StreamMaxLength arrives while we are still sending.
     @Test func clamdRefusesEarly() throws {
         let fake = try FakeScanner()
