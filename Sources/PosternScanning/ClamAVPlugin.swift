@@ -3,6 +3,7 @@ import Glibc
 import Logging
 import NIOConcurrencyHelpers
 import PosternPolicy
+import PosternUtil
 /// `[ClamAV]`: hands the whole message (header and body) to clamd and reports what it found.
 /// clamd parses the MIME structure itself, so attachments are decoded there.
 ///
@@ -76,7 +77,7 @@ public struct ClamAVPlugin: ScanPlugin {
 
     private func fileExchange(on socket: ScannerSocket, _ request: ScanRequest,
                               deadline: ContinuousClock.Instant) throws(PluginError) -> FileExchange {
-        guard let file = try? Self.memoryFile(request.message, name: "postern-" + request.queueID, peer: socket.peer) else {
+        guard let file = Self.memoryFile(request.message, name: "postern-" + request.queueID) else {
             return .noFile
         }
         defer { close(file) }
@@ -147,21 +148,16 @@ public struct ClamAVPlugin: ScanPlugin {
     private static let command = Array("zINSTREAM\0".utf8)
     private static let fildes = Array("zFILDES\0".utf8)
 
-    /// An in-memory file holding `message`, for `zFILDES`. clamd's log shows its `name`
-    /// (`/memfd:postern-QUEUEID (deleted): Eicar-Signature FOUND`).
-    static func memoryFile(_ message: [UInt8], name: String, peer: String) throws(PluginError) -> Int32 {
+    /// An in-memory file holding `message`, for `zFILDES`, or nil when none can be made.
+    /// clamd's log shows its `name` (`/memfd:postern-QUEUEID (deleted): Eicar-Signature FOUND`).
+    static func memoryFile(_ message: [UInt8], name: String) -> Int32? {
         let fd = postern_memfd(String(decoding: name.utf8.prefix(200), as: UTF8.self))
-        guard fd >= 0 else { throw PluginError("\(peer): memfd_create: \(String(cString: strerror(errno)))") }
-        var offset = 0
-        while offset < message.count {
-            let n = message.withUnsafeBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else {
-                let e = errno
-                close(fd)
-                throw PluginError("\(peer): writing the message to memory: \(String(cString: strerror(e)))")
-            }
-            offset += n
+        guard fd >= 0 else { return nil }
+        do {
+            try message.withUnsafeBytes { try SysCall.writeAll(fd, $0, path: name) }
+        } catch {
+            close(fd)
+            return nil
         }
         return fd
     }
