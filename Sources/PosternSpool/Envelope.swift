@@ -47,6 +47,10 @@ public struct Envelope: Sendable, Hashable {
     public var receivedHeaders: Int
     /// Why receiverd put the message on hold instead of queueing it for scanning (a loop).
     public var holdReason: String?
+    /// Whether a line of the stored message starts with a dot (so that DATA must double it),
+    /// as ``SpoolWriter`` saw the bytes go into the file; nil when unknown (a file written
+    /// before the field existed), and senderd then looks for itself.
+    public var dotLines: Bool?
 
     public init(id: String, arrival: Double, mailProtocol: MailProtocol = .smtp, receivedWith: String = "ESMTP",
                 clientIP: String = "", clientPort: Int = 0, clientName: String = "unknown", helo: String = "",
@@ -101,6 +105,7 @@ extension Envelope {
         add("valid-guards", String(validGuards))
         add("received-headers", String(receivedHeaders))
         if let holdReason { add("hold-reason", holdReason) }
+        if let dotLines { add("dot-lines", dotLines ? "yes" : "no") }
         s += "end envelope\n"
         return s
     }
@@ -141,6 +146,7 @@ extension Envelope {
             case "valid-guards": e.validGuards = Int(v) ?? e.validGuards
             case "received-headers": e.receivedHeaders = Int(v) ?? 0
             case "hold-reason": e.holdReason = v
+            case "dot-lines": e.dotLines = v == "yes" ? true : v == "no" ? false : nil
             default: break   // newer minor fields are ignored by older readers
             }
         }

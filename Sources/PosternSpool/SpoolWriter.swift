@@ -19,6 +19,10 @@ public final class SpoolWriter {
     package private(set) var writtenBackTo = SpoolWriter.writebackStart
     /// File length after ``finish(envelope:)``: where a verdict begins.
     private var envelopeEnd = 0
+    /// A line of the message starts with a dot (``noteDots(_:)``), and the last octet appended
+    /// (a line feed before the first: the message starts a line).
+    package private(set) var dotLines = false
+    private var lastOctet = UInt8(ascii: "\n")
 
     public init(layout: SpoolLayout, id: String) throws(SpoolError) {
         self.id = id
@@ -36,6 +40,7 @@ public final class SpoolWriter {
     /// what was pending and the new bytes go out in one writev, not copied together first.
     public func append(_ bytes: inout ByteBuffer) throws(SpoolError) {
         messageBytes += bytes.readableBytes
+        bytes.withUnsafeReadableBytes { noteDots($0) }
         if pending.readableBytes + bytes.readableBytes < SMTPDefaults.writeChunk {
             pending.writeBuffer(&bytes)
             return
@@ -61,6 +66,25 @@ public final class SpoolWriter {
         writtenBackTo = written
     }
 
+    /// Looks for a dot that starts a line (the first octet, or one after a line feed, bare or
+    /// not: the test senderd would make before sending the file unstuffed), while the bytes are
+    /// still in the cache; ``finish(envelope:)`` records the answer in the envelope
+    /// (`dot-lines`), so senderd need not read the whole file again to know it. Messages
+    /// without such a line are the rule: for them it is one `memchr` pass from dot to dot.
+    private func noteDots(_ p: UnsafeRawBufferPointer) {
+        guard !dotLines, let base = p.baseAddress, p.count > 0 else { return }
+        var from = 0
+        while from < p.count, let hit = memchr(base + from, Int32(UInt8(ascii: ".")), p.count - from) {
+            let i = base.distance(to: UnsafeRawPointer(hit))
+            if (i == 0 ? lastOctet : p[i - 1]) == UInt8(ascii: "\n") {
+                dotLines = true
+                return
+            }
+            from = i + 1
+        }
+        lastOctet = p[p.count - 1]
+    }
+
     /// See ``startWriteback()``.
     package static let writebackChunk = 256 * 1024
     package static let writebackStart = 4096
@@ -78,7 +102,10 @@ public final class SpoolWriter {
     }
 
     /// Writes the envelope and fixes the header; the file is complete but not yet durable.
+    /// The envelope's `dotLines` is set from the bytes this writer wrote, whatever the caller's.
     public func finish(envelope: Envelope) throws(SpoolError) {
+        var envelope = envelope
+        envelope.dotLines = dotLines
         let text = envelope.write()
         pending.writeString(text)
         try flush()

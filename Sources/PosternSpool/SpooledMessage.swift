@@ -11,14 +11,17 @@ public final class SpooledMessage: Sendable {
     /// Where the message begins in the file, and its length.
     public let offset: Int
     public let count: Int
+    /// What the envelope says about lines that start with a dot (`dot-lines`); nil: unknown.
+    public let dotLines: Bool?
     private let fd: Int32
 
     /// Takes ownership of `fd`.
-    init(fd: Int32, path: String, offset: Int, count: Int) {
+    init(fd: Int32, path: String, offset: Int, count: Int, dotLines: Bool? = nil) {
         self.fd = fd
         self.path = path
         self.offset = offset
         self.count = count
+        self.dotLines = dotLines
     }
 
     deinit { close(fd) }
@@ -53,12 +56,20 @@ public final class SpooledMessage: Sendable {
     /// cannot be mapped. A dot after a bare LF counts too, and so does one as the very first
     /// octet, whatever went before: a false "no" only costs the copying path.
     ///
-    /// The file is read through a mapping of its pages, so no octet is copied; the search
+    /// When the envelope says whether a line starts with a dot (``dotLines``, from the writer
+    /// that saw every octet go in), that answer is taken, and only the last octets are read.
+    /// Otherwise the file is read through a mapping of its pages, so no octet is copied; the search
     /// goes from dot to dot (`memchr`), and data without dots (base64, most of a large message)
     /// is passed over at memory speed. A file already shorter than its message (which a read
     /// would report as EIO) is not mapped, as touching a page past its end raises SIGBUS;
     /// Postern itself never shortens a queue file below its envelope.
     public func tailIfNoLineStartsWithDot() -> [UInt8]? {
+        if let dotLines {
+            guard !dotLines, count > 0 else { return nil }
+            var tail = [UInt8](repeating: 0, count: min(count, 2))
+            let got = tail.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(offset + count - $0.count)) }
+            return got == tail.count ? tail : nil   // a file cut short: the copying path reports it
+        }
         var st = stat()
         guard count > 0, fstat(fd, &st) == 0, Int(st.st_size) >= offset + count else { return nil }
         let page = Int(sysconf(Int32(_SC_PAGESIZE)))
@@ -98,6 +109,7 @@ extension SpoolFile {
             close(fd)
             throw error
         }
-        return (file, SpooledMessage(fd: fd, path: path, offset: file.messageOffset, count: file.messageLength))
+        return (file, SpooledMessage(fd: fd, path: path, offset: file.messageOffset, count: file.messageLength,
+                                     dotLines: file.envelope.dotLines))
     }
 }

@@ -54,4 +54,64 @@ import Testing
         #expect(throws: SpoolError.self) { try m.read(from: 0, length: 4096) }
         #expect(try m.read(from: 0, length: 50).readableBytes == 50)
     }
+
+    /// A message written in these pieces, and whether a line of it starts with a dot: the first
+    /// octet, or one after a line feed (bare or not), also when the pieces split the two.
+    static let dotCases: [([String], Bool)] = [
+        (["Subject: a\r\n\r\nno dot at a line start.\r\nend. of it..\r\n"], false),
+        (["Subject: a\r\n\r\n.leading\r\n"], true),
+        ([".first octet\r\n"], true),
+        (["Subject: a\r\n\r\nbare\n.after a bare LF\r\n"], true),
+        (["Subject: a\r\n\r\nline\r\n", ".next piece\r\n"], true),
+        (["Subject: a\r\n\r\nline\r", "\n.x\r\n"], true),
+        (["Subject: a\r\n\r\nx.", ".y\r\n", "z.\r\n"], false),
+        (["Subject: a\r\n\r\nbare\r.after a bare CR\r\n"], false),
+        (["", "Subject: a\r\n\r\n", "", "ok\r\n"], false),
+    ]
+
+    /// The writer records in the envelope (`dot-lines`) what senderd's own search of the file
+    /// finds, so senderd need not search; a file without the line is searched as before.
+    @Test(arguments: dotCases)
+    func theEnvelopeSaysWhetherALineStartsWithADot(pieces: [String], dots: Bool) throws {
+        let spool = try TempSpool()
+        let id = QueueID.make()
+        let w = try SpoolWriter(layout: spool.layout, id: id)
+        for piece in pieces {
+            var b = ByteBuffer(string: piece)
+            try w.append(&b)
+        }
+        let message = pieces.joined()
+        // The caller's word is not taken: the writer's is.
+        var envelope = Envelope(id: id, arrival: 1, recipients: [Recipient(address: "a@example.com")], size: message.utf8.count)
+        envelope.dotLines = !dots
+        try w.finish(envelope: envelope)
+        try w.commit(to: .scan)
+        let path = spool.layout.path(id, .scan)
+        let (file, m) = try SpoolFile.readForDelivery(path: path)
+        #expect(file.envelope.dotLines == dots)
+        #expect(m.dotLines == dots)
+        let tail = Array(message.utf8.suffix(2))
+        #expect(m.tailIfNoLineStartsWithDot() == (dots ? nil : tail))
+
+        // Without the line (a file from before it), senderd's search of the file agrees.
+        let line = "dot-lines \(dots ? "yes" : "no")\n"
+        #expect(try TextFile.read(path).contains(line))
+        try TempSpool.edit(path) { $0.replacingOccurrences(of: line, with: "") }
+        let (old, searched) = try SpoolFile.readForDelivery(path: path)
+        #expect(old.envelope.dotLines == nil)
+        #expect(searched.tailIfNoLineStartsWithDot() == (dots ? nil : tail))
+    }
+
+    /// senderd takes the envelope's word and does not search: a `dot-lines yes` sends even a
+    /// message without such a line through the dot-stuffer (which then doubles nothing).
+    @Test func theEnvelopesWordIsTaken() throws {
+        let spool = try TempSpool()
+        let message = "Subject: s\r\n\r\n" + String(repeating: "no dots\r\n", count: 100)
+        let path = spool.layout.path(try write(spool, message), .scan)
+        #expect(try SpoolFile.readForDelivery(path: path).1.tailIfNoLineStartsWithDot() == Array("\r\n".utf8))
+        try TempSpool.edit(path) { $0.replacingOccurrences(of: "dot-lines no\n", with: "dot-lines yes\n") }
+        let (file, m) = try SpoolFile.readForDelivery(path: path)
+        #expect(file.envelope.dotLines == true)
+        #expect(m.tailIfNoLineStartsWithDot() == nil)
+    }
 }

@@ -24,5 +24,13 @@ package struct TempSpool: ~Copyable, Sendable {
         try w.commit(to: .scan)
         return id
     }
-}
 
+    /// Rewrites the text of a queue file: what readers make of contents another writer (or an
+    /// older version) would have left.
+    package static func edit(_ path: String, _ change: (String) -> String) throws {
+        let text = change(try TextFile.read(path))
+        guard let f = fopen(path, "w") else { throw SpoolError("fopen", path) }
+        defer { fclose(f) }
+        fputs(text, f)
+    }
+}
