@@ -113,22 +113,23 @@ extension Envelope {
     /// Parses the text form; `nil` when a field is missing or malformed.
     public static func parse(_ lines: [Substring]) throws(SpoolFormatError) -> Envelope {
         var e = Envelope(id: "", arrival: 0)
-        var seen = Set<String>()
+        // Every queue file is parsed by scannerd and again by senderd: keys stay slices of the
+        // line, and the required ones are counted in bits, not in a set of strings.
+        var seen: UInt8 = 0
         for line in lines {
             let (k, v) = SpoolText.split(line)
-            seen.insert(k)
             switch k {
-            case "id": e.id = v
-            case "arrival": e.arrival = Double(v) ?? 0
+            case "id": e.id = String(v); seen |= 1
+            case "arrival": e.arrival = Double(v) ?? 0; seen |= 2
             case "completed": e.completed = Double(v) ?? 0
             // Only receiverd writes it, `smtp` or `lmtp`; anything else was never LMTP.
-            case "protocol": e.mailProtocol = MailProtocol(rawValue: v) ?? .smtp
-            case "received-with": e.receivedWith = v
-            case "client-ip": e.clientIP = v
+            case "protocol": e.mailProtocol = MailProtocol(rawValue: String(v)) ?? .smtp
+            case "received-with": e.receivedWith = String(v)
+            case "client-ip": e.clientIP = String(v)
             case "client-port": e.clientPort = Int(v) ?? 0
-            case "client-name": e.clientName = v
-            case "helo": e.helo = v
-            case "server-ip": e.serverIP = v
+            case "client-name": e.clientName = String(v)
+            case "helo": e.helo = String(v)
+            case "server-ip": e.serverIP = String(v)
             case "server-port": e.serverPort = Int(v) ?? 0
             case "xforward":
                 if let eq = v.firstIndex(of: "=") { e.xforward[String(v[..<eq])] = String(v[v.index(after: eq)...]) }
@@ -136,21 +137,23 @@ extension Envelope {
                 let (a, p) = try SpoolText.pathAndParameters(v, line: line)
                 e.mailFrom = a
                 e.mailParameters = p
+                seen |= 4
             case "rcpt":
                 let (a, p) = try SpoolText.pathAndParameters(v, line: line)
                 e.recipients.append(Recipient(address: a, parameters: p))
-            case "size": e.size = Int(v) ?? -1
-            case "body-sha256": e.bodyHash = v
+                seen |= 8
+            case "size": e.size = Int(v) ?? -1; seen |= 16
+            case "body-sha256": e.bodyHash = String(v)
             // Files written before `valid-guards` existed say only whether there was one.
             case "guard-valid": if v == "yes" { e.validGuards = max(e.validGuards, 1) }
             case "valid-guards": e.validGuards = Int(v) ?? e.validGuards
             case "received-headers": e.receivedHeaders = Int(v) ?? 0
-            case "hold-reason": e.holdReason = v
+            case "hold-reason": e.holdReason = String(v)
             case "dot-lines": e.dotLines = v == "yes" ? true : v == "no" ? false : nil
             default: break   // newer minor fields are ignored by older readers
             }
         }
-        for required in ["id", "arrival", "mail-from", "rcpt", "size"] where !seen.contains(required) {
+        for (bit, required) in ["id", "arrival", "mail-from", "rcpt", "size"].enumerated() where seen & (1 << bit) == 0 {
             throw SpoolFormatError(hint: "envelope lacks \(required)")
         }
         guard e.size >= 0 else { throw SpoolFormatError(hint: "bad size") }
@@ -171,12 +174,13 @@ package enum SpoolText {
         ASCII.replacing(v, where: ASCII.isControl, with: UInt8(ascii: "?"))
     }
 
-    package static func split(_ line: Substring) -> (String, String) {
-        guard let sp = line.firstIndex(of: " ") else { return (String(line), "") }
-        return (String(line[..<sp]), String(line[line.index(after: sp)...]))
+    /// A `key value` line's key and value, as slices of it.
+    package static func split(_ line: Substring) -> (Substring, Substring) {
+        guard let sp = line.utf8.firstIndex(of: UInt8(ascii: " ")) else { return (line, line[line.endIndex...]) }
+        return (line[..<sp], line[line.utf8.index(after: sp)...])
     }
 
-    package static func pathAndParameters(_ v: String, line: Substring) throws(SpoolFormatError) -> (String, MailParameters) {
+    package static func pathAndParameters(_ v: Substring, line: Substring) throws(SpoolFormatError) -> (String, MailParameters) {
         do {
             let (path, rest) = try Command.parsePathCommand(Substring("X:" + v), prefix: "X:")
             return (String(path), try MailParameters.parse(rest))

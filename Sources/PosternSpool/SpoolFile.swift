@@ -143,7 +143,8 @@ public struct SpoolFile: Sendable {
     private mutating func parseVerdict(_ lines: [(Substring, Int)]) throws {
         var v = Verdict(scanned: 0)
         for (line, start) in lines {
-            let (k, rest) = SpoolText.split(line)
+            let (k, value) = SpoolText.split(line)
+            let rest = String(value)
             switch k {
             case "scanned": v.scanned = Double(rest) ?? 0
             case "verdict": v.action = VerdictAction(rest)
