@@ -145,14 +145,8 @@ public final class GroupCommitter: Sendable {
         }
 
         private func startThread() {
-            let box = Unmanaged.passRetained(self).toOpaque()
-            var handle = pthread_t()
-            let rc = pthread_create(&handle, nil, { arg in
-                Unmanaged<Core>.fromOpaque(arg!).takeRetainedValue().loop()
-                return nil
-            }, box)
-            precondition(rc == 0, "cannot start the spool's commit thread: \(rc)")
-            pthread_detach(handle)
+            let started = SysCall.detachedThread(name: "postern-commit") { self.loop() }
+            precondition(started, "cannot start the spool's commit thread")
         }
 
         /// The committer's thread: a batch at a time until the committer is gone.

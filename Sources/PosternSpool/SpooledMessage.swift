@@ -24,7 +24,9 @@ public final class SpooledMessage: Sendable {
         self.dotLines = dotLines
     }
 
-    deinit { close(fd) }
+    /// The last reference often goes on an event loop, after the file was removed: the close
+    /// that frees its blocks is done elsewhere (``BackgroundCloser``).
+    deinit { BackgroundCloser.shared.close(fd) }
 
     /// Up to `length` message bytes from `from` (counted from the message's start); fewer only
     /// at the end of the message.

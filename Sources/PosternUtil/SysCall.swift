@@ -18,6 +18,31 @@ public struct SpoolError: Error, Sendable, CustomStringConvertible {
 
 /// Thin checked wrappers over the system calls the spool uses.
 public enum SysCall {
+    /// Runs `body` on a new detached thread named `name` (at most 15 octets: `top -H`, `ps -L`
+    /// show it); false when no thread could be started.
+    public static func detachedThread(name: String, _ body: @escaping @Sendable () -> Void) -> Bool {
+        let box = Unmanaged.passRetained(ThreadBody {
+            _ = postern_name_thread(name)
+            body()
+        })
+        var handle = pthread_t()
+        let rc = pthread_create(&handle, nil, { arg in
+            Unmanaged<ThreadBody>.fromOpaque(arg!).takeRetainedValue().body()
+            return nil
+        }, box.toOpaque())
+        guard rc == 0 else {
+            box.release()
+            return false
+        }
+        pthread_detach(handle)
+        return true
+    }
+
+    private final class ThreadBody {
+        let body: @Sendable () -> Void
+        init(_ body: @escaping @Sendable () -> Void) { self.body = body }
+    }
+
     public static func mkdirs(_ path: String, mode: mode_t) throws(SpoolError) {
         var prefix = path.hasPrefix("/") ? "" : "."
         for part in path.split(separator: "/") {

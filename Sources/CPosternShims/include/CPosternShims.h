@@ -26,6 +26,9 @@ void postern_syslog(const char *ident, int priority, const char *message);
 /// memfd_create(2) with MFD_CLOEXEC: an anonymous file in memory (hidden behind _GNU_SOURCE).
 int postern_memfd(const char *name);
 
+/// Names the calling thread (15 octets are kept), as `top -H` and `ps -L` show it.
+int postern_name_thread(const char *name);
+
 /// Sends `fd` over the unix socket `sock` (SCM_RIGHTS, with one NUL octet of data, as clamd's
 /// FILDES wants it), MSG_NOSIGNAL | MSG_DONTWAIT. Returns what sendmsg(2) returns.
 ssize_t postern_send_fd(int sock, int fd);
