@@ -47,7 +47,7 @@ package final class BackgroundCloser: Sendable {
             return
         }
         if start && !SysCall.detachedThread(name: "postern-close", { self.loop() }) {
-            // No thread to be had: close here, now and from now on.
+            // No thread to be had: what waits is closed here, and the next call tries again.
             state.withLockedValue { s in
                 for fd in s.waiting { closeDescriptor(fd) }
                 s.waiting = []

@@ -67,10 +67,9 @@ public final class SpooledMessage: Sendable {
     /// Postern itself never shortens a queue file below its envelope.
     public func tailIfNoLineStartsWithDot() -> [UInt8]? {
         if let dotLines {
-            guard !dotLines, count > 0 else { return nil }
-            var tail = [UInt8](repeating: 0, count: min(count, 2))
-            let got = tail.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(offset + count - $0.count)) }
-            return got == tail.count ? tail : nil   // a file cut short: the copying path reports it
+            // A file cut short fails the read: the copying path then reports it.
+            guard !dotLines, count > 0, let tail = try? read(from: max(0, count - 2), length: 2) else { return nil }
+            return Array(tail.readableBytesView)
         }
         var st = stat()
         guard count > 0, fstat(fd, &st) == 0, Int(st.st_size) >= offset + count else { return nil }
