@@ -11,6 +11,9 @@ package struct ScannerMetrics: Sendable {
     /// Copies stored in the quarantine.
     package let quarantined: Counter
     package let duration: DurationHistogram
+    /// `scanned_messages` for each verdict word a scan gives, made once: finding a counter in
+    /// the registry by name and labels for every message cost as much as a log line.
+    private let scanned: [String: Counter]
 
     package init() {
         errors = registry.makeCounter(descriptor: .postern("scanner_errors", unit: "total", help: "Scans that failed and will be retried."))
@@ -18,12 +21,20 @@ package struct ScannerMetrics: Sendable {
         quarantined = registry.makeCounter(descriptor: .postern("quarantined_messages", unit: "total", help: "Messages copied into the quarantine."))
         duration = registry.makeDurationHistogram(descriptor: .postern("scan", unit: "seconds", help: "Time to scan a message and resolve its routes."), buckets: [.microseconds(100), .microseconds(250), .milliseconds(1), .milliseconds(10), .milliseconds(100),
                       .seconds(1), .seconds(10), .seconds(60)])
+        let registry = self.registry
+        scanned = Dictionary(uniqueKeysWithValues: ([.pass, .reject, .tempfail, .discard, .split] as [VerdictAction]).map {
+            ($0.description, ScannerMetrics.scannedCounter(registry, $0))
+        })
+    }
+
+    private static func scannedCounter(_ registry: PrometheusCollectorRegistry, _ verdict: VerdictAction) -> Counter {
+        registry.makeCounter(descriptor: .postern("scanned_messages", unit: "total", help: "Messages scanned, by verdict."),
+                             labels: [("verdict", verdict.description)])
     }
 
     /// Messages scanned, by verdict (`pass`, `reject`, `tempfail`, `discard`, `split`).
     package func count(_ verdict: VerdictAction) {
-        registry.makeCounter(descriptor: .postern("scanned_messages", unit: "total", help: "Messages scanned, by verdict."),
-                             labels: [("verdict", verdict.description)]).increment()
+        (scanned[verdict.description] ?? ScannerMetrics.scannedCounter(registry, verdict)).increment()
     }
 
     /// A plug-in that was down, timed out or answered garbage.
