@@ -9,25 +9,12 @@ import PosternSpool
 /// A lazily (re)connected one-way link to another daemon's unix socket. Sending never blocks
 /// nor fails the caller: if the peer is down, the message is dropped and the peer finds the
 /// work by scanning its spool directory when it comes back.
-///
-/// There is a connection per event loop of `group`, made when a message is first sent from
-/// that loop: a session's wake-up goes out on the loop that ran the session, with no hand-off
-/// to another thread (an eventfd write, a wake-up, a context switch, each way). A sender on
-/// any other thread uses the connection of one loop. The peers serve any number of
-/// connections, and wake-ups need no order among themselves.
 public final class WakeupLink: Sendable {
     private let endpoint: Endpoint
     private let group: any EventLoopGroup
     private let logger: Logger
-    /// The connections, by the loop they live on.
-    private let links = NIOLockedValueBox<[ObjectIdentifier: Link]>([:])
-
-    /// A connection being made or made, and whether a flush is queued on its event loop.
-    private struct Link {
-        let loop: any EventLoop
-        let future: EventLoopFuture<any Channel>
-        let flushPending: LoopOnlyFlag
-    }
+    /// The connection, and whether a flush is queued on its event loop (touched only there).
+    private let channel = NIOLockedValueBox<(future: EventLoopFuture<any Channel>, flushPending: LoopOnlyFlag)?>(nil)
 
     public init(endpoint: Endpoint, group: any EventLoopGroup, logger: Logger) {
         self.endpoint = endpoint
@@ -35,38 +22,15 @@ public final class WakeupLink: Sendable {
         self.logger = logger
     }
 
-    /// Connections open or being opened now (one per event loop that sent).
-    public var connections: Int { links.withLockedValue { $0.count } }
+    /// Connections open or being opened now: 0 or 1.
+    public var connections: Int { channel.withLockedValue { $0 == nil ? 0 : 1 } }
 
     public func send(_ message: IPCMessage) {
         var buffer = ByteBuffer()
         message.write(into: &buffer)
-        let link = self.link()
-        let payload = buffer
-        link.future.whenComplete { [self] result in
-            switch result {
-            case .success(let ch) where ch.isActive:
-                ch.write(payload).whenFailure { [self] _ in reset(link.future) }
-                Self.flushSoon(ch, link.flushPending)
-            case .success:
-                reset(link.future)
-                logger.debug("peer link closed; message left for the directory scan", metadata: ["socket": "\(endpoint)"])
-            case .failure(let error):
-                reset(link.future)
-                logger.debug("peer not reachable; message left for the directory scan", metadata: ["socket": "\(endpoint)", "error": "\(error)"])
-            }
-        }
-    }
-
-    /// The connection of the calling thread's event loop, or, off `group`'s loops, of the
-    /// first loop that has one (else `group.next()`); connected here if there is none yet.
-    private func link() -> Link {
-        let here = MultiThreadedEventLoopGroup.currentEventLoop
-        return links.withLockedValue { links in
-            if let here, let l = links[ObjectIdentifier(here)] { return l }
-            let loop = here.flatMap { h in group.makeIterator().first { $0 === h } } ?? links.values.first?.loop ?? group.next()
-            if let l = links[ObjectIdentifier(loop)] { return l }
-            let bootstrap = ClientBootstrap(group: loop)
+        let (future, flushPending) = channel.withLockedValue { current -> (EventLoopFuture<any Channel>, LoopOnlyFlag) in
+            if let current { return current }
+            let bootstrap = ClientBootstrap(group: group)
                 .channelInitializer { ch in ch.pipeline.addHandler(DiscardInbound()) }
             let f: EventLoopFuture<any Channel>
             switch endpoint.location {
@@ -76,9 +40,22 @@ public final class WakeupLink: Sendable {
             // A peer that restarts closes the connection: the next message connects again
             // instead of being dropped on the dead one.
             f.whenSuccess { [self] ch in ch.closeFuture.whenComplete { [self] _ in reset(f) } }
-            let l = Link(loop: loop, future: f, flushPending: LoopOnlyFlag())
-            links[ObjectIdentifier(loop)] = l
-            return l
+            current = (f, LoopOnlyFlag())
+            return current!
+        }
+        let payload = buffer
+        future.whenComplete { [self] result in
+            switch result {
+            case .success(let ch) where ch.isActive:
+                ch.write(payload).whenFailure { [self] _ in reset(future) }
+                Self.flushSoon(ch, flushPending)
+            case .success:
+                reset(future)
+                logger.debug("peer link closed; message left for the directory scan", metadata: ["socket": "\(endpoint)"])
+            case .failure(let error):
+                reset(future)
+                logger.debug("peer not reachable; message left for the directory scan", metadata: ["socket": "\(endpoint)", "error": "\(error)"])
+            }
         }
     }
 
@@ -94,17 +71,12 @@ public final class WakeupLink: Sendable {
     }
 
     private func reset(_ f: EventLoopFuture<any Channel>) {
-        links.withLockedValue { links in
-            if let k = links.first(where: { $0.value.future === f })?.key { links[k] = nil }
-        }
+        channel.withLockedValue { if $0?.future === f { $0 = nil } }
         f.whenSuccess { $0.close(promise: nil) }
     }
 
     public func close() {
-        links.withLockedValue { links in
-            for l in links.values { l.future.whenSuccess { $0.close(promise: nil) } }
-            links = [:]
-        }
+        channel.withLockedValue { $0?.future.whenSuccess { $0.close(promise: nil) }; $0 = nil }
     }
 }
 

@@ -79,33 +79,6 @@ import Testing
         #expect(Array(second.dropFirst(before)) == ids.map { IPCMessage.deliver(id: $0) })
     }
 
-    /// A wake-up sent on an event loop goes out on that loop's own connection (no hand-off to
-    /// another loop's thread); one sent from any other thread uses an existing connection.
-    @Test func eachEventLoopSendsOnItsOwnConnection() async throws {
-        let spool = try TempSpool()
-        let path = spool.layout.root + "/peer.sock"
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
-        let link = WakeupLink(endpoint: Endpoint(location: .unix(path: path)), group: group, logger: Logger(label: "test"))
-        let peer = try await Peer(path: path)
-        let loops = Array(group.makeIterator())
-        let ids = (0..<40).map { _ in QueueID.make() }
-        try await loops[0].submit { for id in ids[0..<10] { link.send(.scan(id: id)) } }.get()
-        _ = try await peer.messages(10)
-        #expect(link.connections == 1 && peer.connections.withLockedValue { $0.count } == 1)
-        try await loops[1].submit { for id in ids[10..<20] { link.send(.scan(id: id)) } }.get()
-        _ = try await peer.messages(20)
-        #expect(link.connections == 2 && peer.connections.withLockedValue { $0.count } == 2)
-        DispatchQueue.concurrentPerform(iterations: 4) { k in
-            for id in ids[(20 + k * 5)..<(25 + k * 5)] { link.send(.scan(id: id)) }
-        }
-        let all = try await peer.messages(40)
-        #expect(Set(all) == Set(ids.map { IPCMessage.scan(id: $0) }) && all.count == 40)
-        #expect(link.connections == 2 && peer.connections.withLockedValue { $0.count } == 2)
-        link.close()
-        try await peer.stop()
-        try await group.shutdownGracefully()
-    }
-
     /// A peer that restarts closes its connections: the link forgets them when they close, so
     /// the first wake-up after the restart arrives instead of dying on the old connection.
     @Test func theFirstWakeUpAfterAPeerRestartArrives() async throws {
