@@ -26,7 +26,7 @@ struct Scannerd: AsyncParsableCommand {
     var config: String = PosternConfig.defaultPath
 
     func run() async throws {
-        DaemonBootstrap.runTasksOnEventLoops()
+        DaemonBootstrap.runTasksOnEventLoops(threads: 1)
         do {
             try await ScannerDaemon.run(configPath: config)
         } catch let exit as DaemonExit {

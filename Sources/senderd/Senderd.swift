@@ -26,7 +26,7 @@ struct Senderd: AsyncParsableCommand {
     var config: String = PosternConfig.defaultPath
 
     func run() async throws {
-        DaemonBootstrap.runTasksOnEventLoops()
+        DaemonBootstrap.runTasksOnEventLoops(threads: 1)
         do {
             try await SenderDaemon.run(configPath: config)
         } catch let exit as DaemonExit {
