@@ -304,6 +304,18 @@ import Testing
         #expect((2800...3200).contains(firstIsA))   // 3 in 4
     }
 
+    /// With one address to choose from (most set-ups) nothing is drawn: every scan connects, and
+    /// a draw from the system's generator is a getrandom(2) each time.
+    @Test func oneAddressTakesNoDraw() {
+        let a = ScannerAddress(location: .unix(path: "/a"))
+        let backup = ScannerAddress(location: .unix(path: "/c"), weight: 0)
+        var generator = CountingGenerator()
+        #expect(ScannerAddress.failoverOrder([a], using: &generator) == [a])
+        #expect(ScannerAddress.failoverOrder([backup, a], using: &generator) == [a, backup])
+        #expect(ScannerAddress.failoverOrder([], using: &generator) == [])
+        #expect(generator.draws == 0)
+    }
+
     @Test func clamdExchange() throws {
         let fake = try FakeScanner()
         let writes = ClamAVPlugin.requestWrites(Self.message)
@@ -432,6 +444,15 @@ extension ScannerSocketTests {
 /// for 1; 0 itself is rejected for most `n` and would loop), so `failoverOrder` keeps list order.
 struct FirstChoice: RandomNumberGenerator {
     mutating func next() -> UInt64 { 1 }
+}
+
+/// Counts what is drawn from it.
+struct CountingGenerator: RandomNumberGenerator {
+    var draws = 0
+    mutating func next() -> UInt64 {
+        draws += 1
+        return 1
+    }
 }
 
 

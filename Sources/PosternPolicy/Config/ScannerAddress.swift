@@ -35,11 +35,12 @@ public struct ScannerAddress: Sendable, Hashable, CustomStringConvertible {
     public static func failoverOrder(_ addresses: [ScannerAddress], using generator: inout some RandomNumberGenerator) -> [ScannerAddress] {
         var left = addresses.filter { $0.weight > 0 }
         var order: [ScannerAddress] = []
-        while !left.isEmpty {
+        // One address needs no draw (a getrandom(2) per scan, for nothing).
+        while left.count > 1 {
             var draw = Int.random(in: 0..<left.reduce(0) { $0 + $1.weight }, using: &generator)
             let i = left.firstIndex { draw -= $0.weight; return draw < 0 }!
             order.append(left.remove(at: i))
         }
-        return order + addresses.filter { $0.weight <= 0 }
+        return order + left + addresses.filter { $0.weight <= 0 }
     }
 }
