@@ -15,8 +15,12 @@ public struct PosternLogHandler: LogHandler {
     private let journald: Bool
 
     public init(label: String, level: Logger.Level) {
+        self.init(label: label, level: level, journald: Self.stderrIsJournal())
+    }
+
+    package init(label: String, level: Logger.Level, journald: Bool) {
         self.logLevel = level
-        self.journald = Self.stderrIsJournal()
+        self.journald = journald
         self.prefix = journald ? "" : "\(label)[\(getpid())]: "
     }
 
@@ -26,17 +30,49 @@ public struct PosternLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        var all = metadata
-        if let m = event.metadata { all.merge(m) { $1 } }
-        var line = (journald ? "<\(Self.priority(event.level))>" : Self.timestamp() + " ") + prefix
-        if let id = all.removeValue(forKey: "queue-id") { line += "\(id): " }
-        if event.level >= .warning && !journald { line += "\(event.level): " }
-        line += event.message.description
-        for key in all.keys.sorted() { line += " \(key)=\(Self.quoted("\(all[key]!)"))" }
+        let bytes = line(for: event)
+        bytes.withUnsafeBytes { _ = Glibc.write(2, $0.baseAddress, $0.count) }   // one write(2): lines never interleave
+    }
+
+    /// The line for `event`, with its LF. Built as bytes, in one buffer: every daemon writes
+    /// a few lines per message.
+    package func line(for event: LogEvent) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(256)
+        if journald {
+            out.append(0x3C)
+            out.append(UInt8(ascii: "0") + UInt8(Self.priority(event.level)))
+            out.append(0x3E)
+        } else {
+            Self.appendTimestamp(to: &out)
+            out.append(0x20)
+        }
+        out += prefix.utf8
+        // The event's metadata over the handler's; the queue id leads the line.
+        let extra = event.metadata
+        if let id = extra?["queue-id"] ?? metadata["queue-id"] {
+            out += "\(id)".utf8
+            out += ": ".utf8
+        }
+        if event.level >= .warning && !journald {
+            out += "\(event.level)".utf8
+            out += ": ".utf8
+        }
+        out += event.message.description.utf8
+        var fields: [(key: String, value: Logger.Metadata.Value)] = []
+        for (k, v) in metadata where k != "queue-id" && extra?[k] == nil { fields.append((k, v)) }
+        if let extra { for (k, v) in extra where k != "queue-id" { fields.append((k, v)) } }
+        fields.sort { $0.key < $1.key }
+        for (k, v) in fields {
+            out.append(0x20)
+            out += k.utf8
+            out.append(0x3D)
+            out += Self.quoted("\(v)").utf8
+        }
         // Values can carry what a sender chose (file names, header text): one event, one line.
-        line = ASCII.replacing(line, where: ASCII.isControl, with: UInt8(ascii: "?"))
-        line += "\n"
-        Stderr.write(line)
+        for i in out.indices where ASCII.isControl(out[i]) { out[i] = UInt8(ascii: "?") }
+        out.append(0x0A)
+        return out
     }
 
     /// The start of a line as this handler writes it, for a program that writes its few lines
@@ -60,17 +96,46 @@ public struct PosternLogHandler: LogHandler {
 
     /// RFC 3339 local time with microseconds and the numeric offset: `2026-12-06T07:10:00.123456+01:00`.
     package static func timestamp() -> String {
+        var out: [UInt8] = []
+        appendTimestamp(to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// ``timestamp()`` appended to `out`, from one clock reading and one `localtime_r`.
+    static func appendTimestamp(to out: inout [UInt8]) {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)
         var t = ts.tv_sec
         var parts = tm()
         localtime_r(&t, &parts)
+        func digits(_ n: Int, _ width: Int) {
+            var d = 1
+            for _ in 1..<width { d *= 10 }
+            var n = n
+            while d > 0 {
+                out.append(UInt8(ascii: "0") + UInt8(n / d % 10))
+                n %= d
+                d /= 10
+            }
+        }
+        digits(Int(parts.tm_year) + 1900, 4)
+        out.append(0x2D)
+        digits(Int(parts.tm_mon) + 1, 2)
+        out.append(0x2D)
+        digits(Int(parts.tm_mday), 2)
+        out.append(UInt8(ascii: "T"))
+        digits(Int(parts.tm_hour), 2)
+        out.append(0x3A)
+        digits(Int(parts.tm_min), 2)
+        out.append(0x3A)
+        digits(Int(parts.tm_sec), 2)
+        out.append(0x2E)
+        digits(Int(ts.tv_nsec) / 1000, 6)
         let offset = parts.tm_gmtoff / 60
-        let sign = offset < 0 ? "-" : "+"
-        func two(_ n: Int) -> String { n < 10 ? "0\(n)" : "\(n)" }
-        let micros = String(Int(ts.tv_nsec) / 1000)
-        return Timestamp.format(t, "%Y-%m-%dT%H:%M:%S") + "." + String(repeating: "0", count: 6 - micros.count) + micros
-            + sign + two(abs(offset) / 60) + ":" + two(abs(offset) % 60)
+        out.append(offset < 0 ? 0x2D : 0x2B)
+        digits(abs(offset) / 60, 2)
+        out.append(0x3A)
+        digits(abs(offset) % 60, 2)
     }
 
     /// Whether stderr is the stream JOURNAL_STREAM (`DEVICE:INODE`) names: the variable is
