@@ -21,8 +21,11 @@ public enum DaemonBootstrap {
     /// result was handed to), and the steps of one message hopped between threads: with one
     /// loop each, scannerd's CPU per 10 KB message went from 0.140 to 0.115 ms and senderd's
     /// from 0.254 to 0.224 ms (16 sessions, medians of 4 interleaved runs).
+    ///
+    /// `NIO_SINGLETON_GROUP_LOOP_COUNT` in the environment, NIO's own setting, wins over
+    /// `threads` (docs/operations.md, "Threads").
     public static func runTasksOnEventLoops(threads: Int? = nil) {
-        if let threads { NIOSingletons.groupLoopCountSuggestion = threads }
+        if let threads, getenv("NIO_SINGLETON_GROUP_LOOP_COUNT") == nil { NIOSingletons.groupLoopCountSuggestion = threads }
         _ = NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
     }
 

@@ -44,3 +44,15 @@ def test_scannerd_and_senderd_run_one_event_loop(postern, sink):
     assert event_loops(pids["senderd"]) == 1
     # receiverd keeps one per CPU NIO counts (affinity and the cgroup's CPU quota).
     assert event_loops(pids["receiverd"]) >= 2
+
+
+def test_the_loop_count_nio_reads_from_the_environment_wins(postern, sink):
+    """`NIO_SINGLETON_GROUP_LOOP_COUNT` (docs/operations.md, "Threads") sets every daemon's
+    loops, scannerd's and senderd's one included; mail still goes through."""
+    port = free_port()
+    p = postern(port, sink.port, callback_port=sink.port, wrapper=["env", "NIO_SINGLETON_GROUP_LOOP_COUNT=3"])
+    with smtplib.SMTP("127.0.0.1", port) as c:
+        c.sendmail("a@example.com", ["r@example.org"], b"Subject: t\r\n\r\nbody\r\n")
+    sink.wait_for_recipients(1)
+    pids = daemon_pids(p.proc.pid)
+    assert {name: event_loops(pid) for name, pid in pids.items()} == {"receiverd": 3, "scannerd": 3, "senderd": 3}
