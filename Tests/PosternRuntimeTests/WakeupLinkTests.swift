@@ -47,14 +47,19 @@ import Testing
         }
     }
 
+    /// A link to `peer.sock` in `spool`'s directory, on the singleton event loops.
+    static func link(in spool: borrowing TempSpool) -> (WakeupLink, String) {
+        let path = spool.layout.root + "/peer.sock"
+        return (WakeupLink(endpoint: Endpoint(location: .unix(path: path)), group: MultiThreadedEventLoopGroup.singleton,
+                           logger: Logger(label: "test")), path)
+    }
+
     /// Wake-ups sent at once from many threads (a group commit's batch completing) share
     /// writes, and every one of them arrives: none waits for a later send to be flushed,
     /// also after the peer restarted and the link connected again.
     @Test func everyWakeUpArrivesAcrossAPeerRestart() async throws {
         let spool = try TempSpool()
-        let path = spool.layout.root + "/peer.sock"
-        let link = WakeupLink(endpoint: Endpoint(location: .unix(path: path)), group: MultiThreadedEventLoopGroup.singleton,
-                              logger: Logger(label: "test"))
+        let (link, path) = Self.link(in: spool)
         defer { link.close() }
         var peer = try await Peer(path: path)
         let ids = (0..<200).map { _ in QueueID.make() }
@@ -66,7 +71,7 @@ import Testing
         // A burst inside one turn of an event loop, as the commit thread's results come.
         try await peer.stop()
         peer = try await Peer(path: path)
-        for _ in 0..<50 {   // the old connection's end is noticed by a failed send; the next one reconnects
+        for _ in 0..<50 {   // once the old connection's end is noticed, the next send reconnects
             link.send(.deliver(id: QueueID.make()))
             if try await peer.messages(1, seconds: 1).count >= 1 { break }
         }
@@ -83,9 +88,7 @@ import Testing
     /// the first wake-up after the restart arrives instead of dying on the old connection.
     @Test func theFirstWakeUpAfterAPeerRestartArrives() async throws {
         let spool = try TempSpool()
-        let path = spool.layout.root + "/peer.sock"
-        let link = WakeupLink(endpoint: Endpoint(location: .unix(path: path)), group: MultiThreadedEventLoopGroup.singleton,
-                              logger: Logger(label: "test"))
+        let (link, path) = Self.link(in: spool)
         defer { link.close() }
         var peer = try await Peer(path: path)
         link.send(.scan(id: QueueID.make()))
