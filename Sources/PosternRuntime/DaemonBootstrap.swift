@@ -16,7 +16,7 @@ public enum DaemonBootstrap {
     ///
     /// With `threads: 1` the daemon has one event loop. That suits scannerd and senderd: their
     /// connections are a few IPC sockets and next-hop sessions, not clients, and their blocking
-    /// work (plug-ins, file reads, reports) goes to thread pools. With a loop per core, a
+    /// work (plug-ins, status updates, reports) goes to thread pools. With a loop per core, a
     /// task's next step ran on whichever loop woke it (a connection's, or the one a pool's
     /// result was handed to), and the steps of one message hopped between threads: with one
     /// loop each, scannerd's CPU per 10 KB message went from 0.140 to 0.115 ms and senderd's
