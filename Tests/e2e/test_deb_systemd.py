@@ -494,6 +494,34 @@ def test_watchdog_restarts_a_hung_daemon(ct):
     wait_delivered(ct, sink, send(ct, "after-watchdog", count=2), timeout=30)
 
 
+def test_event_loops_as_shipped_and_by_drop_in(ct):
+    """As shipped, scannerd and senderd run one event loop each and receiverd one per CPU;
+    the drop-in docs/operations.md ("Threads") gives, under the unit's user and sandbox,
+    sets receiverd's, and mail still flows."""
+    def loops(service: str) -> int:
+        pid = ct.main_pid(service)
+        return int(ct.sh(f"cat /proc/{pid}/task/*/comm | grep -c '^NIO-SGLTN-' || true").strip() or 0)
+
+    shipped = {s: loops(s) for s in SERVICES}
+    assert shipped["postern-scannerd.service"] == 1 and shipped["postern-senderd.service"] == 1, shipped
+    assert shipped["postern-receiverd.service"] >= 1, shipped
+    receiverd = SERVICES[0]
+    ct.sh(f"mkdir -p /run/systemd/system/{receiverd}.d && "
+          f"printf '[Service]\\nEnvironment=NIO_SINGLETON_GROUP_LOOP_COUNT=3\\n' > /run/systemd/system/{receiverd}.d/loops.conf")
+    ct.run("systemctl", "daemon-reload")
+    ct.run("systemctl", "restart", receiverd)
+    wait_for(lambda: all_running(ct), 30, "receiverd to run with the drop-in")
+    assert loops(receiverd) == 3
+    sink = ct.path(f"/var/tmp/sink-{RETURN_PORT}")
+    wait_delivered(ct, sink, send(ct, "loops", count=2, retry_for=10), timeout=30)
+    results["event loops as shipped"] = ", ".join(f"{s.split('-')[1].split('.')[0]} {n}" for s, n in shipped.items())
+    ct.run("rm", "-rf", f"/run/systemd/system/{receiverd}.d")
+    ct.run("systemctl", "daemon-reload")
+    ct.run("systemctl", "restart", receiverd)
+    wait_for(lambda: all_running(ct), 30, "receiverd to run as shipped")
+    assert loops(receiverd) == shipped[receiverd]
+
+
 def test_stop_is_quick_clean_and_consistent(ct):
     """Stop while a client sends: quick, no failed unit, nothing half-written; whatever got
     a 250 is delivered after the next start."""
