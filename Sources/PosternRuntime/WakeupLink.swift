@@ -22,8 +22,8 @@ public final class WakeupLink: Sendable {
         self.logger = logger
     }
 
-    /// Connections open or being opened now: 0 or 1.
-    public var connections: Int { channel.withLockedValue { $0 == nil ? 0 : 1 } }
+    /// Connections open or being opened now: 0 or 1 (for the tests).
+    package var connections: Int { channel.withLockedValue { $0 == nil ? 0 : 1 } }
 
     public func send(_ message: IPCMessage) {
         var buffer = ByteBuffer()
