@@ -9,8 +9,14 @@ import PosternUtil
 public struct LoopGuard: Sendable {
     public static let headerName = "X-Postern-Guard"
     private let key: SymmetricKey
+    /// The HMAC with the key taken in, copied for each guard senderd adds (the key's own
+    /// hashing is done once, not per message).
+    private let keyed: HMAC<SHA256>
 
-    public init(key: [UInt8]) { self.key = SymmetricKey(data: key) }
+    public init(key: [UInt8]) {
+        self.key = SymmetricKey(data: key)
+        keyed = HMAC<SHA256>(key: self.key)
+    }
 
     /// The header field (without CRLF) senderd adds to a message on its way out.
     public func header(host: String, id: String, bodyHash: String) -> String {
@@ -43,8 +49,9 @@ public struct LoopGuard: Sendable {
     private static func message(host: String, id: String, bodyHash: String) -> String { "1|\(host)|\(id)|\(bodyHash)" }
 
     private func mac(host: String, id: String, bodyHash: String) -> String {
-        HMAC<SHA256>.authenticationCode(for: Array(Self.message(host: host, id: id, bodyHash: bodyHash).utf8),
-                                        using: key).hex
+        var hmac = keyed
+        hmac.update(data: Array(Self.message(host: host, id: id, bodyHash: bodyHash).utf8))
+        return hmac.finalize().hex
     }
 
     /// The configured secret, or else a random one kept in the spool (`.guard-key`), so that all

@@ -301,6 +301,20 @@ import Testing
         #expect(!g.isValid(value: value.replacingOccurrences(of: "ID1", with: "ID2"), bodyHash: "aa"))
     }
 
+    /// senderd's guards come one after another from one keyed HMAC, copied for each: every
+    /// one is the HMAC of its own fields alone, the same as a new guard's, and validates.
+    @Test func successiveGuardsAreEachTheirOwnHMAC() {
+        let key = Array("secret".utf8)
+        let g = LoopGuard(key: key)
+        let first = g.header(host: "mx", id: "ID1", bodyHash: "aa")
+        let second = g.header(host: "mx", id: "ID2", bodyHash: "bb")
+        #expect(second == LoopGuard(key: key).header(host: "mx", id: "ID2", bodyHash: "bb"))
+        #expect(g.header(host: "mx", id: "ID1", bodyHash: "aa") == first)
+        let code = HMAC<SHA256>.authenticationCode(for: Array("1|mx|ID2|bb".utf8), using: SymmetricKey(data: key))
+        #expect(second.hasSuffix("mac=" + code.hex))
+        #expect(g.isValid(value: String(second.dropFirst("X-Postern-Guard:".count)), bodyHash: "bb"))
+    }
+
     @Test func inspectorFindsGuardAndReceivedAndHashesBody() {
         var i = HeaderInspector()
         let msg = "Received: from a\r\n\tby b\r\nreceived: x\r\nX-Postern-Guard: v=1; h=mx\r\nSubject: s\r\n\r\nbody\r\n"
