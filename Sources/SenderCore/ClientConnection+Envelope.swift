@@ -39,7 +39,7 @@ extension ClientConnection {
     /// The original client, as the MTA told us with XFORWARD, or else the MTA itself.
     /// - SeeAlso: Postfix XFORWARD_README
     func xforwardCommand(_ e: Envelope) -> String {
-        let offered = Set((extensions["XFORWARD"] ?? "").uppercased().split(separator: " ").map(String.init))
+        let offered = xforwardOffered
         var attrs = e.xforward
         if attrs.isEmpty {
             attrs = ["NAME": e.clientName == "unknown" ? "[UNAVAILABLE]" : e.clientName, "ADDR": e.clientIP,

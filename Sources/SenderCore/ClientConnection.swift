@@ -24,6 +24,8 @@ package struct ClientConnection {
     package let hostname: String
     package let logger: Logger
     package var extensions: [String: String] = [:]
+    /// The attributes the server's XFORWARD offers, upper-cased (read once per EHLO, not per message).
+    package var xforwardOffered: Set<String> = []
     package var sizeLimit: Int?
     /// Octets of a spooled message read and written at a time (tests make it small).
     package var messageChunk = MessageBody.chunk
@@ -56,6 +58,7 @@ package struct ClientConnection {
     /// before is forgotten (RFC 3207 §4.2) and HELO is no answer (`fallback` false).
     package mutating func hello(fallback: Bool) async throws -> Reply? {
         extensions = [:]
+        xforwardOffered = []
         sizeLimit = nil
         try await send("\(lmtp ? "LHLO" : "EHLO") \(hostname)\r\n")
         var hello = try await read()
@@ -70,6 +73,7 @@ package struct ClientConnection {
             extensions[k.uppercased()] = words.count > 1 ? String(words[1]) : ""
         }
         if let s = extensions["SIZE"], let n = Int(s), n > 0 { sizeLimit = n }
+        if let x = extensions["XFORWARD"] { xforwardOffered = Set(x.uppercased().split(separator: " ").map(String.init)) }
         return nil
     }
 

@@ -1,7 +1,32 @@
+import NIOConcurrencyHelpers
 import NIOCore
 import PosternPolicy
 import PosternSMTP
 import PosternSpool
+
+/// Next hops as parsed, by the text of their routes: a message's recipients mostly share one
+/// route, and one senderd's messages go to a few next hops, which are not parsed again for
+/// every message. A route that does not parse is remembered too (as nil).
+package final class EndpointCache: Sendable {
+    private let parsed = NIOLockedValueBox<[String: Endpoint?]>([:])
+    /// Entries kept at most; more, and the cache starts again.
+    package static let limit = 1024
+
+    package init() {}
+
+    /// Entries held (for tests).
+    package var count: Int { parsed.withLockedValue { $0.count } }
+
+    package func endpoint(_ text: String) -> Endpoint? {
+        if let known = parsed.withLockedValue({ $0[text] }) { return known }
+        let endpoint = try? Endpoint.parse(text)
+        parsed.withLockedValue {
+            if $0.count >= Self.limit { $0.removeAll(keepingCapacity: true) }
+            $0[text] = .some(endpoint)
+        }
+        return endpoint
+    }
+}
 
 /// A message's pending routes grouped into transactions: one per next hop, TLS policy and set
 /// of recipient-only header fields.
@@ -12,16 +37,9 @@ package struct DeliveryPlan {
     /// one must fail rather than retry for ever.
     package var badRoutes: [Int] = []
 
-    package init(verdict: Verdict, defaultTLS: TLSPolicy) {
-        var parsed: [String: Endpoint?] = [:]   // recipients mostly share their route
+    package init(verdict: Verdict, defaultTLS: TLSPolicy, endpoints: EndpointCache = EndpointCache()) {
         for (k, r) in verdict.routes.enumerated() where r.status == .pending {
-            let endpoint: Endpoint?
-            if let known = parsed[r.endpoint] {
-                endpoint = known
-            } else {
-                endpoint = try? Endpoint.parse(r.endpoint)
-                parsed[r.endpoint] = .some(endpoint)   // a route that does not parse is remembered too
-            }
+            let endpoint = endpoints.endpoint(r.endpoint)
             guard let ep = endpoint, !ep.hasMacros else {
                 badRoutes.append(k)
                 continue

@@ -21,7 +21,7 @@ extension DeliveryService {
             if rename(layout.path(id, .outgoing), layout.path(id, .scan)) == 0 { log.warning("not fully scanned; moved back to scan/") }
             return
         }
-        let plan = DeliveryPlan(verdict: verdict, defaultTLS: config.sender.tls)
+        let plan = DeliveryPlan(verdict: verdict, defaultTLS: config.sender.tls, endpoints: endpoints)
         let head = addedHeader(id: id, envelope: file.envelope, verdict: verdict, config: config)
         var results = await send(plan, file: file, verdict: verdict, head: head, message: message)
         for k in plan.badRoutes {

@@ -28,6 +28,7 @@ package struct DeliveryService: Service {
     package let nextHopTLS: NextHopTLS
     package let queue = WorkQueue()
     package let pools = NIOLockedValueBox<[PoolKey: DestinationPool]>([:])
+    package let endpoints = EndpointCache()
     /// How often `deferred/` is looked at for messages whose time has come.
     package static let deferredScanInterval: Duration = .seconds(5)
     /// How long a stopping senderd lets deliveries in flight finish before it cuts their

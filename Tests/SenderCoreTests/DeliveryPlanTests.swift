@@ -26,6 +26,26 @@ import Testing
         #expect(plan.badRoutes == [5, 6, 7])
     }
 
+    /// senderd's one cache of parsed next hops gives every message's plan what parsing gives,
+    /// a route that does not parse included, and holds no more than its limit.
+    @Test func plansFromOneEndpointCache() throws {
+        let cache = EndpointCache()
+        let v = Verdict(scanned: 1, routes: [
+            .init(recipient: 0, endpoint: "inet:10025@192.0.2.1"),
+            .init(recipient: 1, endpoint: "lmtp:local:/run/lmtp"),
+            .init(recipient: 2, endpoint: "nonsense"),
+        ])
+        for _ in 0..<2 {
+            let plan = DeliveryPlan(verdict: v, defaultTLS: .may, endpoints: cache)
+            #expect(Set(plan.transactions.keys.map(\.endpoint)) == [try Endpoint.parse("inet:10025@192.0.2.1"), try Endpoint.parse("lmtp:local:/run/lmtp")])
+            #expect(plan.badRoutes == [2])
+        }
+        #expect(cache.count == 3)
+        for k in 0..<(EndpointCache.limit + 10) { _ = cache.endpoint("inet:\(k + 1)@192.0.2.1") }
+        #expect(cache.count <= EndpointCache.limit)
+        #expect(cache.endpoint("inet:7@192.0.2.9") == (try Endpoint.parse("inet:7@192.0.2.9")))
+    }
+
     @Test func aTransactionsHeadIsTheCommonFieldsThenItsOwn() {
         let out = DeliveryPlan.head(ByteBuffer(string: "X-Guard: 1\r\n"), extra: ["X-Virus: found"])
         #expect(String(buffer: out) == "X-Guard: 1\r\nX-Virus: found\r\n")
