@@ -13,27 +13,7 @@ public enum Listeners {
     public static func open(
         names: Set<String>, endpoints: [Endpoint], setting: String, bootstrap: ServerBootstrap, logger: Logger
     ) async throws -> [any Channel] {
-        try await open(names: names, endpoints: endpoints, setting: setting, bootstraps: [bootstrap], logger: logger)
-    }
-
-    /// Each socket is accepted on by every one of `loops`, each with a listener of its own (a
-    /// descriptor of the same socket), and a connection stays on the loop that accepted it:
-    /// `bootstrap` makes a loop's bootstrap, with the loop as its group and its child group.
-    /// A connection then starts without NIO's hand-offs between loops: a listener on one loop
-    /// for a group sets each connection up on the group's next loop, with three wake-ups of
-    /// another thread (there to set it up, back to pass it on, there again to register it).
-    /// The kernel wakes every loop's listener for a connection and one of them accepts it.
-    public static func open(
-        names: Set<String>, endpoints: [Endpoint], setting: String, loops: [any EventLoop],
-        bootstrap: (any EventLoop) -> ServerBootstrap, logger: Logger
-    ) async throws -> [any Channel] {
-        try await open(names: names, endpoints: endpoints, setting: setting, bootstraps: loops.map(bootstrap), logger: logger)
-    }
-
-    private static func open(
-        names: Set<String>, endpoints: [Endpoint], setting: String, bootstraps: [ServerBootstrap], logger: Logger
-    ) async throws -> [any Channel] {
-        let channels = try await listen(names: names, endpoints: endpoints, setting: setting, bootstraps: bootstraps, logger: logger)
+        let channels = try await listen(names: names, endpoints: endpoints, setting: setting, bootstrap: bootstrap, logger: logger)
         // A connection NIO closes before any handler of ours sees it (a socket option the
         // kernel refuses, say) would otherwise vanish without a word: the error reaches the
         // listening channel only, after NIO's own accept handler.
@@ -42,7 +22,7 @@ public enum Listeners {
     }
 
     private static func listen(
-        names: Set<String>, endpoints: [Endpoint], setting: String, bootstraps: [ServerBootstrap], logger: Logger
+        names: Set<String>, endpoints: [Endpoint], setting: String, bootstrap: ServerBootstrap, logger: Logger
     ) async throws -> [any Channel] {
         let passed = Systemd.listenFDs()
         if !passed.isEmpty {
@@ -55,11 +35,11 @@ public enum Listeners {
                     continue
                 }
                 logger.info("adopting passed socket", metadata: ["fd": "\(l.fd)", "name": "\(l.name)"])
-                let adopted = try await adopt(l.fd, bootstraps: bootstraps)
-                if let local = adopted.first?.localAddress, !endpoints.contains(where: { matches($0, local) }) {
+                let channel = try await adopt(l.fd, bootstrap: bootstrap)
+                if let local = channel.localAddress, !endpoints.contains(where: { matches($0, local) }) {
                     unlike.append("'\(l.name)' on \(describe(local))")
                 }
-                channels += adopted
+                channels.append(channel)
             }
             if !unlike.isEmpty {
                 // systemd's .socket unit decides where we listen; a different address in the
@@ -70,41 +50,38 @@ public enum Listeners {
         }
         var channels: [any Channel] = []
         for e in endpoints {
-            // Bound as `posternctl run` binds the sockets it passes (SO_REUSEADDR, a queue of
-            // Endpoint.listenBacklog, a unix socket's path made and an old socket replaced).
-            channels += try await adopt(try e.listen(), bootstraps: bootstraps, backlog: Endpoint.listenBacklog)
+            switch e.location {
+            case .inet(let host, let port):
+                channels.append(try await bootstrap
+                    .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                    .bind(host: host, port: port).get())
+            case .unix(let path):
+                try? SysCall.mkdirs(String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)]), mode: 0o755)
+                channels.append(try await bootstrap.bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true).get())
+            }
             logger.info("listening", metadata: ["address": "\(e)"])
         }
         return channels
     }
 
-    /// A listening socket someone else bound, as a channel on each bootstrap's loop (the
-    /// first takes `fd`, each other a duplicate), with its accept queue kept. NIO calls
-    /// `listen(fd, 128)` on an adopted socket before any option is applied, which shrank
-    /// systemd's `Backlog=512` (and `posternctl run`'s 1024) to 128: a burst of connections
-    /// then overflowed the queue, and clients whose handshake the kernel had finished with a
-    /// SYN cookie waited for a greeting that never came. The queue length is put back as it
-    /// was once every loop has adopted the socket (TCP reports it; a unix socket does not, so
-    /// it gets the first bootstrap's `.backlog`), or set to `backlog` when given. On failure
-    /// the channels made are closed.
-    package static func adopt(_ fd: Int32, bootstraps: [ServerBootstrap], backlog: Int32? = nil) async throws -> [any Channel] {
-        precondition(!bootstraps.isEmpty)
-        let kept = backlog ?? Self.backlog(of: fd)
-        var channels: [any Channel] = []
-        do {
-            for (i, bootstrap) in bootstraps.enumerated() {
-                let descriptor = i == 0 ? fd : fcntl(fd, F_DUPFD_CLOEXEC, 0)
-                guard descriptor >= 0 else { throw SpoolError("dup", "fd \(fd)") }
-                channels.append(try await bootstrap.withBoundSocket(descriptor).get())
-            }
-            var wanted = kept ?? 0
-            if kept == nil { wanted = try await channels[0].getOption(.backlog).get() }
-            if Glibc.listen(fd, wanted) != 0 { throw SpoolError("listen", "fd \(fd)") }
-        } catch {
-            for c in channels { try? await c.close() }
-            throw error
+    /// A listening socket someone else bound, as a channel with its accept queue kept. NIO
+    /// calls `listen(fd, 128)` on an adopted socket before any option is applied, which
+    /// shrank systemd's `Backlog=512` (and `posternctl run`'s 1024) to 128: a burst of
+    /// connections then overflowed the queue, and clients whose handshake the kernel had
+    /// finished with a SYN cookie waited for a greeting that never came. The queue length is
+    /// put back as it was (TCP reports it; a unix socket does not, so it gets the bootstrap's
+    /// `.backlog`).
+    package static func adopt(_ fd: Int32, bootstrap: ServerBootstrap) async throws -> any Channel {
+        let passed = backlog(of: fd)
+        let channel = try await bootstrap.withBoundSocket(fd).get()
+        var wanted = passed ?? 0
+        if passed == nil { wanted = try await channel.getOption(.backlog).get() }
+        if Glibc.listen(fd, wanted) != 0 {
+            let err = errno
+            try? await channel.close()
+            throw SpoolError("listen", "fd \(fd)", errno: err)
         }
-        return channels
+        return channel
     }
 
     /// The accept queue length of a listening TCP socket (Linux reports it in `tcpi_sacked`),

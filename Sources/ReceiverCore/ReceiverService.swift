@@ -23,8 +23,7 @@ package struct ReceiverService: Service {
     package func run() async throws {
         recoverIncoming()
         let ctx = self.ctx
-        // A listener on each loop, whose connections stay there (Listeners.open).
-        let bootstrap = { (loop: any EventLoop) in ServerBootstrap(group: loop, childGroup: loop)
+        let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             // A client that shuts down its sending side after pipelining its last commands
@@ -40,10 +39,8 @@ package struct ReceiverService: Service {
                     try channel.pipeline.syncOperations.addHandler(SMTPServerHandler(ctx: ctx, lmtp: lmtp))
                 }
             }
-        }
         let listeners = try await Listeners.open(
-            names: ["smtp", "lmtp", "receiver"], endpoints: ctx.store.current.receiver.address, setting: "[Receiver] Address",
-            loops: Array(group.makeIterator()), bootstrap: bootstrap, logger: ctx.logger)
+            names: ["smtp", "lmtp", "receiver"], endpoints: ctx.store.current.receiver.address, setting: "[Receiver] Address", bootstrap: bootstrap, logger: ctx.logger)
         Systemd.notify("READY=1\nSTATUS=accepting connections")
         DaemonStatus.publish(.ready, runDir: ctx.store.current.general.runDir, logger: ctx.logger)
         ctx.logger.info("ready", metadata: ["spool": "\(ctx.layout.root)"])

@@ -33,24 +33,9 @@ final class CapturedLog: Sendable {
     }
 }
 
-/// A blocking TCP connection to 127.0.0.1:`port`, or -1.
-func connectLoopback(port: Int) -> Int32 {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard fd >= 0 else { return -1 }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = in_port_t(UInt16(port).bigEndian)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    let rc = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-        connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-    if rc != 0 { close(fd); return -1 }
-    return fd
-}
-
 @Suite struct ListenersTests {
     /// A passed socket keeps the accept queue it was given (systemd's `Backlog=`): NIO's
-    /// adoption alone cut it to 128, and a burst of 10,000 clients overflowed it. Adopted on
-    /// two loops, it is adopted twice (a descriptor each), and still keeps it.
+    /// adoption alone cut it to 128, and a burst of 10,000 clients overflowed it.
     @Test func anAdoptedSocketKeepsItsBacklog() async throws {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         try #require(fd >= 0)
@@ -61,46 +46,11 @@ func connectLoopback(port: Int) -> Int32 {
             bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
         try #require(rc == 0 && listen(fd, 777) == 0)
         #expect(Listeners.backlog(of: fd) == 777)
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
-        let bootstraps = Array(group.makeIterator()).map {
-            ServerBootstrap(group: $0, childGroup: $0).childChannelInitializer { $0.eventLoop.makeSucceededVoidFuture() }
-        }
-        let channels = try await Listeners.adopt(fd, bootstraps: bootstraps)   // closed with the channels
-        #expect(channels.count == 2)
+        let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .childChannelInitializer { $0.eventLoop.makeSucceededVoidFuture() }
+        let channel = try await Listeners.adopt(fd, bootstrap: bootstrap)   // closes fd when closed
+        defer { channel.close(promise: nil) }
         #expect(Listeners.backlog(of: fd) == 777)
-        for c in channels { try await c.close() }
-        try await group.shutdownGracefully()
-    }
-
-    /// receiverd's listeners: every loop accepts on the socket, with a descriptor of its own,
-    /// and sets a connection up on itself, so a session starts without hand-offs between
-    /// threads. (A listener for the whole group puts every other connection on another loop.)
-    @Test func eachLoopAcceptsAndKeepsItsConnections() async throws {
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
-        let loops = Array(group.makeIterator())
-        let onItsListenersLoop = NIOLockedValueBox<[Bool]>([])
-        let channels = try await Listeners.open(
-            names: ["test"], endpoints: [Endpoint(location: .inet(host: "127.0.0.1", port: 0))], setting: "test", loops: loops,
-            bootstrap: { loop in
-                ServerBootstrap(group: loop, childGroup: loop).childChannelInitializer { child in
-                    onItsListenersLoop.withLockedValue { $0.append(child.parent.map { $0.eventLoop === child.eventLoop } ?? false) }
-                    return child.eventLoop.makeSucceededVoidFuture()
-                }
-            }, logger: CapturedLog().logger)
-        #expect(channels.count == 2)
-        #expect(Set(channels.map { ObjectIdentifier($0.eventLoop) }) == Set(loops.map { ObjectIdentifier($0) }))
-        let ports = Set(channels.compactMap { $0.localAddress?.port })
-        #expect(ports.count == 1, "one socket, bound once: \(ports)")
-        let port = try #require(ports.first)
-        for _ in 0..<20 {
-            let fd = connectLoopback(port: port)
-            #expect(fd >= 0)
-            close(fd)
-        }
-        for _ in 0..<100 where onItsListenersLoop.withLockedValue({ $0.count }) < 20 { try await Task.sleep(for: .milliseconds(20)) }
-        #expect(onItsListenersLoop.withLockedValue { $0 } == Array(repeating: true, count: 20))
-        for c in channels { try await c.close() }
-        try await group.shutdownGracefully()
     }
 
     /// A connection the kernel lets in but NIO cannot set up (here a socket option no kernel
@@ -114,9 +64,15 @@ func connectLoopback(port: Int) -> Int32 {
                                                 setting: "test", bootstrap: bootstrap, logger: log.logger)
         defer { for c in channels { c.close(promise: nil) } }
         let port = try #require(channels.first?.localAddress?.port)
-        let fd = connectLoopback(port: port)
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
-        #expect(fd >= 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let rc = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        #expect(rc == 0)
         for _ in 0..<100 where !log.lines.withLockedValue({ $0.contains { $0.contains("connection dropped before its session started") } }) {
             try await Task.sleep(for: .milliseconds(20))
         }
