@@ -7,24 +7,23 @@ import PosternSMTP
 import PosternSpool
 import PosternUtil
 
-/// The queue file of a session: opened at DATA once the 354 is sent (or at the first BDAT
-/// chunk), fed as the message streams in, given its envelope, scanned (synchronous mode) and
-/// committed by the spool's commit thread (``GroupCommitter``).
+/// The queue file of a session: opened at DATA (or the first BDAT chunk), fed as the message
+/// streams in, given its envelope, scanned (synchronous mode) and committed by the spool's
+/// commit thread (``GroupCommitter``).
 extension SMTPServerHandler {
-    /// Creates the queue file. For DATA the 354 goes out first and the file is made while the
-    /// client sends the message, so making it costs the client no wait; a file that cannot be
-    /// made is refused at the end of the data, as a write error is (``summary``: 452 4.3.1 for
-    /// a full disk). A BDAT chunk has no reply to send first: the file is made before the chunk
-    /// is read, and a failure is the chunk's reply.
+    /// Creates the queue file with Postern's Received: field.
     package func openMessage(_ context: ChannelHandlerContext) {
         let id = machine.session.queueID
-        let chunk = machine.state == .chunk
-        if chunk {
-            do { writer = try makeQueueFile(id) } catch {
-                logger.error("cannot create queue file: \(error)", metadata: ["queue-id": "\(id)"])
-                execute(machine.openFailed(Outcome(writeError: error)), context)
-                return
+        do {
+            let w = try SpoolWriter(layout: ctx.layout, id: id)
+            if config.receiver.addReceivedHeader {
+                try w.append(ReceivedHeader.make(envelope: machine.session.envelope(size: 0), hostname: config.general.hostname))
             }
+            writer = w
+        } catch {
+            logger.error("cannot create queue file: \(error)", metadata: ["queue-id": "\(id)"])
+            execute(machine.openFailed(Outcome(writeError: error)), context)
+            return
         }
         decoder = DataDecoder()
         inspector = HeaderInspector()
@@ -32,25 +31,7 @@ extension SMTPServerHandler {
         decoded.clear()
         enterData()
         execute(machine.messageOpened(), context)
-        guard !chunk else { return }
-        flush(context)   // the 354
-        do { writer = try makeQueueFile(id) } catch {
-            logger.error("cannot create queue file: \(error)", metadata: ["queue-id": "\(id)"])
-            writeError = error
-        }
-    }
-
-    /// A new queue file with Postern's Received: field.
-    private func makeQueueFile(_ id: String) throws(SpoolError) -> SpoolWriter {
-        let w = try SpoolWriter(layout: ctx.layout, id: id)
-        guard config.receiver.addReceivedHeader else { return w }
-        do {
-            try w.append(ReceivedHeader.make(envelope: machine.session.envelope(size: 0), hostname: config.general.hostname))
-        } catch {
-            w.abort()
-            throw error
-        }
-        return w
+        if machine.state == .data { flush(context) }   // the 354
     }
 
     /// Moves decoded bytes to the spool file (page cache; the fsync happens off the loop).

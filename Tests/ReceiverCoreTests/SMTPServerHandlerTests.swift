@@ -1,4 +1,3 @@
-import Glibc
 import NIOCore
 import PosternSMTP
 import PosternSpool
@@ -92,24 +91,6 @@ import Testing
     @Test func aClientOutsideProtectedNetworksIsRefused() async throws {
         let h = try await HandlerHarness(config: "", client: "192.0.2.7")
         #expect(try await h.readToClose() == "554 5.7.1 Access denied: 192.0.2.7 is not in ProtectedNetworks\r\n")
-    }
-
-    /// DATA's 354 is sent before the queue file is made (the client sends while it is made). A
-    /// file that cannot be made is refused at the end of the data, the message read whole and
-    /// none of it taken as commands; the session goes on. (incoming/ is taken away: tests run
-    /// as root, whom a directory's mode would not stop.)
-    @Test func aQueueFileThatCannotBeMadeIsRefusedAtTheEndOfData() async throws {
-        let h = try await HandlerHarness(config: "")
-        let incoming = h.spool.layout.directory(.incoming)
-        #expect(rename(incoming, incoming + ".away") == 0)
-        try await Self.hello(h)
-        try await h.send(Self.message)
-        #expect(try await h.read { $0.contains("\r\n354 ") }.hasSuffix("250 2.1.5 Ok\r\n354 End data with <CR><LF>.<CR><LF>\r\n"))
-        try await h.send("Subject: x\r\n\r\nRSET\r\nQUIT\r\n.\r\n")
-        #expect(try await h.read { $0.hasSuffix("\r\n451 4.3.0 Error: queue file write error\r\n") }.hasSuffix("354 End data with <CR><LF>.<CR><LF>\r\n451 4.3.0 Error: queue file write error\r\n"))
-        #expect(rename(incoming + ".away", incoming) == 0)
-        let id = try #require(Self.queuedID(try await Self.send(h)))
-        #expect(try h.files(.scan) == [id] && h.files(.incoming).isEmpty)
     }
 
     /// Pipelined commands behind end of data wait for the commit, then are answered in order.
