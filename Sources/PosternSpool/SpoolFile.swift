@@ -59,6 +59,16 @@ public struct SpoolFile: Sendable {
         return (file, try file.readMessage(fd: fd))
     }
 
+    /// Envelope, verdict and the message as the plug-ins take it (``readMessageBytes()``),
+    /// through one open of the file.
+    public static func readWithMessageBytes(path: String) throws -> (SpoolFile, [UInt8]) {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 { throw SpoolError("open", path) }
+        defer { close(fd) }
+        let file = try read(fd: fd, path: path)
+        return (file, try file.readMessageBytes(fd: fd))
+    }
+
     static func read(fd: Int32, path: String) throws -> SpoolFile {
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw SpoolError("fstat", path) }
@@ -195,6 +205,22 @@ public struct SpoolFile: Sendable {
         if fd < 0 { throw SpoolError("open", path) }
         defer { close(fd) }
         return try readMessage(fd: fd)
+    }
+
+    /// The message bytes read straight into an array of their size: the one copy a scan holds
+    /// (a ByteBuffer copied into an array would be two while the plug-ins run).
+    public func readMessageBytes() throws -> [UInt8] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 { throw SpoolError("open", path) }
+        defer { close(fd) }
+        return try readMessageBytes(fd: fd)
+    }
+
+    private func readMessageBytes(fd: Int32) throws -> [UInt8] {
+        try [UInt8](unsafeUninitializedCapacity: messageLength) { p, count in
+            guard pread(fd, p.baseAddress, messageLength, off_t(messageOffset)) == messageLength else { throw SpoolError("pread", path) }
+            count = messageLength
+        }
     }
 
     private func readMessage(fd: Int32) throws -> ByteBuffer {

@@ -156,8 +156,7 @@ package struct ScanService: Service {
             var log = logger
             log[metadataKey: "queue-id"] = "\(id)"
             do {
-                let (file, buffer) = try SpoolFile.readWithMessage(path: layout.path(id, .incoming))
-                let message = Array(buffer.readableBytesView)
+                let (file, message) = try SpoolFile.readWithMessageBytes(path: layout.path(id, .incoming))
                 // The limit receiverd waits for: the shortest ScanTimeout of the recipients
                 // (header: rules do not choose it before the queue).
                 let timeout = RouteResolver(config: config).scanTimeout(for: file.envelope, recipients: file.envelope.recipients.indices,
@@ -232,7 +231,7 @@ package struct ScanService: Service {
             let started = ContinuousClock.now
             let config = self.config
             // Without plug-ins and header rules the message itself is not needed.
-            let message = config.scansWithPlugins || config.rules.usesHeaders ? Array(try file.readMessage().readableBytesView) : []
+            let message = config.scansWithPlugins || config.rules.usesHeaders ? try file.readMessageBytes() : []
             // The deadline is the plug-ins'; without any, its rules need not be evaluated.
             let timeout = !config.scansWithPlugins ? config.scanner.scanTimeout
                 : RouteResolver(config: config).scanTimeout(for: file.envelope, recipients: file.envelope.recipients.indices,

@@ -45,6 +45,10 @@ import Testing
         let (f, message) = try SpoolFile.readWithMessage(path: spool.layout.path(id, .scan))
         #expect(f.messageLength == expected.count)
         #expect(Array(message.readableBytesView) == expected)
+        // The plug-ins' form: the same bytes, in an array of their size (malloc may round it up).
+        let (g, bytes) = try SpoolFile.readWithMessageBytes(path: spool.layout.path(id, .scan))
+        #expect(g.envelope == f.envelope && bytes == expected && bytes.capacity < expected.count + 4096)
+        #expect(try f.readMessageBytes() == expected)
     }
 
     /// A large message is handed to the disk while it streams in, a quarter MB at a time,
