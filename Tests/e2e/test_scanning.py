@@ -136,8 +136,8 @@ def test_a_large_message_is_held_once_while_clamd_scans_it(postern, sink, clamd)
     scannerd = daemon_pids(p.proc.pid)["scannerd"]
 
     def peak_kib() -> int:
-        line = next(l for l in open(f"/proc/{scannerd}/status") if l.startswith("VmHWM:"))
-        return int(line.split()[1])
+        with open(f"/proc/{scannerd}/status") as status:
+            return next(int(row.split()[1]) for row in status if row.startswith("VmHWM:"))
 
     before = peak_kib()
     line = b"x" * 998 + b"\r\n"
