@@ -44,29 +44,32 @@ public struct SpoolFile: Sendable {
 
     /// Reads the envelope and verdict (not the message) of the file at `path`.
     public static func read(path: String) throws -> SpoolFile {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        if fd < 0 { throw SpoolError("open", path) }
-        defer { close(fd) }
-        return try read(fd: fd, path: path)
+        try reading(path) { try read(fd: $0, path: path) }
     }
 
     /// Envelope, verdict and message, through one open of the file.
     public static func readWithMessage(path: String) throws -> (SpoolFile, ByteBuffer) {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        if fd < 0 { throw SpoolError("open", path) }
-        defer { close(fd) }
-        let file = try read(fd: fd, path: path)
-        return (file, try file.readMessage(fd: fd))
+        try reading(path) { fd in
+            let file = try read(fd: fd, path: path)
+            return (file, try file.readMessage(fd: fd))
+        }
     }
 
     /// Envelope, verdict and the message as the plug-ins take it (``readMessageBytes()``),
     /// through one open of the file.
     public static func readWithMessageBytes(path: String) throws -> (SpoolFile, [UInt8]) {
+        try reading(path) { fd in
+            let file = try read(fd: fd, path: path)
+            return (file, try file.readMessageBytes(fd: fd))
+        }
+    }
+
+    /// `body` with the file at `path` open for reading; closed after.
+    private static func reading<T>(_ path: String, _ body: (Int32) throws -> T) throws -> T {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         if fd < 0 { throw SpoolError("open", path) }
         defer { close(fd) }
-        let file = try read(fd: fd, path: path)
-        return (file, try file.readMessageBytes(fd: fd))
+        return try body(fd)
     }
 
     static func read(fd: Int32, path: String) throws -> SpoolFile {
@@ -201,19 +204,13 @@ public struct SpoolFile: Sendable {
 
     /// Reads the message bytes.
     public func readMessage() throws -> ByteBuffer {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        if fd < 0 { throw SpoolError("open", path) }
-        defer { close(fd) }
-        return try readMessage(fd: fd)
+        try Self.reading(path) { try readMessage(fd: $0) }
     }
 
     /// The message bytes read straight into an array of their size: the one copy a scan holds
     /// (a ByteBuffer copied into an array would be two while the plug-ins run).
     public func readMessageBytes() throws -> [UInt8] {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        if fd < 0 { throw SpoolError("open", path) }
-        defer { close(fd) }
-        return try readMessageBytes(fd: fd)
+        try Self.reading(path) { try readMessageBytes(fd: $0) }
     }
 
     private func readMessageBytes(fd: Int32) throws -> [UInt8] {
