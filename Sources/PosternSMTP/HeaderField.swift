@@ -11,13 +11,16 @@ public struct HeaderField: Sendable, Hashable {
         self.value = value
     }
 
+    /// How much of a message is looked at for its header section: fields past it are not seen.
+    public static let sectionLimit = 1 << 20
+
     /// Parses the header section at the start of `message` (up to the first empty line).
-    public static func parseSection(_ message: ByteBuffer, limit: Int = 1 << 20) -> [HeaderField] {
+    public static func parseSection(_ message: ByteBuffer, limit: Int = sectionLimit) -> [HeaderField] {
         parseSection(bytes: message.readableBytesView.prefix(limit))
     }
 
     /// The same for a message held as an array.
-    public static func parseSection(_ message: [UInt8], limit: Int = 1 << 20) -> [HeaderField] {
+    public static func parseSection(_ message: [UInt8], limit: Int = sectionLimit) -> [HeaderField] {
         parseSection(bytes: message.prefix(limit))
     }
 

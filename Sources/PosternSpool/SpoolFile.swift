@@ -213,10 +213,25 @@ public struct SpoolFile: Sendable {
         try Self.reading(path) { try readMessageBytes(fd: $0) }
     }
 
-    private func readMessageBytes(fd: Int32) throws -> [UInt8] {
-        try [UInt8](unsafeUninitializedCapacity: messageLength) { p, count in
-            guard pread(fd, p.baseAddress, messageLength, off_t(messageOffset)) == messageLength else { throw SpoolError("pread", path) }
-            count = messageLength
+    /// The message's first `limit` bytes (all of it when shorter), as ``readMessageBytes()``
+    /// reads them: for what needs only the header section (`HeaderField.sectionLimit`).
+    public func readMessageBytes(upTo limit: Int) throws -> [UInt8] {
+        try Self.reading(path) { try readMessageBytes(fd: $0, upTo: limit) }
+    }
+
+    /// Writes the message to `out` a chunk at a time, without holding it (`posternctl ... show
+    /// --body` of a message of any size); `outName` names `out` in errors.
+    public func copyMessage(to out: Int32, outName: String) throws {
+        try Self.reading(path) { fd in
+            try SysCall.copyRange(fd, from: messageOffset, count: messageLength, path: path, to: out, outName: outName)
+        }
+    }
+
+    private func readMessageBytes(fd: Int32, upTo limit: Int = .max) throws -> [UInt8] {
+        let length = min(limit, messageLength)
+        return try [UInt8](unsafeUninitializedCapacity: length) { p, count in
+            guard pread(fd, p.baseAddress, length, off_t(messageOffset)) == length else { throw SpoolError("pread", path) }
+            count = length
         }
     }
 

@@ -63,6 +63,32 @@ public enum SysCall {
         }
     }
 
+    /// Copies `count` bytes of `fd` from `offset` (nil: to the end of the file) to `out`, a
+    /// chunk at a time: memory stays at one chunk whatever the size. `path` and `outName`
+    /// name the two ends in errors; a file shorter than `count` is an `EIO` on `path`.
+    public static func copyRange(_ fd: Int32, from offset: Int, count: Int?, path: String, to out: Int32, outName: String) throws(SpoolError) {
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        var done = 0
+        while count.map({ done < $0 }) ?? true {
+            let want = min(chunk.count, count.map { $0 - done } ?? chunk.count)
+            let n = chunk.withUnsafeMutableBytes { pread(fd, $0.baseAddress, want, off_t(offset + done)) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw SpoolError("pread", path)
+            }
+            if n == 0 {
+                if count == nil { return }
+                throw SpoolError("pread", path, errno: EIO)
+            }
+            let failure: SpoolError? = chunk.withUnsafeBytes { p in
+                do throws(SpoolError) { try writeAll(out, UnsafeRawBufferPointer(rebasing: p[0..<n]), path: outName) } catch { return error }
+                return nil
+            }
+            if let failure { throw failure }
+            done += n
+        }
+    }
+
     /// Writes `a` then `b` in one `writev`, without copying them together; a short write is
     /// continued (as in ``pwriteAll(_:_:at:path:)``).
     public static func writeAll(_ fd: Int32, _ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer, path: String) throws(SpoolError) {

@@ -104,8 +104,8 @@ struct QuarantineCommand: ParsableCommand {
             let id = try IDArguments.single(self.id)
             try QuarantineCommand.check(id, in: q)
             if raw { return try copyFile(q.path(id)) }
-            let (f, message) = try q.read(id)
-            if body { return try writeAll(Array(message.readableBytesView)) }
+            let f = try SpoolFile.read(path: q.path(id))
+            if body { return try f.copyMessage(to: 1, outName: "stdout") }
             let entry = QueueEntry(id: id, state: .quarantine, file: f, problem: nil, mtime: 0)
             print(entry.showText(now: WallClock.seconds), terminator: "")
         }

@@ -44,8 +44,10 @@ extension QuarantineCommand {
             let ids = try QuarantineCommand.ids(q)
             var entries: [QuarantineDigest.Entry] = []
             for id in ids {
-                guard let (file, message) = try? q.read(id) else { continue }   // pruned meanwhile, or unreadable (quarantine list shows it)
-                entries.append(.init(id: id, file: file, headers: HeaderField.parseSection(Array(message.readableBytesView))))
+                // Only the head is read: the fields come from the message's first sectionLimit bytes.
+                guard let file = try? SpoolFile.read(path: q.path(id)), let head = try? file.readMessageBytes(upTo: HeaderField.sectionLimit)
+                else { continue }   // pruned meanwhile, or unreadable (quarantine list shows it)
+                entries.append(.init(id: id, file: file, headers: HeaderField.parseSection(head)))
             }
             let statePath = q.directory + "/" + Self.stateFile
             let present = Set(ids)

@@ -95,8 +95,7 @@ struct QueueCommand: ParsableCommand {
             let path = layout.path(id, state)
             if raw { return try copyFile(path) }
             if body {
-                let file = try SpoolFile.read(path: path)
-                return try writeAll(Array(try file.readMessage().readableBytesView))
+                return try SpoolFile.read(path: path).copyMessage(to: 1, outName: "stdout")
             }
             guard let entry = try QueueEntry.load(id, state: state, path: path) else {
                 throw CtlError(.noInput, "\(id): no such message (it left \(state.rawValue)/ just now)")
@@ -214,19 +213,14 @@ struct QueueCommand: ParsableCommand {
     }
 }
 
-/// Copies a file to stdout unchanged (`--raw`).
+/// Copies a file to stdout unchanged (`--raw`), a chunk at a time.
 func copyFile(_ path: String) throws {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
     do {
-        try writeAll(try SysCall.readFile(path))
+        if fd < 0 { throw SpoolError("open", path) }
+        defer { close(fd) }
+        try SysCall.copyRange(fd, from: 0, count: nil, path: path, to: 1, outName: "stdout")
     } catch let e as SpoolError {
         throw CtlError(e)
     }
-}
-
-func writeAll(_ bytes: [UInt8]) throws {
-    let failure: SpoolError? = bytes.withUnsafeBytes { p in
-        do throws(SpoolError) { try SysCall.writeAll(1, p, path: "stdout") } catch { return error }
-        return nil
-    }
-    if let failure { throw CtlError(.ioErr, "\(failure)") }
 }

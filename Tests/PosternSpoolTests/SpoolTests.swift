@@ -49,6 +49,33 @@ import Testing
         let (g, bytes) = try SpoolFile.readWithMessageBytes(path: spool.layout.path(id, .scan))
         #expect(g.envelope == f.envelope && bytes == expected && bytes.capacity < expected.count + 4096)
         #expect(try f.readMessageBytes() == expected)
+        // posternctl's forms: the head alone, and the message streamed out in chunks.
+        #expect(try f.readMessageBytes(upTo: 100) == Array(expected.prefix(100)))
+        #expect(try f.readMessageBytes(upTo: expected.count + 1) == expected)
+        let out = spool.layout.root + "/copy"
+        let fd = open(out, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        defer { close(fd) }
+        try f.copyMessage(to: fd, outName: out)
+        #expect(try SysCall.readFile(out) == expected)
+    }
+
+    /// The chunked copy stops at the count asked, or at the end of the file without one; a
+    /// file shorter than the count asked is an error, not a short copy taken for the whole.
+    @Test func copyRangeCopiesWhatWasAskedOrFails() throws {
+        let spool = try TempSpool()
+        let source = spool.layout.root + "/source", out = spool.layout.root + "/out"
+        let bytes = (0..<200_000).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+        try SysCall.replaceFile(source, with: bytes, mode: 0o600, sync: false)
+        let fd = open(source, O_RDONLY | O_CLOEXEC), o = open(out, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        defer { close(fd); close(o) }
+        try SysCall.copyRange(fd, from: 70_000, count: 100_000, path: source, to: o, outName: out)
+        #expect(try SysCall.readFile(out) == Array(bytes[70_000..<170_000]))
+        try SysCall.copyRange(fd, from: 190_000, count: nil, path: source, to: o, outName: out)
+        #expect(try SysCall.readFile(out) == Array(bytes[70_000..<170_000] + bytes[190_000...]))
+        let short = #expect(throws: SpoolError.self) {
+            try SysCall.copyRange(fd, from: 150_000, count: 60_000, path: source, to: o, outName: out)
+        }
+        #expect(short?.call == "pread" && short?.path == source && short?.errno == EIO)
     }
 
     /// A large message is handed to the disk while it streams in, a quarter MB at a time,

@@ -270,3 +270,27 @@ def test_the_digest_lists_each_message_once(postern, sink):
     reply(port, token, "bob@example.org")
     [copy] = wait_until(lambda m: is_copy(m, "three"), sink)
     assert copy.rcpt_tos == ["bob@example.org"]
+
+
+def test_show_and_digest_read_a_large_quarantined_message_in_pieces(postern, sink, tmp_path):
+    """`quarantine show --body` streams the entry, and the digest reads only the head of
+    each message (where the header fields are): a 20 MiB message raises posternctl's peak
+    memory by less than 4 MiB over a small one's."""
+    from test_posternctl import peak_memory
+    port = free_port()
+    p = postern(port, sink.port, settings={**settings("reject, quarantine"), "Receiver": {"MaxMessageSize": "30m"}})
+    assert send(port, banned("small"))[0] == 250
+    [small] = quarantined(p, 1)
+    digest_small = peak_memory(p, "quarantine", "digest", "--json", out=tmp_path / "digest-small")
+    large = message("large", body=("y" * 76 + "\n") * (20 * 2**20 // 77),
+                    attachments=[("setup.exe", b"MZlarge", "application/octet-stream")])
+    assert send(port, large)[0] == 250
+    [big] = set(quarantined(p, 2)) - {small}
+    digest_large = peak_memory(p, "quarantine", "digest", "--json", out=tmp_path / "digest-large")
+    doc = json.loads((tmp_path / "digest-large").read_text())
+    assert [d["messages"] for d in doc["digests"]] == [[big]], doc
+    assert digest_large - digest_small < 4 * 2**20, f"the digest's peak grew by {(digest_large - digest_small) / 2**20:.1f} MiB"
+    shown_small = peak_memory(p, "quarantine", "show", small, "--body", out=tmp_path / "small")
+    shown_large = peak_memory(p, "quarantine", "show", big, "--body", out=tmp_path / "large")
+    assert (tmp_path / "large").read_bytes().endswith(large + b"\r\n")   # send() ends the data with an empty line
+    assert shown_large - shown_small < 4 * 2**20, f"show --body's peak grew by {(shown_large - shown_small) / 2**20:.1f} MiB"
