@@ -3,6 +3,7 @@ import Glibc
 import Logging
 import NIOConcurrencyHelpers
 import PosternPolicy
+import PosternSpool
 import PosternUtil
 /// `[ClamAV]`: hands the whole message (header and body) to clamd and reports what it found.
 /// clamd parses the MIME structure itself, so attachments are decoded there.
@@ -97,10 +98,8 @@ public struct ClamAVPlugin: ScanPlugin {
     private func streamExchange(on socket: ScannerSocket, _ request: ScanRequest,
                                 deadline: ContinuousClock.Instant) throws(PluginError) -> Finding {
         var sendError: PluginError?
-        do {
-            for write in Self.requestWrites(request.message) {
-                try socket.writeAll(write, deadline: deadline)
-            }
+        do throws(PluginError) {
+            try Self.requestWrites(request.message) { (write) throws(PluginError) in try socket.writeAll(write, deadline: deadline) }
         } catch {
             sendError = error
         }
@@ -134,27 +133,38 @@ public struct ClamAVPlugin: ScanPlugin {
     /// 4-byte big-endian length and the data, then the zero-length chunk that ends the stream.
     /// The command goes with the first chunk and the end with the last, so a message of one
     /// chunk (most mail) is one write: a write is a system call here and a wake-up for clamd.
+    /// The message is read from its file a chunk at a time as the writes go out.
+    public static func requestWrites(_ message: StoredMessage, chunkSize: Int = chunkSize,
+                                     _ write: ([UInt8]) throws(PluginError) -> Void) throws(PluginError) {
+        var first = true
+        try message.forEachChunk(size: chunkSize) { (data, last) throws(PluginError) in
+            var bytes = first ? command : []
+            first = false
+            if !data.isEmpty { bytes += bigEndian(UInt32(data.count)) + data }
+            if last { bytes += bigEndian(0) }
+            try write(bytes)
+        }
+    }
+
+    /// ``requestWrites(_:chunkSize:_:)`` of a message in memory, as a list.
     public static func requestWrites(_ message: [UInt8], chunkSize: Int = chunkSize) -> [[UInt8]] {
         var writes: [[UInt8]] = []
-        for start in stride(from: 0, to: message.count, by: chunkSize) {
-            let data = message[start..<min(start + chunkSize, message.count)]
-            writes.append((writes.isEmpty ? command : []) + bigEndian(UInt32(data.count)) + data)
-        }
-        if writes.isEmpty { writes.append(command) }
-        writes[writes.count - 1] += bigEndian(0)
+        try? requestWrites(StoredMessage(message), chunkSize: chunkSize) { writes.append($0) }
         return writes
     }
 
     private static let command = Array("zINSTREAM\0".utf8)
     private static let fildes = Array("zFILDES\0".utf8)
 
-    /// An in-memory file holding `message`, for `zFILDES`, or nil when none can be made.
+    /// An in-memory file holding `message`, for `zFILDES`, or nil when none can be made. The
+    /// kernel copies the message from its spool file into it (``StoredMessage/copy(to:name:)``):
+    /// scannerd does not hold the message for clamd.
     /// clamd's log shows its `name` (`/memfd:postern-QUEUEID (deleted): Eicar-Signature FOUND`).
-    static func memoryFile(_ message: [UInt8], name: String) -> Int32? {
+    static func memoryFile(_ message: StoredMessage, name: String) -> Int32? {
         let fd = postern_memfd(String(decoding: name.utf8.prefix(200), as: UTF8.self))
         guard fd >= 0 else { return nil }
         do {
-            try message.withUnsafeBytes { try SysCall.writeAll(fd, $0, path: name) }
+            try message.copy(to: fd, name: name)
         } catch {
             close(fd)
             return nil

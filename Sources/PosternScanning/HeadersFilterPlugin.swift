@@ -31,7 +31,9 @@ public struct HeadersFilterPlugin: ScanPlugin {
     }
 
     public func scan(_ request: ScanRequest, deadline: ContinuousClock.Instant) throws(PluginError) -> Finding {
-        let fields = HeaderField.parseSection(request.message).map { field in
+        let head: [HeaderField]
+        do { head = try request.message.headerFields() } catch { throw .unreadable(error) }
+        let fields = head.map { field in
             var values = [field.value.contains("\0") ? String(field.value.map { $0 == "\0" ? " " : $0 }) : field.value]
             if values[0].contains("=?") { values.append(EncodedWord.decode(values[0])) }
             return (name: ASCII.lowercased(field.name), shown: field.name, values: values)

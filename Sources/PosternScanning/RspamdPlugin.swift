@@ -72,7 +72,7 @@ public struct RspamdPlugin: ScanPlugin {
         let socket = try ScannerSocket.connect(to: addresses, service: "rspamd", deadline: deadline)
         do throws(PluginError) {
             try socket.writeAll(Self.writeRequest(request, host: Self.hostField(socket.address)), deadline: deadline)
-            try socket.writeAll(request.message, deadline: deadline)
+            try request.message.forEachChunk(size: ScannerSocket.chunkSize) { p, _ throws(PluginError) in try socket.writeAll(p, deadline: deadline) }
         } catch {
             // rspamd may answer before it has read the whole request (a message over its
             // `max_message`) and close: the write then fails, but the reply that says why is

@@ -1,3 +1,6 @@
+import PosternSMTP
+import PosternSpool
+import PosternUtil
 /// What one plug-in found in one message.
 ///
 /// `verdict` names the per-verdict action parameter: a finding of plug-in `clamav` with verdict
@@ -74,8 +77,9 @@ public struct PluginError: Error, Sendable, Hashable, CustomStringConvertible {
 public struct ScanRequest: Sendable {
     /// Queue id, for the scanner's own logs.
     public var queueID: String
-    /// The message as received: header and body, CRLF line ends, dot-stuffing removed.
-    public var message: [UInt8]
+    /// The message as received: header and body, CRLF line ends, dot-stuffing removed; read
+    /// from its spool file only as far as the plug-in asks (``StoredMessage``).
+    public var message: StoredMessage
     /// Envelope sender without `<>`; `""` is the null sender.
     public var mailFrom: String
     /// Envelope recipients without `<>`.
@@ -90,6 +94,11 @@ public struct ScanRequest: Sendable {
 
     public init(queueID: String, message: [UInt8], mailFrom: String = "", recipients: [String] = [],
                 clientIP: String = "", helo: String = "") {
+        self.init(queueID: queueID, message: StoredMessage(message), mailFrom: mailFrom, recipients: recipients, clientIP: clientIP, helo: helo)
+    }
+
+    public init(queueID: String, message: StoredMessage, mailFrom: String = "", recipients: [String] = [],
+                clientIP: String = "", helo: String = "") {
         self.queueID = queueID
         self.message = message
         self.mailFrom = mailFrom
@@ -97,6 +106,18 @@ public struct ScanRequest: Sendable {
         self.clientIP = clientIP
         self.helo = helo
     }
+}
+
+extension StoredMessage {
+    /// ``forEachChunk(size:_:readError:)`` for a plug-in: a failed read is the plug-in's error.
+    public func forEachChunk(size: Int, _ body: (UnsafeRawBufferPointer, _ last: Bool) throws(PluginError) -> Void) throws(PluginError) {
+        try forEachChunk(size: size, body, readError: PluginError.unreadable)
+    }
+}
+
+extension PluginError {
+    /// The message could not be read from its spool file.
+    package static func unreadable(_ error: SpoolError) -> PluginError { PluginError("cannot read the message: \(error)") }
 }
 
 /// One scanner. Plug-ins are blocking (they run on a thread pool) and must give up by

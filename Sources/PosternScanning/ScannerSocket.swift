@@ -114,12 +114,20 @@ public final class ScannerSocket: Sendable {
         }
     }
 
+    /// How much of a message goes to a scanner in one write: it is read from the spool file a
+    /// piece at a time, not held whole.
+    public static let chunkSize = 64 << 10
+
     /// Sends all of `bytes`. MSG_NOSIGNAL: a scanner that hangs up must give an error, not
     /// SIGPIPE for the whole daemon (Linux has no SO_NOSIGPIPE).
     public func writeAll(_ bytes: [UInt8], deadline: ContinuousClock.Instant) throws(PluginError) {
+        try bytes.withUnsafeBytes { p in Result { () throws(PluginError) in try writeAll(p, deadline: deadline) } }.get()
+    }
+
+    public func writeAll(_ bytes: UnsafeRawBufferPointer, deadline: ContinuousClock.Instant) throws(PluginError) {
         var offset = 0
         while offset < bytes.count {
-            let n = bytes.withUnsafeBytes { send(fd, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_NOSIGNAL)) }
+            let n = send(fd, bytes.baseAddress! + offset, bytes.count - offset, Int32(MSG_NOSIGNAL))
             if n >= 0 {
                 offset += n
             } else if errno == EAGAIN || errno == EWOULDBLOCK {

@@ -50,7 +50,7 @@ public struct SpamAssassinPlugin: ScanPlugin {
     public func scan(_ request: ScanRequest, deadline: ContinuousClock.Instant) throws(PluginError) -> Finding {
         let socket = try ScannerSocket.connect(to: addresses, service: "spamd", deadline: deadline)
         try socket.writeAll(Self.writeRequest(contentLength: request.message.count, user: user), deadline: deadline)
-        try socket.writeAll(request.message, deadline: deadline)
+        try request.message.forEachChunk(size: ScannerSocket.chunkSize) { p, _ throws(PluginError) in try socket.writeAll(p, deadline: deadline) }
         socket.shutdownWrite()
         // spamd closes the connection after its one reply.
         let bytes = try socket.readReply(limit: Self.replyLimit, deadline: deadline)

@@ -23,21 +23,24 @@ public struct Quarantine: Sendable {
     }
 
     /// Stores `message` under its queue id, or under a new id when that is taken (a second
-    /// stage, or a retry, quarantining the same message keeps both copies). Blocking.
+    /// stage, or a retry, quarantining the same message keeps both copies). Blocking. The
+    /// message is copied from its spool file by the kernel, not read into memory.
     @discardableResult
-    public func store(envelope: Envelope, message: [UInt8], verdict: Verdict) throws(SpoolError) -> String {
+    public func store(envelope: Envelope, message: StoredMessage, verdict: Verdict) throws(SpoolError) -> String {
         try SysCall.mkdirs(directory, mode: 0o750)
         let name = access(path(envelope.id), F_OK) == 0 ? QueueID.make() : envelope.id
         let temporary = directory + "/.new-" + name
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o640)
         if fd < 0 { throw SpoolError("open", temporary) }
-        var bytes = Array(SpoolFile.header(envelopeAt: SpoolFile.headerLength + message.count).utf8)
-        bytes += message
-        bytes += Array(envelope.write().utf8)
-        bytes += Array(verdict.write().utf8)
-        var failure = bytes.withUnsafeBytes { p -> SpoolError? in
-            do throws(SpoolError) { try SysCall.writeAll(fd, p, path: temporary) } catch { return error }
-            return nil
+        let header = Array(SpoolFile.header(envelopeAt: SpoolFile.headerLength + message.count).utf8)
+        let tail = Array((envelope.write() + verdict.write()).utf8)
+        var failure: SpoolError?
+        do throws(SpoolError) {
+            try SysCall.writeAll(fd, header, path: temporary)
+            try message.copy(to: fd, name: temporary)
+            try SysCall.writeAll(fd, tail, path: temporary)
+        } catch {
+            failure = error
         }
         if failure == nil && fsync(fd) != 0 { failure = SpoolError("fsync", temporary) }
         if close(fd) != 0 && failure == nil { failure = SpoolError("close", temporary) }
@@ -52,6 +55,12 @@ public struct Quarantine: Sendable {
         }
         try SysCall.fsyncDirectory(directory)
         return name
+    }
+
+    /// ``store(envelope:message:verdict:)`` of a message in memory.
+    @discardableResult
+    public func store(envelope: Envelope, message: [UInt8], verdict: Verdict) throws(SpoolError) -> String {
+        try store(envelope: envelope, message: StoredMessage(message), verdict: verdict)
     }
 
     /// Envelope, verdict and message of an entry.

@@ -55,15 +55,6 @@ public struct SpoolFile: Sendable {
         }
     }
 
-    /// Envelope, verdict and the message as the plug-ins take it (``readMessageBytes()``),
-    /// through one open of the file.
-    public static func readWithMessageBytes(path: String) throws -> (SpoolFile, [UInt8]) {
-        try reading(path) { fd in
-            let file = try read(fd: fd, path: path)
-            return (file, try file.readMessageBytes(fd: fd))
-        }
-    }
-
     /// `body` with the file at `path` open for reading; closed after.
     private static func reading<T>(_ path: String, _ body: (Int32) throws -> T) throws -> T {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
@@ -205,34 +196,6 @@ public struct SpoolFile: Sendable {
     /// Reads the message bytes.
     public func readMessage() throws -> ByteBuffer {
         try Self.reading(path) { try readMessage(fd: $0) }
-    }
-
-    /// The message bytes read straight into an array of their size: the one copy a scan holds
-    /// (a ByteBuffer copied into an array would be two while the plug-ins run).
-    public func readMessageBytes() throws -> [UInt8] {
-        try Self.reading(path) { try readMessageBytes(fd: $0) }
-    }
-
-    /// The message's first `limit` bytes (all of it when shorter), as ``readMessageBytes()``
-    /// reads them: for what needs only the header section (`HeaderField.sectionLimit`).
-    public func readMessageBytes(upTo limit: Int) throws -> [UInt8] {
-        try Self.reading(path) { try readMessageBytes(fd: $0, upTo: limit) }
-    }
-
-    /// Writes the message to `out` a chunk at a time, without holding it (`posternctl ... show
-    /// --body` of a message of any size); `outName` names `out` in errors.
-    public func copyMessage(to out: Int32, outName: String) throws {
-        try Self.reading(path) { fd in
-            try SysCall.copyRange(fd, from: messageOffset, count: messageLength, path: path, to: out, outName: outName)
-        }
-    }
-
-    private func readMessageBytes(fd: Int32, upTo limit: Int = .max) throws -> [UInt8] {
-        let length = min(limit, messageLength)
-        return try [UInt8](unsafeUninitializedCapacity: length) { p, count in
-            guard pread(fd, p.baseAddress, length, off_t(messageOffset)) == length else { throw SpoolError("pread", path) }
-            count = length
-        }
     }
 
     private func readMessage(fd: Int32) throws -> ByteBuffer {

@@ -63,6 +63,10 @@ public enum SysCall {
         }
     }
 
+    public static func writeAll(_ fd: Int32, _ bytes: [UInt8], path: String) throws(SpoolError) {
+        try bytes.withUnsafeBytes { p in Result { () throws(SpoolError) in try writeAll(fd, p, path: path) } }.get()
+    }
+
     /// Copies `count` bytes of `fd` from `offset` (nil: to the end of the file) to `out`, a
     /// chunk at a time: memory stays at one chunk whatever the size. `path` and `outName`
     /// name the two ends in errors; a file shorter than `count` is an `EIO` on `path`.

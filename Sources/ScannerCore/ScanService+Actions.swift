@@ -11,7 +11,7 @@ extension ScanService {
     /// a release delivers to (those that did not get the message), and those whose notice
     /// offers release by reply are marked. Returns the copy's id.
     @discardableResult
-    package func quarantine(_ outcome: StageScan.Outcome, envelope e: Envelope, message: [UInt8], log: Logger) -> String? {
+    package func quarantine(_ outcome: StageScan.Outcome, envelope e: Envelope, message: StoredMessage, log: Logger) -> String? {
         let wanted = outcome.decisions.filter { $0.extras.contains(.quarantine) }
         guard !wanted.isEmpty else { return nil }
         var copy = outcome.verdict
@@ -37,11 +37,17 @@ extension ScanService {
 
     /// Writes the notices that decisions with `notify` ask for (``Notification``); a recipient
     /// offered release of the quarantine copy `quarantined` gets its release address.
-    package func notify(_ outcome: StageScan.Outcome, envelope e: Envelope, message: [UInt8], quarantined: String?, log: Logger) {
+    package func notify(_ outcome: StageScan.Outcome, envelope e: Envelope, message: StoredMessage, quarantined: String?, log: Logger) {
         let wanted = outcome.decisions.filter { $0.extras.contains(.notify) }
         guard !wanted.isEmpty else { return }
         let config = self.config
-        var notification = Notification(original: e, headers: HeaderField.parseSection(message), config: config)
+        var headers: [HeaderField] = []
+        do {
+            headers = try message.headerFields()
+        } catch {
+            log.warning("the notices go without the message's header fields: \(error)")
+        }
+        var notification = Notification(original: e, headers: headers, config: config)
         if let quarantined, let address = config.quarantine.releaseAddress {
             notification.releaseAddress = releaseAddresses(for: quarantined, offered: outcome.decisions, envelope: e,
                                                            releaseAddress: address, log: log)

@@ -156,13 +156,14 @@ package struct ScanService: Service {
             var log = logger
             log[metadataKey: "queue-id"] = "\(id)"
             do {
-                let (file, message) = try SpoolFile.readWithMessageBytes(path: layout.path(id, .incoming))
+                let file = try SpoolFile.read(path: layout.path(id, .incoming))
+                let message = try StoredMessage(file: file)
                 // The limit receiverd waits for: the shortest ScanTimeout of the recipients
                 // (header: rules do not choose it before the queue).
                 let timeout = RouteResolver(config: config).scanTimeout(for: file.envelope, recipients: file.envelope.recipients.indices,
                                                                         headers: nil)
                 let pluginDeadline = started + timeout * 0.9
-                let outcome = StageScan(config: config, stage: .beforeQueue).run(file: file, message: message, deadline: pluginDeadline)
+                let outcome = try StageScan(config: config, stage: .beforeQueue).run(file: file, message: message, deadline: pluginDeadline)
                 // A 451 for all: the client sends it again, and that attempt keeps the copy.
                 let retried = outcome.fates.allSatisfy { $0 == .retry }
                 let quarantined = retried ? nil : quarantine(outcome, envelope: file.envelope, message: message, log: log)
@@ -231,12 +232,12 @@ package struct ScanService: Service {
             let started = ContinuousClock.now
             let config = self.config
             // Without plug-ins and header rules the message itself is not needed.
-            let message = config.scansWithPlugins || config.rules.usesHeaders ? try file.readMessageBytes() : []
+            let message = config.scansWithPlugins || config.rules.usesHeaders ? try StoredMessage(file: file) : StoredMessage([])
             // The deadline is the plug-ins'; without any, its rules need not be evaluated.
             let timeout = !config.scansWithPlugins ? config.scanner.scanTimeout
                 : RouteResolver(config: config).scanTimeout(for: file.envelope, recipients: file.envelope.recipients.indices,
-                                                            headers: config.rules.usesHeaders ? HeaderField.parseSection(message) : nil)
-            let outcome = StageScan(config: config, stage: .afterQueue)
+                                                            headers: config.rules.usesHeaders ? try message.headerFields() : nil)
+            let outcome = try StageScan(config: config, stage: .afterQueue)
                 .run(file: file, message: message, deadline: started + timeout)
             if outcome.retry {
                 retryAt.withLockedValue { $0[id] = .now + ScanService.retryDelay }

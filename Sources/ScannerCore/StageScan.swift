@@ -48,15 +48,16 @@ package struct StageScan {
         package var codes: [Int] { StageScan.codes(fates) }
     }
 
-    package func run(file: SpoolFile, message: [UInt8], deadline: ContinuousClock.Instant) -> Outcome {
-        run(envelope: file.envelope, previous: file.verdict, message: message, deadline: deadline)
+    package func run(file: SpoolFile, message: StoredMessage, deadline: ContinuousClock.Instant) throws(SpoolError) -> Outcome {
+        try run(envelope: file.envelope, previous: file.verdict, message: message, deadline: deadline)
     }
 
     /// The algorithm: who is still open, which plug-ins each of them gets, what they found,
     /// what that means per recipient, the replies, and the verdict to write.
-    package func run(envelope e: Envelope, previous: Verdict?, message: [UInt8], deadline: ContinuousClock.Instant) -> Outcome {
+    /// Throws only when the message's head, for header rules, cannot be read.
+    package func run(envelope e: Envelope, previous: Verdict?, message: StoredMessage, deadline: ContinuousClock.Instant) throws(SpoolError) -> Outcome {
         var scan = Context(config: config, stage: stage, envelope: e, previous: previous,
-                           headers: config.rules.usesHeaders ? HeaderField.parseSection(message) : nil)
+                           headers: config.rules.usesHeaders ? try message.headerFields() : nil)
         let limits = scan.engine.sizeLimits(for: e, recipients: scan.open, lists: scan.lists, headers: scan.headers)
         let findings = runPlugins(scan.filterNames, envelope: e, message: message, sizeLimits: limits, deadline: deadline)
         scan.decide(findings)
@@ -74,7 +75,7 @@ package struct StageScan {
     }
 
     /// Mail that already passed a Postern (valid loop guard) and Postern's own mail are not scanned.
-    private func runPlugins(_ names: [String], envelope e: Envelope, message: [UInt8], sizeLimits: [String: Int],
+    private func runPlugins(_ names: [String], envelope e: Envelope, message: StoredMessage, sizeLimits: [String: Int],
                             deadline: ContinuousClock.Instant) -> [Finding] {
         guard !e.guardValid && e.receivedWith != "local" && !names.isEmpty else { return [] }
         var request = ScanRequest(queueID: e.id, message: message, mailFrom: e.mailFrom, recipients: e.recipients.map(\.address),

@@ -105,7 +105,7 @@ struct QuarantineCommand: ParsableCommand {
             try QuarantineCommand.check(id, in: q)
             if raw { return try copyFile(q.path(id)) }
             let f = try SpoolFile.read(path: q.path(id))
-            if body { return try f.copyMessage(to: 1, outName: "stdout") }
+            if body { return try StoredMessage(file: f).copy(to: 1, name: "stdout") }
             let entry = QueueEntry(id: id, state: .quarantine, file: f, problem: nil, mtime: 0)
             print(entry.showText(now: WallClock.seconds), terminator: "")
         }

@@ -44,10 +44,10 @@ extension QuarantineCommand {
             let ids = try QuarantineCommand.ids(q)
             var entries: [QuarantineDigest.Entry] = []
             for id in ids {
-                // Only the head is read: the fields come from the message's first sectionLimit bytes.
-                guard let file = try? SpoolFile.read(path: q.path(id)), let head = try? file.readMessageBytes(upTo: HeaderField.sectionLimit)
+                // Only the head is read: where the header fields are.
+                guard let file = try? SpoolFile.read(path: q.path(id)), let headers = try? StoredMessage(file: file).headerFields()
                 else { continue }   // pruned meanwhile, or unreadable (quarantine list shows it)
-                entries.append(.init(id: id, file: file, headers: HeaderField.parseSection(head)))
+                entries.append(.init(id: id, file: file, headers: headers))
             }
             let statePath = q.directory + "/" + Self.stateFile
             let present = Set(ids)

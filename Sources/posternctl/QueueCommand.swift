@@ -95,7 +95,7 @@ struct QueueCommand: ParsableCommand {
             let path = layout.path(id, state)
             if raw { return try copyFile(path) }
             if body {
-                return try SpoolFile.read(path: path).copyMessage(to: 1, outName: "stdout")
+                return try StoredMessage(file: SpoolFile.read(path: path)).copy(to: 1, name: "stdout")
             }
             guard let entry = try QueueEntry.load(id, state: state, path: path) else {
                 throw CtlError(.noInput, "\(id): no such message (it left \(state.rawValue)/ just now)")

@@ -45,18 +45,51 @@ import Testing
         let (f, message) = try SpoolFile.readWithMessage(path: spool.layout.path(id, .scan))
         #expect(f.messageLength == expected.count)
         #expect(Array(message.readableBytesView) == expected)
-        // The plug-ins' form: the same bytes, in an array of their size (malloc may round it up).
-        let (g, bytes) = try SpoolFile.readWithMessageBytes(path: spool.layout.path(id, .scan))
-        #expect(g.envelope == f.envelope && bytes == expected && bytes.capacity < expected.count + 4096)
-        #expect(try f.readMessageBytes() == expected)
-        // posternctl's forms: the head alone, and the message streamed out in chunks.
-        #expect(try f.readMessageBytes(upTo: 100) == Array(expected.prefix(100)))
-        #expect(try f.readMessageBytes(upTo: expected.count + 1) == expected)
-        let out = spool.layout.root + "/copy"
+        try expectStoredMessage(StoredMessage(file: f), holds: expected, in: spool)
+    }
+
+    /// What the plug-ins and the quarantine take: from the file and from memory alike, the
+    /// whole (in an array of its size: malloc may round it up), the head, the chunks in order
+    /// with the last one marked, and the copy the kernel makes.
+    @Test(arguments: [0, 1, 65_535, 65_536, 200_001])
+    func aStoredMessageGivesTheSameBytesEveryWay(size: Int) throws {
+        let spool = try TempSpool()
+        var rng = SplitMix64(seed: UInt64(size))
+        let bytes = (0..<size).map { _ in UInt8.random(in: 0...255, using: &rng) }
+        let id = QueueID.make()
+        let w = try SpoolWriter(layout: spool.layout, id: id)
+        var b = ByteBuffer(bytes: bytes)
+        try w.append(&b)
+        try w.finish(envelope: envelope(id, size: size))
+        try w.commit(to: .scan)
+        let file = try SpoolFile.read(path: spool.layout.path(id, .scan))
+        try expectStoredMessage(StoredMessage(file: file), holds: bytes, in: spool)
+        try expectStoredMessage(StoredMessage(bytes), holds: bytes, in: spool)
+        // The file stays readable through the descriptor once it is gone from the spool.
+        let gone = try StoredMessage(file: file)
+        #expect(unlink(file.path) == 0)
+        #expect(try gone.bytes() == bytes)
+    }
+
+    func expectStoredMessage(_ m: StoredMessage, holds expected: [UInt8], in spool: borrowing TempSpool) throws {
+        #expect(m.count == expected.count)
+        #expect(try m.head(upTo: 100) == Array(expected.prefix(100)))
+        var chunks: [[UInt8]] = []
+        var lasts: [Bool] = []
+        try m.forEachChunk(size: 65_536, { (p, last) throws(SpoolError) in
+            chunks.append(Array(p))
+            lasts.append(last)
+        }, readError: { $0 })
+        #expect(chunks.joined().elementsEqual(expected) && chunks.dropLast().allSatisfy { $0.count == 65_536 })
+        #expect(lasts == Array(repeating: false, count: chunks.count - 1) + [true])
+        let out = spool.layout.root + "/copy-\(expected.count)-\(UInt64.random(in: 0...UInt64.max))"
         let fd = open(out, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         defer { close(fd) }
-        try f.copyMessage(to: fd, outName: out)
+        try m.copy(to: fd, name: out)
         #expect(try SysCall.readFile(out) == expected)
+        let whole = try m.bytes()
+        #expect(whole == expected && whole.capacity < expected.count + 4096)
+        #expect(try m.head(upTo: expected.count + 1) == expected)   // from the bytes read now
     }
 
     /// The chunked copy stops at the count asked, or at the end of the file without one; a

@@ -33,6 +33,6 @@ enum StageScanFixture {
             calls.names.append(names)
             return findings.filter { names.contains($0.plugin) }
         }, clock: { now })
-        return scan.run(envelope: envelope, previous: previous, message: message, deadline: .now + .seconds(5))
+        return try scan.run(envelope: envelope, previous: previous, message: StoredMessage(message), deadline: .now + .seconds(5))
     }
 }

@@ -27,7 +27,9 @@ public struct AttachmentsPlugin: ScanPlugin {
             return Finding(plugin: name, verdict: .skipped, detail: "message over \(maxSize) bytes")
         }
         var inspection = AttachmentInspection(settings: settings, bans: bans, deadline: deadline)
-        try MIMEParser().walk(request.message) { (part: MIMEPart) throws(PluginError) in
+        let message: [UInt8]
+        do { message = try request.message.bytes() } catch { throw .unreadable(error) }
+        try MIMEParser().walk(message) { (part: MIMEPart) throws(PluginError) in
             try inspection.inspect(part)
         }
         return inspection.finding(plugin: name)
