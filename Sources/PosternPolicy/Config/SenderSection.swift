@@ -20,7 +20,7 @@ public struct SenderSection: Sendable {
     public var maxQueueLifetime = ConfigDefaults.maxQueueLifetime
     /// A recipient still undelivered after this gets one delay DSN; zero: none.
     public var delayWarningTime = ConfigDefaults.delayWarningTime
-    /// Secret for the loop-guard HMAC; empty disables the guard.
+    /// Secret for the loop-guard HMAC; empty: a random key kept in the spool (`.guard-key`).
     public var secureHash = ""
     /// `yes`: an after-queue block is not reported to the sender by DSN.
     public var skipDSNOnBlock = false
