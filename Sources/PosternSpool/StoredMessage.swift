@@ -23,6 +23,8 @@ public final class StoredMessage: Sendable {
     private let fd: Int32
     /// The whole message once ``bytes()`` read it, or from the start for one in memory.
     private let whole: NIOLockedValueBox<[UInt8]?>
+    /// ``headerFields()`` once parsed: the rules, the headers filter and the notices ask.
+    private let fields = NIOLockedValueBox<[HeaderField]?>(nil)
 
     public init(_ bytes: [UInt8]) {
         count = bytes.count
@@ -66,9 +68,12 @@ public final class StoredMessage: Sendable {
     }
 
     /// The header section's fields (``HeaderField/parseSection(_:limit:)``), from the head
-    /// alone.
+    /// alone, read and parsed on the first call.
     public func headerFields() throws(SpoolError) -> [HeaderField] {
-        HeaderField.parseSection(try head(upTo: HeaderField.sectionLimit))
+        if let known = fields.withLockedValue({ $0 }) { return known }
+        let parsed = HeaderField.parseSection(try head(upTo: HeaderField.sectionLimit))
+        fields.withLockedValue { $0 = parsed }
+        return parsed
     }
 
     private func read(upTo limit: Int) throws(SpoolError) -> [UInt8] {

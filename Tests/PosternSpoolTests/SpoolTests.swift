@@ -71,6 +71,23 @@ import Testing
         #expect(try gone.bytes() == bytes)
     }
 
+    /// The header fields are read and parsed once for a scan's rules, plug-ins and notices.
+    @Test func aStoredMessagesHeaderFieldsAreReadOnce() throws {
+        let spool = try TempSpool()
+        let text = "Subject: once\r\nX-Two: 2\r\n\r\nbody\r\n"
+        let id = try write(spool, message: text)
+        let path = spool.layout.path(id, .scan)
+        let message = try StoredMessage(file: SpoolFile.read(path: path))
+        let first = try message.headerFields()
+        #expect(first == [HeaderField(name: "Subject", value: "once"), HeaderField(name: "X-Two", value: "2")])
+        // The file changed behind it (it never does in the spool): the fields stay as first read.
+        let fd = open(path, O_WRONLY | O_CLOEXEC)
+        #expect(pwrite(fd, "Subject: twice", 14, off_t(SpoolFile.headerLength)) == 14)
+        close(fd)
+        #expect(try message.headerFields() == first)
+        #expect(try StoredMessage(file: SpoolFile.read(path: path)).headerFields().first?.value == "twice")
+    }
+
     func expectStoredMessage(_ m: StoredMessage, holds expected: [UInt8], in spool: borrowing TempSpool) throws {
         #expect(m.count == expected.count)
         #expect(try m.head(upTo: 100) == Array(expected.prefix(100)))
