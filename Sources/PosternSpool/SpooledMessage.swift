@@ -33,23 +33,21 @@ public final class SpooledMessage: Sendable {
     public func read(from: Int, length: Int) throws(SpoolError) -> ByteBuffer {
         let want = max(0, min(length, count - from))
         var buffer = ByteBuffer()
-        var got = 0
-        while got < want {
-            var r = 0
-            buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: want - got) { p in
-                r = pread(fd, p.baseAddress, want - got, off_t(offset + from + got))
-                return max(0, r)
+        var failure: SpoolError?
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: want) { p in
+            do throws(SpoolError) {
+                try SysCall.preadExactly(fd, into: UnsafeMutableRawBufferPointer(rebasing: p[0..<want]), at: offset + from, path: path)
+            } catch {
+                failure = error
+                return 0
             }
-            if r < 0 && errno == EINTR { continue }
-            if r < 0 { throw SpoolError("pread", path) }
-            if r == 0 { throw SpoolError("pread", path, errno: EIO) }   // the file is shorter than its header says
-            got += r
+            return want
         }
+        if let failure { throw failure }
         return buffer
     }
 
-    /// The whole message, for the rare paths that need it at once (8-bit conversion, a DSN
-    /// that returns the message).
+    /// The whole message, for the rare path that needs it at once (8-bit conversion).
     public func readAll() throws(SpoolError) -> ByteBuffer { try read(from: 0, length: count) }
 
     /// The message's last two octets (one for a one-octet message), when no line of it starts

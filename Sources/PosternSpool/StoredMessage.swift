@@ -78,19 +78,14 @@ public final class StoredMessage: Sendable {
 
     private func read(upTo limit: Int) throws(SpoolError) -> [UInt8] {
         let length = min(limit, count)
-        var failure: Int32 = 0
+        var failure: SpoolError?
         let bytes = [UInt8](unsafeUninitializedCapacity: length) { p, initialized in
-            while initialized < length {
-                let n = pread(fd, p.baseAddress! + initialized, length - initialized, off_t(offset + initialized))
-                if n < 0 && errno == EINTR { continue }
-                if n <= 0 {
-                    failure = n == 0 ? EIO : errno   // a file shorter than its header says
-                    return
-                }
-                initialized += n
-            }
+            do throws(SpoolError) {
+                try SysCall.preadExactly(fd, into: UnsafeMutableRawBufferPointer(p), at: offset, path: path)
+                initialized = length
+            } catch { failure = error }
         }
-        if failure != 0 { throw SpoolError("pread", path, errno: failure) }
+        if let failure { throw failure }
         return bytes
     }
 
@@ -114,13 +109,13 @@ public final class StoredMessage: Sendable {
         var done = 0
         repeat {
             let want = min(chunk.count, count - done)
-            var got = 0
-            while got < want {
-                let n = chunk.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + got, want - got, off_t(offset + done + got)) }
-                if n < 0 && errno == EINTR { continue }
-                if n <= 0 { throw readError(SpoolError("pread", path, errno: n == 0 ? EIO : errno)) }
-                got += n
+            let failure: SpoolError? = chunk.withUnsafeMutableBytes { p in
+                do throws(SpoolError) {
+                    try SysCall.preadExactly(fd, into: UnsafeMutableRawBufferPointer(rebasing: p[0..<want]), at: offset + done, path: path)
+                } catch { return error }
+                return nil
             }
+            if let failure { throw readError(failure) }
             done += want
             try withBytes(chunk) { (p) throws(E) in try body(UnsafeRawBufferPointer(rebasing: p[0..<want]), done == count) }
         } while done < count

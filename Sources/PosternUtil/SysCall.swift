@@ -67,29 +67,48 @@ public enum SysCall {
         try bytes.withUnsafeBytes { p in Result { () throws(SpoolError) in try writeAll(fd, p, path: path) } }.get()
     }
 
+    /// Reads into `p` from `offset` until it is full or the file ends, continuing short reads
+    /// and `EINTR`; returns the octets read, fewer than `p.count` only at the end of the file.
+    public static func preadFull(_ fd: Int32, into p: UnsafeMutableRawBufferPointer, at offset: Int, path: String) throws(SpoolError) -> Int {
+        var got = 0
+        while got < p.count {
+            let n = pread(fd, p.baseAddress! + got, p.count - got, off_t(offset + got))
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw SpoolError("pread", path)
+            }
+            if n == 0 { break }
+            got += n
+        }
+        return got
+    }
+
+    /// Reads exactly `p.count` octets from `offset`; a file that ends sooner is an `EIO` (a
+    /// spool file shorter than its header says).
+    public static func preadExactly(_ fd: Int32, into p: UnsafeMutableRawBufferPointer, at offset: Int, path: String) throws(SpoolError) {
+        if try preadFull(fd, into: p, at: offset, path: path) < p.count { throw SpoolError("pread", path, errno: EIO) }
+    }
+
     /// Copies `count` bytes of `fd` from `offset` (nil: to the end of the file) to `out`, a
     /// chunk at a time: memory stays at one chunk whatever the size. `path` and `outName`
     /// name the two ends in errors; a file shorter than `count` is an `EIO` on `path`.
     public static func copyRange(_ fd: Int32, from offset: Int, count: Int?, path: String, to out: Int32, outName: String) throws(SpoolError) {
         var chunk = [UInt8](repeating: 0, count: 65536)
         var done = 0
-        while count.map({ done < $0 }) ?? true {
+        var atEnd = false
+        while !atEnd, count.map({ done < $0 }) ?? true {
             let want = min(chunk.count, count.map { $0 - done } ?? chunk.count)
-            let n = chunk.withUnsafeMutableBytes { pread(fd, $0.baseAddress, want, off_t(offset + done)) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw SpoolError("pread", path)
-            }
-            if n == 0 {
-                if count == nil { return }
-                throw SpoolError("pread", path, errno: EIO)
-            }
-            let failure: SpoolError? = chunk.withUnsafeBytes { p in
-                do throws(SpoolError) { try writeAll(out, UnsafeRawBufferPointer(rebasing: p[0..<n]), path: outName) } catch { return error }
+            let failure: SpoolError? = chunk.withUnsafeMutableBytes { p in
+                do throws(SpoolError) {
+                    let n = try preadFull(fd, into: UnsafeMutableRawBufferPointer(rebasing: p[0..<want]), at: offset + done, path: path)
+                    if n < want && count != nil { throw SpoolError("pread", path, errno: EIO) }
+                    try writeAll(out, UnsafeRawBufferPointer(rebasing: p[0..<n]), path: outName)
+                    done += n
+                    atEnd = n < want
+                } catch { return error }
                 return nil
             }
             if let failure { throw failure }
-            done += n
         }
     }
 
