@@ -34,10 +34,11 @@ extension DeliveryReport {
 
         /// Writes the DSN into `scan/`, durable before the caller records what it reports; its
         /// queue id. `headersOnlyBecause` returns only the original's header section and says
-        /// why. Blocking.
-        public func write(message: ByteBuffer, hostname: String, layout: SpoolLayout,
+        /// why. The original, `messageSize` octets, is read by `read` (its first n octets) only
+        /// as far as the report returns it. Blocking.
+        public func write(messageSize: Int, reading read: (Int) throws -> ByteBuffer, hostname: String, layout: SpoolLayout,
                           headersOnlyBecause: String? = nil) throws -> String {
-            try LocalMessage.writeReport(self, message: message, hostname: hostname, layout: layout,
+            try LocalMessage.writeReport(self, messageSize: messageSize, reading: read, hostname: hostname, layout: layout,
                                          headersOnlyBecause: headersOnlyBecause)
         }
     }

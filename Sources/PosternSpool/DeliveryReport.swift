@@ -60,8 +60,20 @@ public struct DeliveryReport: Sendable {
     /// content is never sent back whole).
     public static func message(_ batch: Batch, originalMessage: ByteBuffer, hostname: String, reportID: String,
                                headersOnlyBecause forced: String? = nil, now: time_t = time(nil)) -> ByteBuffer {
+        message(batch, originalSize: originalMessage.readableBytes,
+                reading: { originalMessage.getSlice(at: originalMessage.readerIndex, length: $0)! },
+                hostname: hostname, reportID: reportID, headersOnlyBecause: forced, now: now)
+    }
+
+    /// The same, with the original message `originalSize` octets long and read by `read` (its
+    /// first n octets) only as far as the report returns it: whole for a small message, else
+    /// its head, at most ``HeaderField/sectionLimit``. A large message is never held.
+    public static func message<E: Error>(_ batch: Batch, originalSize: Int, reading read: (Int) throws(E) -> ByteBuffer,
+                                         hostname: String, reportID: String, headersOnlyBecause forced: String? = nil,
+                                         now: time_t = time(nil)) throws(E) -> ByteBuffer {
         let e = batch.original
-        let returned = Returned(batch.action, envelope: e, size: originalMessage.readableBytes, forced: forced)
+        let returned = Returned(batch.action, envelope: e, size: originalSize, forced: forced)
+        let originalMessage = try read(returned.headersOnly ? min(originalSize, HeaderField.sectionLimit) : originalSize)
         let boundary = "\(reportID)/\(hostname)"
         var s = LocalMessage.head(date: now, from: "Mail Delivery System <MAILER-DAEMON@\(hostname)>", to: "<\(e.mailFrom)>",
                                   subject: batch.action.subject, messageID: "<\(reportID)@\(hostname)>",

@@ -34,11 +34,11 @@ public enum LocalMessage {
 
     /// Writes the DSN `batch` to the sender of its message; `headersOnlyBecause` for a message
     /// that must not go back whole (blocked for its content, not convertible to 7 bits).
-    public static func writeReport(_ batch: DeliveryReport.Batch, message: ByteBuffer, hostname: String,
-                                   layout: SpoolLayout, headersOnlyBecause: String? = nil) throws -> String {
+    public static func writeReport(_ batch: DeliveryReport.Batch, messageSize: Int, reading read: (Int) throws -> ByteBuffer,
+                                   hostname: String, layout: SpoolLayout, headersOnlyBecause: String? = nil) throws -> String {
         let id = QueueID.make(now: WallClock.now)
-        let body = DeliveryReport.message(batch, originalMessage: message, hostname: hostname, reportID: id,
-                                          headersOnlyBecause: headersOnlyBecause)
+        let body = try DeliveryReport.message(batch, originalSize: messageSize, reading: read, hostname: hostname, reportID: id,
+                                              headersOnlyBecause: headersOnlyBecause)
         return try write(body, from: "", to: [batch.original.mailFrom], id: id, hostname: hostname, layout: layout)
     }
 }

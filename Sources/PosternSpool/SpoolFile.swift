@@ -75,8 +75,7 @@ public struct SpoolFile: Sendable {
               envelopeAt >= headerLength, envelopeAt <= fileSize
         else { throw SpoolFormatError(hint: "bad or missing header line") }
         var tail = [UInt8](repeating: 0, count: fileSize - envelopeAt)
-        let got = tail.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(envelopeAt)) }
-        guard got == tail.count else { throw SpoolError("pread", path) }
+        try tail.withUnsafeMutableBytes { p in Result { () throws(SpoolError) in try SysCall.preadExactly(fd, into: p, at: envelopeAt, path: path) } }.get()
         return try parseTail(tail, path: path, envelopeAt: envelopeAt)
     }
 
@@ -193,18 +192,25 @@ public struct SpoolFile: Sendable {
         verdict = v
     }
 
-    /// Reads the message bytes.
-    public func readMessage() throws -> ByteBuffer {
-        try Self.reading(path) { try readMessage(fd: $0) }
+    /// Reads the message's first `limit` octets (all of them when it is shorter).
+    public func readMessage(upTo limit: Int = .max) throws -> ByteBuffer {
+        try Self.reading(path) { try readMessage(fd: $0, upTo: limit) }
     }
 
-    private func readMessage(fd: Int32) throws -> ByteBuffer {
+    private func readMessage(fd: Int32, upTo limit: Int = .max) throws(SpoolError) -> ByteBuffer {
+        let length = min(limit, messageLength)
         var buffer = ByteBuffer()
-        buffer.reserveCapacity(messageLength)
-        let n = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: messageLength) { p in
-            pread(fd, p.baseAddress, messageLength, off_t(messageOffset))
+        var failure: SpoolError?
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: length) { p in
+            do throws(SpoolError) {
+                try SysCall.preadExactly(fd, into: UnsafeMutableRawBufferPointer(rebasing: p[0..<length]), at: messageOffset, path: path)
+            } catch {
+                failure = error
+                return 0
+            }
+            return length
         }
-        guard n == messageLength else { throw SpoolError("pread", path) }
+        if let failure { throw failure }
         return buffer
     }
 

@@ -78,7 +78,8 @@ extension ScanService {
         }
         if !report.isEmpty {
             // Blocked for its content: never sent back whole.
-            let id = try report.write(message: try file.readMessage(), hostname: config.general.hostname, layout: layout,
+            let id = try report.write(messageSize: file.messageLength, reading: { try file.readMessage(upTo: $0) },
+                                      hostname: config.general.hostname, layout: layout,
                                       headersOnlyBecause: "it was blocked by the content filter")
             log.info("blocked: sender notified", metadata: ["dsn-id": "\(id)", "nrcpt": "\(report.entries.count)"])
             queue.add(id)

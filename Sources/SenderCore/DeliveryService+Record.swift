@@ -79,7 +79,8 @@ extension DeliveryService {
         do {
             let reportID = try await pool.runIfActive(eventLoop: group.next()) {
                 // Read here, off the event loop, and only for a report.
-                try report.write(message: try message.readAll(), hostname: hostname, layout: layout, headersOnlyBecause: headersOnly)
+                try report.write(messageSize: message.count, reading: { try message.read(from: 0, length: $0) },
+                                 hostname: hostname, layout: layout, headersOnlyBecause: headersOnly)
             }.get()
             scanner.send(.scan(id: reportID))
             log.info("sender \(report.action.logName) notification: \(reportID)")

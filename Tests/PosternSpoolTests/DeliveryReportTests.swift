@@ -51,6 +51,24 @@ import Testing
         #expect(a.hasSuffix("--R/h--\r\n"))
     }
 
+    /// A report reads the original only as far as it returns it: a large message's head, at
+    /// most the header section's limit, never the whole message.
+    @Test func aReportReadsTheOriginalOnlyAsFarAsItReturnsIt() {
+        let e = Envelope(id: "ID", arrival: 0, mailFrom: "a@example.com", recipients: [rcpt(nil)], size: 0)
+        var batch = DeliveryReport.Batch(original: e, action: .failed)
+        batch.add(route: 0, recipient: 0, status: "5.1.1", diagnostic: "550 5.1.1 no", remote: nil)
+        for size in [200, DeliveryReport.fullMessageLimit + 1, 8 << 20] {
+            let original = ByteBuffer(string: "Subject: s\r\n\r\n" + String(repeating: "x", count: size - 14))
+            var asked: [Int] = []
+            let text = String(buffer: DeliveryReport.message(batch, originalSize: size, reading: { n in
+                asked.append(n)
+                return original.getSlice(at: 0, length: n)!
+            }, hostname: "h", reportID: "R"))
+            #expect(asked == [size <= DeliveryReport.fullMessageLimit ? size : min(size, HeaderField.sectionLimit)])
+            #expect(text.contains("Subject: s\r\n") && text.contains("xxxx") == (size <= DeliveryReport.fullMessageLimit))
+        }
+    }
+
     @Test func retHdrsAndAForcedReasonAreNamed() throws {
         let hdrs = Envelope(id: "ID", arrival: 0, mailFrom: "a@example.com", mailParameters: try MailParameters.parse("RET=HDRS"),
                             recipients: [rcpt(nil)], size: 0)
