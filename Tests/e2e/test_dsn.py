@@ -13,7 +13,7 @@ import smtplib
 import subprocess
 import time
 
-from conftest import Sink, free_port, postern_binary
+from conftest import Sink, daemon_pids, free_port, postern_binary
 from dsnreport import check_report, spool_tail
 
 
@@ -72,6 +72,50 @@ def test_refused_recipient_gets_a_report(postern, sink):
         assert "status=bounced" in p.log_text() and "sender non-delivery notification" in p.log_text()
         time.sleep(0.5)
         assert len(sink.messages) == 1 and len(hop.messages) == 1
+    finally:
+        ctl.stop()
+
+
+def test_a_report_on_a_large_message_reads_only_its_head(postern, sink):
+    """A report on a message over the full-return limit attaches its header section only,
+    and senderd reads no more than that: a 20 MiB message refused for one recipient leaves
+    senderd's peak resident memory (VmHWM) where it was."""
+    size = 20 * 1024 * 1024
+    line = b"x" * 998 + b"\r\n"
+    hop, ctl = start_refusing()
+    try:
+        port = free_port()
+        p = postern(port, sink.port, callback_port=hop.port, settings={"Receiver": {"MaxMessageSize": "30m"}})
+
+        def send(subject: bytes, body: bytes) -> str:
+            with smtplib.SMTP("127.0.0.1", port) as c:
+                c.ehlo("client.example")
+                c.mail("alice@example.com")
+                c.rcpt("bob@example.org")
+                c.rcpt("nobody@example.org")
+                return queued_as(c.data(b"Subject: " + subject + b"\r\n\r\n" + body))
+
+        send(b"warm-up", b"x\r\n")   # threads, pools and the first report are set up
+        hop.wait_for(1)
+        sink.wait_for(1)
+        senderd = daemon_pids(p.proc.pid)["senderd"]
+
+        def peak_kib() -> int:
+            with open(f"/proc/{senderd}/status") as status:
+                return next(int(row.split()[1]) for row in status if row.startswith("VmHWM:"))
+
+        before = peak_kib()
+        qid = send(b"large", line * (size // len(line)))
+        assert len(hop.wait_for(2, timeout=120)[1].data) >= size - len(line)
+        report = sink.wait_for(2, timeout=60)[1]
+        check_report(report.data, action="failed", sender="alice@example.com", queue_id=qid, envid=None,
+                     recipients={"nobody@example.org": {
+                         "status": "5.1.1", "remote": "127.0.0.1",
+                         "diagnostic": "550 5.1.1 <nobody@example.org>: Recipient address rejected: User unknown"}},
+                     headers_only=True, why_headers="the message is larger than 50000 octets.",
+                     original_subject=b"large")
+        grown = (peak_kib() - before) * 1024
+        assert grown < size // 10, f"senderd's peak grew by {grown / 2**20:.1f} MiB for a 20 MiB message"
     finally:
         ctl.stop()
 
