@@ -114,16 +114,30 @@ extension Command {
 
     /// Splits `FROM:<path> params` (a space after the colon is tolerated, as Postfix does).
     package static func parsePathCommand(_ rest: Substring, prefix: String) throws(CommandError) -> (Substring, Substring) {
-        guard rest.count >= prefix.count, rest.prefix(prefix.count).uppercased() == prefix else {
-            throw CommandError(.syntax, "syntax: expected \(prefix)<address>")
+        let octets = rest.utf8
+        var i = octets.startIndex
+        for p in prefix.utf8 {
+            // The prefix is upper-case letters and a colon: a letter matches in either case.
+            guard i < octets.endIndex, octets[i] == p || (p >= 0x41 && p <= 0x5A && octets[i] == p + 0x20) else {
+                throw CommandError(.syntax, "syntax: expected \(prefix)<address>")
+            }
+            i = octets.index(after: i)
         }
-        let arg = rest.dropFirst(prefix.count).drop(while: { $0 == " " })
-        guard arg.first == "<" else {
+        while i < octets.endIndex && octets[i] == UInt8(ascii: " ") { i = octets.index(after: i) }
+        return try parsePath(rest[i...])
+    }
+
+    /// Splits `<path> params` (or a bare address and params) at the path's end. Octets, not
+    /// Characters, delimit it: `<`, `>`, `"`, `\` and the space are ASCII, never part of
+    /// a UTF-8 sequence, and a combining mark after one does not hide it (as with the verb).
+    package static func parsePath(_ arg: Substring) throws(CommandError) -> (Substring, Substring) {
+        let octets = arg.utf8
+        guard octets.first == UInt8(ascii: "<") else {
             // Bare address without brackets: accepted like Postfix's default (strict_rfc821_envelopes = no).
-            let end = arg.firstIndex(of: " ") ?? arg.endIndex
-            guard end > arg.startIndex else { throw CommandError(.syntax, "missing address") }
+            let end = octets.firstIndex(of: UInt8(ascii: " ")) ?? octets.endIndex
+            guard end > octets.startIndex else { throw CommandError(.syntax, "missing address") }
             // Quoting and brackets need the <…> form; the spool stores every path that way.
-            guard !arg[..<end].contains(where: { $0 == "<" || $0 == ">" || $0 == "\"" || $0 == "\\" }) else {
+            guard !octets[..<end].contains(where: { $0 == UInt8(ascii: "<") || $0 == UInt8(ascii: ">") || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) else {
                 throw CommandError(.syntax, "address with quotes or brackets must be enclosed in <>")
             }
             return (arg[..<end], arg[end...])
@@ -131,17 +145,17 @@ extension Command {
         // Find the closing '>' outside a quoted local part.
         var quoted = false
         var escaped = false
-        var i = arg.index(after: arg.startIndex)
-        while i < arg.endIndex {
-            let c = arg[i]
-            if escaped { escaped = false } else if c == "\\" { escaped = true } else if c == "\"" { quoted.toggle() } else if c == ">" && !quoted {
-                let after = arg.index(after: i)
-                guard after == arg.endIndex || arg[after] == " " else {
+        var i = octets.index(after: octets.startIndex)
+        while i < octets.endIndex {
+            let c = octets[i]
+            if escaped { escaped = false } else if c == UInt8(ascii: "\\") { escaped = true } else if c == UInt8(ascii: "\"") { quoted.toggle() } else if c == UInt8(ascii: ">") && !quoted {
+                let after = octets.index(after: i)
+                guard after == octets.endIndex || octets[after] == UInt8(ascii: " ") else {
                     throw CommandError(.syntax, "junk after address")
                 }
-                return (arg[arg.index(after: arg.startIndex)..<i], arg[after...])
+                return (arg[octets.index(after: octets.startIndex)..<i], arg[after...])
             }
-            i = arg.index(after: i)
+            i = octets.index(after: i)
         }
         throw CommandError(.syntax, "missing '>' after address")
     }

@@ -182,7 +182,7 @@ package enum SpoolText {
 
     package static func pathAndParameters(_ v: Substring, line: Substring) throws(SpoolFormatError) -> (String, MailParameters) {
         do {
-            let (path, rest) = try Command.parsePathCommand(Substring("X:" + v), prefix: "X:")
+            let (path, rest) = try Command.parsePath(v)
             return (String(path), try MailParameters.parse(rest))
         } catch {
             throw SpoolFormatError(hint: "bad address or parameters in \(line.prefix(60))")

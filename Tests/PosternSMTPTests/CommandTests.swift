@@ -25,6 +25,10 @@ import Testing
         ("LHLO lmtp.example\tjunk", .lhlo("lmtp.example")),
         // Found by the smtp-command fuzz target: a space and a combining mark are one Character.
         ("EHLO \u{61A}x.example", .ehlo("\u{61A}x.example")),
+        // The path ends at octets too: a quote followed by a combining mark still opens the
+        // quoted local part (as one Character it did not, and the '>' was then "inside" it).
+        ("RCPT TO:<\"\u{301}a\"@example.org>", .rcpt(to: "\"\u{301}a\"@example.org", MailParameters())),
+        ("rcpt to:<x@y.z>", .rcpt(to: "x@y.z", MailParameters())),
     ])
     func parses(_ line: String, _ expected: Command) throws {
         #expect(try Command.parse(Substring(line)) == expected)
@@ -43,6 +47,8 @@ import Testing
         ("DATA x", .syntax),
         ("EHLO", .syntax),
         ("BDAT x", .syntax),
+        ("RCPT T0:<a@b.c>", .syntax),
+        ("RCPT TO:<a@b.c>\u{301}", .syntax),
         // Found by the smtp-command fuzz target: the "route" ended at a colon inside the quoted
         // local part, leaving odoe"@example.org, which the spool could not read back.
         ("RCPT TO:<@relay.example,@ FROM< jnh\":odoe\"@example.org>", .badAddress),

@@ -424,6 +424,20 @@ extension LoopGuardTests {
         #expect(values.allSatisfy { g.isValid(value: $0, bodyHash: hash) })
     }
 
+    /// Every path the receiver accepts reads back from the spool as it was, with its
+    /// parameters: quoted local parts holding `>`, spaces, escapes and a combining mark.
+    @Test func envelopePathsAndParametersReadBackAsWritten() throws {
+        let addresses = ["a@b.example", "\"x>y z\"@b.example", "\"q\\\"x\"@b.example", "\"\u{301}a\"@b.example", "ü@b.example", "Postmaster"]
+        let params = try MailParameters.parse("NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;x+2By@b.example")
+        let e = Envelope(id: "X", arrival: 1, mailFrom: "\"s>t\"@a.example", mailParameters: try MailParameters.parse("BODY=8BITMIME SMTPUTF8"),
+                         recipients: addresses.map { Recipient(address: $0, parameters: params) }, size: 1)
+        let back = try Envelope.parse(e.write().split(separator: "\n"))
+        #expect(back.mailFrom == e.mailFrom && back.mailParameters == e.mailParameters)
+        #expect(back.recipients.map(\.address) == addresses)
+        #expect(back.recipients.allSatisfy { $0.parameters == params })
+        #expect(throws: SpoolFormatError.self) { try Envelope.parse(["id X", "arrival 1", "mail-from <a@b", "rcpt <a@b>", "size 1"]) }
+    }
+
     @Test func envelopeKeepsGuardCountAndHoldReason() throws {
         var e = Envelope(id: "X", arrival: 1, mailFrom: "", recipients: [Recipient(address: "a@b")], size: 1)
         e.validGuards = 2
