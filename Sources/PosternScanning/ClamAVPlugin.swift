@@ -101,6 +101,8 @@ public struct ClamAVPlugin: ScanPlugin {
         do throws(PluginError) {
             try Self.requestWrites(request.message) { (write) throws(PluginError) in try socket.writeAll(write, deadline: deadline) }
         } catch {
+            // The message could not be read: clamd waits for the rest, no answer is coming.
+            if request.message.readFailure != nil { throw error }
             sendError = error
         }
         return try answer(on: socket, after: sendError, deadline: deadline).get()

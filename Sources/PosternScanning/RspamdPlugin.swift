@@ -76,8 +76,10 @@ public struct RspamdPlugin: ScanPlugin {
         } catch {
             // rspamd may answer before it has read the whole request (a message over its
             // `max_message`) and close: the write then fails, but the reply that says why is
-            // usually still there to read. Only a refusal can come that early.
-            if case .success(let early)? = try? Self.readResponse(socket, deadline: min(deadline, .now + .seconds(1))), early.status != 200 {
+            // usually still there to read. Only a refusal can come that early. A message
+            // that could not be read is not waited on.
+            if request.message.readFailure == nil,
+               case .success(let early)? = try? Self.readResponse(socket, deadline: min(deadline, .now + .seconds(1))), early.status != 200 {
                 throw PluginError("\(socket.peer): \(Self.httpError(early))")
             }
             throw error

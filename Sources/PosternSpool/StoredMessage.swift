@@ -25,6 +25,18 @@ public final class StoredMessage: Sendable {
     private let whole: NIOLockedValueBox<[UInt8]?>
     /// ``headerFields()`` once parsed: the rules, the headers filter and the notices ask.
     private let fields = NIOLockedValueBox<[HeaderField]?>(nil)
+    /// The first failure to read the spool file, whoever asked (``readFailure``).
+    private let failure = NIOLockedValueBox<SpoolError?>(nil)
+
+    /// The first read of the spool file that failed, if one did. A plug-in turns such a
+    /// failure into its own error; the scan asks here, so that a message that could not be
+    /// read is scanned again rather than judged by what the plug-ins made of half of it.
+    public var readFailure: SpoolError? { failure.withLockedValue { $0 } }
+
+    private func noted(_ error: SpoolError) -> SpoolError {
+        failure.withLockedValue { if $0 == nil { $0 = error } }
+        return error
+    }
 
     public init(_ bytes: [UInt8]) {
         count = bytes.count
@@ -85,7 +97,7 @@ public final class StoredMessage: Sendable {
                 initialized = length
             } catch { failure = error }
         }
-        if let failure { throw failure }
+        if let failure { throw noted(failure) }
         return bytes
     }
 
@@ -115,7 +127,7 @@ public final class StoredMessage: Sendable {
                 } catch { return error }
                 return nil
             }
-            if let failure { throw readError(failure) }
+            if let failure { throw readError(noted(failure)) }
             done += want
             try withBytes(chunk) { (p) throws(E) in try body(UnsafeRawBufferPointer(rebasing: p[0..<want]), done == count) }
         } while done < count
@@ -137,10 +149,14 @@ public final class StoredMessage: Sendable {
             } else if n < 0 && errno == EINTR {
                 continue
             } else if n < 0 && (errno == EINVAL || errno == ENOSYS) {
-                try SysCall.copyRange(fd, from: Int(from), count: left, path: path, to: out, outName: name)
+                do throws(SpoolError) {
+                    try SysCall.copyRange(fd, from: Int(from), count: left, path: path, to: out, outName: name)
+                } catch {
+                    throw error.path == path ? noted(error) : error
+                }
                 return
             } else {
-                throw n == 0 ? SpoolError("sendfile", path, errno: EIO) : SpoolError("sendfile", name)
+                throw n == 0 ? noted(SpoolError("sendfile", path, errno: EIO)) : SpoolError("sendfile", name)
             }
         }
     }

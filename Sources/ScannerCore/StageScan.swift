@@ -54,12 +54,14 @@ package struct StageScan {
 
     /// The algorithm: who is still open, which plug-ins each of them gets, what they found,
     /// what that means per recipient, the replies, and the verdict to write.
-    /// Throws only when the message's head, for header rules, cannot be read.
+    /// Throws when the message cannot be read: its head, for header rules, or what a plug-in
+    /// asked for. Then no verdict stands: a local failure to read is not the message's fault.
     package func run(envelope e: Envelope, previous: Verdict?, message: StoredMessage, deadline: ContinuousClock.Instant) throws(SpoolError) -> Outcome {
         var scan = Context(config: config, stage: stage, envelope: e, previous: previous,
                            headers: config.rules.usesHeaders ? try message.headerFields() : nil)
         let limits = scan.engine.sizeLimits(for: e, recipients: scan.open, lists: scan.lists, headers: scan.headers)
         let findings = runPlugins(scan.filterNames, envelope: e, message: message, sizeLimits: limits, deadline: deadline)
+        if let failure = message.readFailure { throw failure }
         scan.decide(findings)
         let replies = settle(scan)
         var verdict = scan.verdictBase(now: clock(), findings: findings)

@@ -1,5 +1,6 @@
 import Dispatch
 import Glibc
+import NIOCore
 import PosternMIME
 import PosternPolicy
 import PosternSMTP
@@ -256,6 +257,35 @@ import Testing
         }
         let elapsed = ContinuousClock.now - started
         #expect(elapsed >= .milliseconds(290) && elapsed < .seconds(2))
+    }
+
+    /// A spool file that fails to read mid-stream (cut short here): the scanner waits for the
+    /// rest of the stream and would never answer, so the plug-in gives up at once with the
+    /// read's error, not at the deadline (clamd) or after a second's wait (rspamd).
+    @Test(arguments: ["clamav", "rspamd"])
+    func aMessageThatCannotBeReadIsNotWaitedOn(plugin name: String) throws {
+        let spool = try TempSpool()
+        let size = 200_001
+        let id = QueueID.make()
+        let w = try SpoolWriter(layout: spool.layout, id: id)
+        var body = ByteBuffer(bytes: [UInt8](repeating: UInt8(ascii: "x"), count: size))
+        try w.append(&body)
+        try w.finish(envelope: Envelope(id: id, arrival: 1, mailFrom: "a@example.org", recipients: [Recipient(address: "b@example.com")], size: size))
+        try w.commit(to: .scan)
+        let file = try SpoolFile.read(path: spool.layout.path(id, .scan))
+        let message = try StoredMessage(file: file)
+        #expect(truncate(file.path, off_t(file.messageOffset + 100_000)) == 0)
+        let fake = try FakeScanner()
+        fake.serve(expect: 1 << 30, reply: [])   // reads all it gets, answers nothing
+        let request = ScanRequest(queueID: id, message: message, mailFrom: "a@example.org", recipients: ["b@example.com"])
+        let started = ContinuousClock.now
+        #expect {
+            try Self.plugin(name, [fake.address]).scan(request, deadline: .now + .seconds(5))
+        } throws: { error in
+            (error as? PluginError)?.message.contains("cannot read the message: pread \(file.path): Input/output error") == true
+        }
+        #expect(ContinuousClock.now - started < .milliseconds(800))
+        #expect(message.readFailure?.errno == EIO)
     }
 
     @Test func refusedFailsOverToTheNextAddress() throws {
