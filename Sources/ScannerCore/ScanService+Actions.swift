@@ -3,15 +3,18 @@ import Logging
 import NIOCore
 import PosternSMTP
 import PosternSpool
+import PosternUtil
 
 /// What a verdict leads to besides the route: the quarantine copy, the admin notification,
 /// and the DSNs owed for recipients blocked after their message was accepted.
 extension ScanService {
     /// Stores a copy when any decision asks for `quarantine`; its routes are the recipients
     /// a release delivers to (those that did not get the message), and those whose notice
-    /// offers release by reply are marked. Returns the copy's id.
+    /// offers release by reply are marked. Returns the copy's id, nil when none is asked for;
+    /// throws when one is asked for and cannot be stored: then the verdict must not stand,
+    /// or a message discarded into the quarantine would be gone.
     @discardableResult
-    package func quarantine(_ outcome: StageScan.Outcome, envelope e: Envelope, message: StoredMessage, log: Logger) -> String? {
+    package func quarantine(_ outcome: StageScan.Outcome, envelope e: Envelope, message: StoredMessage, log: Logger) throws(SpoolError) -> String? {
         let wanted = outcome.decisions.filter { $0.extras.contains(.quarantine) }
         guard !wanted.isEmpty else { return nil }
         var copy = outcome.verdict
@@ -24,15 +27,10 @@ extension ScanService {
         }
         for d in wanted { copy.reasons[d.recipient] = d.reasons.last ?? "" }
         copy.releaseOffered = Set(wanted.filter { keep.contains($0.recipient) && Notification.event(of: $0) == .quarantine }.map(\.recipient))
-        do {
-            let id = try Quarantine(directory: config.quarantine.path).store(envelope: e, message: message, verdict: copy)
-            metrics.quarantined.increment()
-            log.notice("quarantined", metadata: ["reason": "\(wanted.first?.reasons.last ?? "")", "quarantine-id": "\(id)"])
-            return id
-        } catch {
-            log.error("cannot quarantine: \(error)")
-            return nil
-        }
+        let id = try Quarantine(directory: config.quarantine.path).store(envelope: e, message: message, verdict: copy)
+        metrics.quarantined.increment()
+        log.notice("quarantined", metadata: ["reason": "\(wanted.first?.reasons.last ?? "")", "quarantine-id": "\(id)"])
+        return id
     }
 
     /// Writes the notices that decisions with `notify` ask for (``Notification``); a recipient

@@ -166,7 +166,17 @@ package struct ScanService: Service {
                 let outcome = try StageScan(config: config, stage: .beforeQueue).run(file: file, message: message, deadline: pluginDeadline)
                 // A 451 for all: the client sends it again, and that attempt keeps the copy.
                 let retried = outcome.fates.allSatisfy { $0 == .retry }
-                let quarantined = retried ? nil : quarantine(outcome, envelope: file.envelope, message: message, log: log)
+                let quarantined: String?
+                do {
+                    quarantined = retried ? nil : try quarantine(outcome, envelope: file.envelope, message: message, log: log)
+                } catch {
+                    // No copy, no verdict: every recipient gets 451 and the client sends it again.
+                    metrics.errors.increment()
+                    log.error("cannot quarantine: \(error); the client is told to try again")
+                    reply(.verdict(id: id, outcomes: outcome.fates.map { _ in RecipientFate.retry.outcome(id: id, reason: "cannot quarantine the message") },
+                                   verdict: outcome.verdict))
+                    return
+                }
                 record(outcome, envelope: file.envelope, stage: .beforeQueue, log: log, started: started)
                 // receiverd's timeout began a moment before ours: a scan that ends right at it
                 // can still notify about a message the client is told to send again.
@@ -246,7 +256,15 @@ package struct ScanService: Service {
                 return
             }
             // The copy first: once the verdict is written, the scan is not repeated.
-            let quarantined = quarantine(outcome, envelope: file.envelope, message: message, log: log)
+            let quarantined: String?
+            do {
+                quarantined = try quarantine(outcome, envelope: file.envelope, message: message, log: log)
+            } catch {
+                retryAt.withLockedValue { $0[id] = .now + ScanService.retryDelay }
+                metrics.count(.tempfail)
+                log.error("cannot quarantine: \(error); the message stays queued and is scanned again in \(ScanService.retryDelay)")
+                return
+            }
             let written = try file.writeVerdict(outcome.verdict, sync: false)
             record(outcome, envelope: file.envelope, stage: .afterQueue, log: log, started: started)
             notify(outcome, envelope: file.envelope, message: message, quarantined: quarantined, log: log)

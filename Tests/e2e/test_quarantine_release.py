@@ -11,7 +11,10 @@ import email.policy
 import email.utils
 import json
 import re
+import shutil
 import time
+
+import pytest
 
 from conftest import FILTER_MAIL, POSTERN_HOSTNAME, free_port
 from test_notifications import TEMPLATES
@@ -294,3 +297,44 @@ def test_show_and_digest_read_a_large_quarantined_message_in_pieces(postern, sin
     shown_large = peak_memory(p, "quarantine", "show", big, "--body", out=tmp_path / "large")
     assert (tmp_path / "large").read_bytes().endswith(large + b"\r\n")   # send() ends the data with an empty line
     assert shown_large - shown_small < 4 * 2**20, f"show --body's peak grew by {(shown_large - shown_small) / 2**20:.1f} MiB"
+
+
+@pytest.mark.parametrize("stage", ["BeforeQueueFilters", "AfterQueueFilters"])
+def test_a_message_the_quarantine_cannot_take_is_kept(postern, sink, tmp_path, stage):
+    """`discard, quarantine` while the quarantine cannot store (its path is a file, not a
+    directory): the message is not dropped without its copy. Before the queue the client
+    gets 451 and sends it again; after the queue the message stays queued and is scanned
+    again. Once the quarantine can store, the copy is made and the message discarded."""
+    qdir = tmp_path / "quarantine"
+    port = free_port()
+    p = postern(port, sink.port, settings={"Scanner": {stage: "Attachments"},
+                                           "Attachments": {"BannedNames": "*.exe", "BannedActions": '"discard, quarantine"'},
+                                           "Quarantine": {"Path": str(qdir)}})
+    if qdir.exists():
+        shutil.rmtree(qdir)
+    qdir.write_text("not a directory\n")
+    code, text = send(port, banned("kept"))
+    if stage == "BeforeQueueFilters":
+        assert code == 451, text
+        assert log_lines(p, "cannot quarantine") and log_lines(p, "the client is told to try again")
+        qdir.unlink()
+        code, text = send(port, banned("kept"))
+        assert code == 250, text
+    else:
+        assert code == 250, text
+        qid = re.search(rb"queued as (\S+)", text).group(1).decode()
+        deadline = time.monotonic() + 20
+        while not log_lines(p, "the message stays queued and is scanned again"):
+            assert time.monotonic() < deadline, p.log_text()[-3000:]
+            time.sleep(0.1)
+        listed = ctl(p, "queue", "list").stdout
+        assert [line for line in listed.splitlines() if line.startswith(qid) and " scan " in f" {line} "], listed
+        qdir.unlink()
+        # Held and released, the message is scanned again at once (not after the retry delay).
+        assert ctl(p, "queue", "hold", qid).returncode == 0
+        assert ctl(p, "queue", "release", qid).returncode == 0
+    [entry] = quarantined(p, 1)
+    shown = ctl(p, "quarantine", "show", entry, "--body").stdout
+    assert "Subject: kept" in shown and "setup.exe" in shown
+    time.sleep(0.5)
+    assert not [m for m in sink.messages if is_copy(m, "kept")]   # discarded, after its copy
