@@ -13,7 +13,21 @@ public enum Listeners {
     public static func open(
         names: Set<String>, endpoints: [Endpoint], setting: String, bootstrap: ServerBootstrap, logger: Logger
     ) async throws -> [any Channel] {
-        let channels = try await listen(names: names, endpoints: endpoints, setting: setting, bootstrap: bootstrap, logger: logger)
+        try await open(names: names, endpoints: endpoints, setting: setting, perLoop: [bootstrap], backlog: 128, logger: logger)
+    }
+
+    /// The same, each socket accepted on by every bootstrap of `perLoop`: one per event loop,
+    /// made with that loop as its group and child group. A connection then stays on the loop
+    /// that accepted it, where NIO's one acceptor hands each to another loop and back (three
+    /// wake-ups across threads before the greeting). The loops share each socket (a `dup` of
+    /// it each); whichever is free takes the next connection, the others find none (EAGAIN).
+    /// A socket bound here (none passed) listens with `backlog`, as the bootstraps' own
+    /// `.backlog` option would have it.
+    public static func open(
+        names: Set<String>, endpoints: [Endpoint], setting: String, perLoop: [ServerBootstrap], backlog: Int32, logger: Logger
+    ) async throws -> [any Channel] {
+        precondition(!perLoop.isEmpty)
+        let channels = try await listen(names: names, endpoints: endpoints, setting: setting, bootstraps: perLoop, backlog: backlog, logger: logger)
         // A connection NIO closes before any handler of ours sees it (a socket option the
         // kernel refuses, say) would otherwise vanish without a word: the error reaches the
         // listening channel only, after NIO's own accept handler.
@@ -22,7 +36,7 @@ public enum Listeners {
     }
 
     private static func listen(
-        names: Set<String>, endpoints: [Endpoint], setting: String, bootstrap: ServerBootstrap, logger: Logger
+        names: Set<String>, endpoints: [Endpoint], setting: String, bootstraps: [ServerBootstrap], backlog: Int32, logger: Logger
     ) async throws -> [any Channel] {
         let passed = Systemd.listenFDs()
         if !passed.isEmpty {
@@ -35,11 +49,11 @@ public enum Listeners {
                     continue
                 }
                 logger.info("adopting passed socket", metadata: ["fd": "\(l.fd)", "name": "\(l.name)"])
-                let channel = try await adopt(l.fd, bootstrap: bootstrap)
-                if let local = channel.localAddress, !endpoints.contains(where: { matches($0, local) }) {
+                let each = try await adopt(l.fd, bootstraps: bootstraps)
+                if let local = each.first?.localAddress, !endpoints.contains(where: { matches($0, local) }) {
                     unlike.append("'\(l.name)' on \(describe(local))")
                 }
-                channels.append(channel)
+                channels += each
             }
             if !unlike.isEmpty {
                 // systemd's .socket unit decides where we listen; a different address in the
@@ -50,6 +64,12 @@ public enum Listeners {
         }
         var channels: [any Channel] = []
         for e in endpoints {
+            if bootstraps.count > 1 {
+                channels += try await adopt(try bind(e, backlog: backlog), bootstraps: bootstraps)
+                logger.info("listening", metadata: ["address": "\(e)"])
+                continue
+            }
+            let bootstrap = bootstraps[0]
             switch e.location {
             case .inet(let host, let port):
                 channels.append(try await bootstrap
@@ -62,6 +82,58 @@ public enum Listeners {
             logger.info("listening", metadata: ["address": "\(e)"])
         }
         return channels
+    }
+
+    /// `fd` adopted by each of `bootstraps`, the first taking `fd` itself, the others a `dup`
+    /// of it; each channel closes its own descriptor.
+    package static func adopt(_ fd: Int32, bootstraps: [ServerBootstrap]) async throws -> [any Channel] {
+        var channels: [any Channel] = []
+        do {
+            for (k, b) in bootstraps.enumerated() {
+                let own = k == 0 ? fd : fcntl(fd, F_DUPFD_CLOEXEC, 0)
+                if own < 0 { throw SpoolError("dup", "fd \(fd)") }
+                do {
+                    channels.append(try await adopt(own, bootstrap: b))
+                } catch {
+                    if k > 0 { close(own) }   // a failed adoption leaves the descriptor open
+                    throw error
+                }
+            }
+        } catch {
+            for c in channels { try? await c.close() }
+            throw error
+        }
+        return channels
+    }
+
+    /// A socket bound and listening at `e`, as a bootstrap binds one: SO_REUSEADDR on TCP;
+    /// for a unix socket, its directory made and a socket file left by an earlier run replaced.
+    package static func bind(_ e: Endpoint, backlog: Int32) throws -> Int32 {
+        let address: SocketAddress
+        switch e.location {
+        case .inet(let host, let port):
+            address = try SocketAddress.makeAddressResolvingHost(host, port: port)
+        case .unix(let path):
+            try? SysCall.mkdirs(String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)]), mode: 0o755)
+            address = try SocketAddress(unixDomainSocketPath: path)
+            var st = stat()
+            if lstat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFSOCK { unlink(path) }
+        }
+        let fd = socket(Int32(address.protocol.rawValue), Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        if fd < 0 { throw SpoolError("socket", e.description) }
+        var one: Int32 = 1
+        if case .inet = e.location, setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size)) != 0 {
+            let err = SpoolError("setsockopt", e.description)
+            close(fd)
+            throw err
+        }
+        let bound = address.withSockAddr { Glibc.bind(fd, $0, socklen_t($1)) }
+        if bound != 0 || Glibc.listen(fd, backlog) != 0 {
+            let err = SpoolError(bound != 0 ? "bind" : "listen", e.description)
+            close(fd)
+            throw err
+        }
+        return fd
     }
 
     /// A listening socket someone else bound, as a channel with its accept queue kept. NIO

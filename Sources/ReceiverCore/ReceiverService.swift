@@ -20,27 +20,21 @@ package struct ReceiverService: Service {
     /// a 10 KB message is one read, not four of the sizes a command session grows through.
     package static let dataRecvAllocator = AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 64 * 1024, maximum: 256 * 1024)
 
+    /// The accept queue of a socket receiverd binds itself (systemd's units set their own).
+    package static let backlog: Int32 = 1024
+    /// Event loops that accept (and so hold sessions). Every acceptor wakes for a connection
+    /// that only one of them takes: a few keep that cost small on a host with many cores,
+    /// and four loops receive far more mail than the spool's flushes let through.
+    package static let maxAcceptors = 4
+
     package func run() async throws {
         recoverIncoming()
         let ctx = self.ctx
-        let bootstrap = ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 1024)
-            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
-            // A client that shuts down its sending side after pipelining its last commands
-            // (Exim does: ... end of data, QUIT, then shutdown(SHUT_WR)) still reads our
-            // replies; the session ends when it has answered everything (RFC 5321 §4.1.1.10).
-            .childChannelOption(.allowRemoteHalfClosure, value: true)
-            .childChannelOption(.recvAllocator, value: ReceiverService.recvAllocator)
-            .childChannelInitializer { channel in
-                let lmtp = channel.localAddress.flatMap { local in
-                    ctx.store.current.receiver.address.first { $0.matches(local) }.map { $0.mailProtocol == .lmtp }
-                } ?? (ctx.store.current.receiver.address.first?.mailProtocol == .lmtp)
-                return channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(SMTPServerHandler(ctx: ctx, lmtp: lmtp))
-                }
-            }
+        // An acceptor on each event loop: a session stays on the loop that accepted it.
+        let bootstraps = group.makeIterator().prefix(Self.maxAcceptors).map { loop in Self.bootstrap(loop, ctx: ctx) }
         let listeners = try await Listeners.open(
-            names: ["smtp", "lmtp", "receiver"], endpoints: ctx.store.current.receiver.address, setting: "[Receiver] Address", bootstrap: bootstrap, logger: ctx.logger)
+            names: ["smtp", "lmtp", "receiver"], endpoints: ctx.store.current.receiver.address, setting: "[Receiver] Address",
+            perLoop: bootstraps, backlog: Self.backlog, logger: ctx.logger)
         Systemd.notify("READY=1\nSTATUS=accepting connections")
         DaemonStatus.publish(.ready, runDir: ctx.store.current.general.runDir, logger: ctx.logger)
         ctx.logger.info("ready", metadata: ["spool": "\(ctx.layout.root)"])
@@ -56,6 +50,26 @@ package struct ReceiverService: Service {
         for _ in 0..<100 where ctx.sessions.count > 0 { try? await Task.sleep(for: .milliseconds(100)) }
         ctx.scanner.close()
         ctx.sender.close()
+    }
+
+    /// The bootstrap of one event loop's acceptor: its connections stay on `loop`.
+    private static func bootstrap(_ loop: any EventLoop, ctx: ReceiverContext) -> ServerBootstrap {
+        ServerBootstrap(group: loop, childGroup: loop)
+            .serverChannelOption(.backlog, value: backlog)
+            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+            // A client that shuts down its sending side after pipelining its last commands
+            // (Exim does: ... end of data, QUIT, then shutdown(SHUT_WR)) still reads our
+            // replies; the session ends when it has answered everything (RFC 5321 §4.1.1.10).
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
+            .childChannelOption(.recvAllocator, value: ReceiverService.recvAllocator)
+            .childChannelInitializer { channel in
+                let lmtp = channel.localAddress.flatMap { local in
+                    ctx.store.current.receiver.address.first { $0.matches(local) }.map { $0.mailProtocol == .lmtp }
+                } ?? (ctx.store.current.receiver.address.first?.mailProtocol == .lmtp)
+                return channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(SMTPServerHandler(ctx: ctx, lmtp: lmtp))
+                }
+            }
     }
 
     /// A file left in `incoming/` belonged to a session whose client never got a 250: the

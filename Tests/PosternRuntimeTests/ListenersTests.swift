@@ -79,4 +79,80 @@ final class CapturedLog: Sendable {
         #expect(log.lines.withLockedValue { $0.contains { $0.hasPrefix("error: connection dropped before its session started") } },
                 "\(log.lines.withLockedValue { $0 })")
     }
+
+    /// Connects to 127.0.0.1:`port` and closes at once; true when the kernel took the connection.
+    static func connectOnce(_ port: Int) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        return withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } } == 0
+    }
+
+    /// One acceptor per event loop on the same socket: each connection is served on the loop
+    /// that accepted it (no hop to another loop and back before the session starts), and
+    /// any acceptor takes connections (closing one leaves the others listening).
+    @Test func everyLoopAcceptsAndKeepsItsConnections() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        let served = NIOLockedValueBox<[(acceptor: ObjectIdentifier, session: ObjectIdentifier)]>([])
+        let bootstraps = group.makeIterator().map { loop in
+            ServerBootstrap(group: loop, childGroup: loop).childChannelInitializer { channel in
+                served.withLockedValue { $0.append((ObjectIdentifier(loop), ObjectIdentifier(channel.eventLoop))) }
+                return channel.eventLoop.makeSucceededVoidFuture()
+            }
+        }
+        let channels = try await Listeners.open(names: ["test"], endpoints: [Endpoint(location: .inet(host: "127.0.0.1", port: 0))],
+                                                setting: "test", perLoop: bootstraps, backlog: 64, logger: CapturedLog().logger)
+        try #require(channels.count == 2)
+        let port = try #require(channels[0].localAddress?.port)
+        #expect(channels[1].localAddress?.port == port)
+        #expect(Set(channels.map { ObjectIdentifier($0.eventLoop) }).count == 2)
+        func connect(_ n: Int) async throws {
+            let before = served.withLockedValue { $0.count }
+            for _ in 0..<n { #expect(Self.connectOnce(port)) }
+            for _ in 0..<250 where served.withLockedValue({ $0.count }) < before + n { try await Task.sleep(for: .milliseconds(20)) }
+            #expect(served.withLockedValue { $0.count } == before + n)
+        }
+        try await connect(20)
+        try await channels[0].close()
+        try await connect(5)   // the second acceptor alone, on the same socket
+        #expect(served.withLockedValue { $0.allSatisfy { $0.acceptor == $0.session } })
+        #expect(served.withLockedValue { $0.suffix(5).allSatisfy { $0.acceptor == ObjectIdentifier(channels[1].eventLoop) } })
+        try await channels[1].close()
+        try await group.shutdownGracefully()
+    }
+
+    /// A passed socket taken by several acceptors keeps its accept queue, and so does a socket
+    /// bound here (the backlog asked for).
+    @Test func sharedSocketsKeepTheirBacklog() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        let bootstraps = group.makeIterator().map { loop in
+            ServerBootstrap(group: loop, childGroup: loop).childChannelInitializer { $0.eventLoop.makeSucceededVoidFuture() }
+        }
+        let fd = try Listeners.bind(Endpoint(location: .inet(host: "127.0.0.1", port: 0)), backlog: 777)
+        #expect(Listeners.backlog(of: fd) == 777)
+        let channels = try await Listeners.adopt(fd, bootstraps: bootstraps)
+        #expect(channels.count == 2 && Listeners.backlog(of: fd) == 777)
+        for c in channels { try await c.close() }
+        try await group.shutdownGracefully()
+    }
+
+    /// A unix socket bound here replaces a socket file an earlier run left, never another file.
+    @Test func aUnixSocketReplacesOnlyAStaleSocketFile() throws {
+        let dir = ConfigTestDirectory()
+        defer { dir.remove() }
+        let path = dir.path + "/lmtp.sock"
+        let first = try Listeners.bind(Endpoint(location: .unix(path: path)), backlog: 8)
+        close(first)   // the file stays, nothing listens: stale
+        let second = try Listeners.bind(Endpoint(location: .unix(path: path)), backlog: 8)
+        close(second)
+        unlink(path)
+        dir.write("lmtp.sock", "not a socket\n")
+        #expect(throws: SpoolError.self) { try Listeners.bind(Endpoint(location: .unix(path: path)), backlog: 8) }
+        var st = stat()
+        #expect(lstat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG && st.st_size == 13)
+    }
 }
