@@ -1,5 +1,6 @@
 import Glibc
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import PosternPolicy
@@ -20,9 +21,8 @@ public enum Listeners {
     /// made with that loop as its group and child group. A connection then stays on the loop
     /// that accepted it, where NIO's one acceptor hands each to another loop and back (three
     /// wake-ups across threads before the greeting). The loops share each socket (a `dup` of
-    /// it each); whichever is free takes the next connection, the others find none (EAGAIN).
-    /// A socket bound here (none passed) listens with `backlog`, as the bootstraps' own
-    /// `.backlog` option would have it.
+    /// it each) and take turns (``AcceptRing``). A socket bound here (none passed) listens
+    /// with `backlog`, as the bootstraps' own `.backlog` option would have it.
     public static func open(
         names: Set<String>, endpoints: [Endpoint], setting: String, perLoop: [ServerBootstrap], backlog: Int32, logger: Logger
     ) async throws -> [any Channel] {
@@ -85,24 +85,31 @@ public enum Listeners {
     }
 
     /// `fd` adopted by each of `bootstraps`, the first taking `fd` itself, the others a `dup`
-    /// of it; each channel closes its own descriptor.
+    /// of it; each channel closes its own descriptor. With several, they take turns
+    /// (``AcceptRing``), the first one first.
     package static func adopt(_ fd: Int32, bootstraps: [ServerBootstrap]) async throws -> [any Channel] {
+        if bootstraps.count == 1 { return [try await adopt(fd, bootstrap: bootstraps[0])] }
+        let ring = AcceptRing()
         var channels: [any Channel] = []
         do {
             for (k, b) in bootstraps.enumerated() {
                 let own = k == 0 ? fd : fcntl(fd, F_DUPFD_CLOEXEC, 0)
                 if own < 0 { throw SpoolError("dup", "fd \(fd)") }
+                let channel: any Channel
                 do {
-                    channels.append(try await adopt(own, bootstrap: b))
+                    channel = try await adopt(own, bootstrap: b.serverChannelOption(.autoRead, value: false))
                 } catch {
                     if k > 0 { close(own) }   // a failed adoption leaves the descriptor open
                     throw error
                 }
+                channels.append(channel)
+                try await channel.pipeline.addHandler(AcceptTurn(ring: ring, index: k), position: .first).get()
             }
         } catch {
             for c in channels { try? await c.close() }
             throw error
         }
+        ring.start(channels)
         return channels
     }
 
@@ -186,6 +193,76 @@ public enum Listeners {
         case .unixDomainSocket: return "local:\(address.pathname ?? "?")"
         default: return Endpoint(location: .inet(host: address.ipAddress ?? "?", port: address.port ?? 0)).description
         }
+    }
+}
+
+/// Turns among the acceptors of one listening socket, one per event loop: exactly one of them
+/// asks the kernel for connections at a time (NIO's `autoRead` is off for all); once it has
+/// accepted some, the next one in the ring asks. Two that asked at once would both wake for a
+/// connection only one can take, and NIO holds a wake-up with nothing to accept for a bug.
+/// The turn passes after the accepting, not before the greeting: the client does not wait
+/// for the hand-over. An acceptor whose accept failed (EMFILE) keeps its turn and tries
+/// again, as NIO's own acceptor does; one that closes passes it on.
+package final class AcceptRing: Sendable {
+    private struct State {
+        var channels: [any Channel] = []
+        var holder = 0
+    }
+    private let state = NIOLockedValueBox(State())
+
+    package init() {}
+
+    /// The first acceptor's turn.
+    package func start(_ channels: [any Channel]) {
+        state.withLockedValue { $0 = State(channels: channels, holder: 0) }
+        channels.first?.read()
+    }
+
+    /// `index` had its turn: the next one still open asks for connections.
+    package func pass(from index: Int) {
+        let next: (any Channel)? = state.withLockedValue { s in
+            guard !s.channels.isEmpty, s.holder == index else { return nil }
+            for step in 1...s.channels.count {
+                let k = (index + step) % s.channels.count
+                if s.channels[k].isActive {
+                    s.holder = k
+                    return s.channels[k]
+                }
+            }
+            return nil   // all closed
+        }
+        next?.read()
+    }
+}
+
+/// An acceptor's side of ``AcceptRing``: passes the turn once it has accepted (or closed).
+package final class AcceptTurn: ChannelInboundHandler, @unchecked Sendable {   // touched on its channel's loop only
+    package typealias InboundIn = any Channel
+    private let ring: AcceptRing
+    private let index: Int
+    private var accepted = false
+
+    package init(ring: AcceptRing, index: Int) {
+        self.ring = ring
+        self.index = index
+    }
+
+    package func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        accepted = true
+        context.fireChannelRead(data)
+    }
+
+    package func channelReadComplete(context: ChannelHandlerContext) {
+        if accepted {
+            accepted = false
+            ring.pass(from: index)
+        }
+        context.fireChannelReadComplete()
+    }
+
+    package func channelInactive(context: ChannelHandlerContext) {
+        ring.pass(from: index)
+        context.fireChannelInactive()
     }
 }
 

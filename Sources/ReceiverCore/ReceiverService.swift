@@ -22,16 +22,12 @@ package struct ReceiverService: Service {
 
     /// The accept queue of a socket receiverd binds itself (systemd's units set their own).
     package static let backlog: Int32 = 1024
-    /// Event loops that accept (and so hold sessions). Every acceptor wakes for a connection
-    /// that only one of them takes: a few keep that cost small on a host with many cores,
-    /// and four loops receive far more mail than the spool's flushes let through.
-    package static let maxAcceptors = 4
 
     package func run() async throws {
         recoverIncoming()
         let ctx = self.ctx
-        // An acceptor on each event loop: a session stays on the loop that accepted it.
-        let bootstraps = group.makeIterator().prefix(Self.maxAcceptors).map { loop in Self.bootstrap(loop, ctx: ctx) }
+        // An acceptor on each event loop, taking turns: a session stays on the loop that accepted it.
+        let bootstraps = group.makeIterator().map { loop in Self.bootstrap(loop, ctx: ctx) }
         let listeners = try await Listeners.open(
             names: ["smtp", "lmtp", "receiver"], endpoints: ctx.store.current.receiver.address, setting: "[Receiver] Address",
             perLoop: bootstraps, backlog: Self.backlog, logger: ctx.logger)

@@ -93,8 +93,8 @@ final class CapturedLog: Sendable {
     }
 
     /// One acceptor per event loop on the same socket: each connection is served on the loop
-    /// that accepted it (no hop to another loop and back before the session starts), and
-    /// any acceptor takes connections (closing one leaves the others listening).
+    /// that accepted it (no hop to another loop and back before the session starts), they
+    /// take turns, and closing one leaves the others listening.
     @Test func everyLoopAcceptsAndKeepsItsConnections() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
         let served = NIOLockedValueBox<[(acceptor: ObjectIdentifier, session: ObjectIdentifier)]>([])
@@ -117,6 +117,10 @@ final class CapturedLog: Sendable {
             #expect(served.withLockedValue { $0.count } == before + n)
         }
         try await connect(20)
+        // One at a time, the acceptors take turns.
+        for _ in 0..<6 { try await connect(1) }
+        let turns = served.withLockedValue { $0.suffix(6).map(\.acceptor) }
+        #expect(zip(turns, turns.dropFirst()).allSatisfy { $0 != $1 }, "\(turns)")
         try await channels[0].close()
         try await connect(5)   // the second acceptor alone, on the same socket
         #expect(served.withLockedValue { $0.allSatisfy { $0.acceptor == $0.session } })
