@@ -64,15 +64,9 @@ final class CapturedLog: Sendable {
                                                 setting: "test", bootstrap: bootstrap, logger: log.logger)
         defer { for c in channels { c.close(promise: nil) } }
         let port = try #require(channels.first?.localAddress?.port)
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let fd = Self.connected(to: port)
         defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let rc = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-            connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        #expect(rc == 0)
+        #expect(fd >= 0)
         for _ in 0..<100 where !log.lines.withLockedValue({ $0.contains { $0.contains("connection dropped before its session started") } }) {
             try await Task.sleep(for: .milliseconds(20))
         }
@@ -80,16 +74,25 @@ final class CapturedLog: Sendable {
                 "\(log.lines.withLockedValue { $0 })")
     }
 
-    /// Connects to 127.0.0.1:`port` and closes at once; true when the kernel took the connection.
-    static func connectOnce(_ port: Int) -> Bool {
+    /// A socket connected to 127.0.0.1:`port`, or -1.
+    static func connected(to port: Int) -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        return withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-            connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } } == 0
+        let rc = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        if rc == 0 { return fd }
+        close(fd)
+        return -1
+    }
+
+    /// Connects to 127.0.0.1:`port` and closes at once; true when the kernel took the connection.
+    static func connectOnce(_ port: Int) -> Bool {
+        let fd = connected(to: port)
+        if fd >= 0 { close(fd) }
+        return fd >= 0
     }
 
     /// One acceptor per event loop on the same socket: each connection is served on the loop
