@@ -45,7 +45,7 @@ struct CtlError: Error, CustomStringConvertible {
         case EACCES, EPERM, EROFS: self.init(.noPerm, text)
         case EIO, ENOSPC, EDQUOT, EFBIG, ESTALE: self.init(.ioErr, text)
         case ECONNREFUSED, EADDRINUSE, EADDRNOTAVAIL, ENETUNREACH, EHOSTUNREACH: self.init(.unavailable, text)
-        default: self.init(error.call == "read" || error.call == "write" || error.call == "pread" ? .ioErr : .osErr, text)
+        default: self.init(["read", "write", "pread", "sendfile"].contains(error.call) ? .ioErr : .osErr, text)
         }
     }
 

@@ -135,6 +135,27 @@ def test_show_prints_a_message_of_any_size_a_chunk_at_a_time(postern, sink, tmp_
         assert grown < 4 * 2**20, f"show {flag}: posternctl's peak grew by {grown / 2**20:.1f} MiB for a 20 MiB message"
 
 
+def test_show_to_an_output_it_cannot_write_is_an_io_error(postern, sink, tmp_path):
+    """`queue show --body` and `--raw` whose standard output refuses the bytes (here opened
+    read-only) exit 74 (EX_IOERR) and say it was stdout, whether the kernel's copy
+    (sendfile) or a write failed."""
+    dead_port = free_port()
+    port = free_port()
+    p = postern(port, sink.port, callback_port=dead_port, settings={"Sender": {"RetryIntervals": "1h"}})
+    spool = Path(p.dir) / "spool"
+    with smtplib.SMTP("127.0.0.1", port) as c:
+        c.sendmail("a@example.com", ["b@example.org"], b"Subject: small\r\n\r\nx\r\n")
+    wait_until(lambda: len(list((spool / "deferred").iterdir())) == 1)
+    [qid] = [f.name for f in (spool / "deferred").iterdir()]
+    (tmp_path / "readonly").write_bytes(b"")
+    for flag in ("--body", "--raw"):
+        with open(tmp_path / "readonly", "rb") as out:
+            r = subprocess.run([str(postern_binary("posternctl")), "queue", "show", qid, flag, "--config", str(p.config)],
+                               stdout=out, stderr=subprocess.PIPE, text=True, timeout=60)
+        assert r.returncode == 74, (flag, r.returncode, r.stderr)
+        assert "stdout: Bad file descriptor" in r.stderr, (flag, r.stderr)
+
+
 def test_flush_retries_deferred_mail_now(postern, sink):
     dead_port = free_port()
     port = free_port()
