@@ -95,13 +95,9 @@ public enum Listeners {
             for (k, b) in bootstraps.enumerated() {
                 let own = k == 0 ? fd : fcntl(fd, F_DUPFD_CLOEXEC, 0)
                 if own < 0 { throw SpoolError("dup", "fd \(fd)") }
-                let channel: any Channel
-                do {
-                    channel = try await adopt(own, bootstrap: b.serverChannelOption(.autoRead, value: false))
-                } catch {
-                    if k > 0 { close(own) }   // a failed adoption leaves the descriptor open
-                    throw error
-                }
+                // A failed adoption has closed the descriptor with its channel (NIO closes
+                // it on a failed registration, `adopt` on a failed listen): not closed again.
+                let channel = try await adopt(own, bootstrap: b.serverChannelOption(.autoRead, value: false))
                 channels.append(channel)
                 try await channel.pipeline.addHandler(AcceptTurn(ring: ring, index: k), position: .first).get()
             }
