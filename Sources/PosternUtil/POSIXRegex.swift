@@ -53,8 +53,11 @@ extension POSIXRegex {
     /// compiles by copying: `E+` is `E E*` and `E{m,n}` is m copies of E and n−m optional ones,
     /// and the optional ones cost about the square of their number. Stacked or nested
     /// repetitions multiply, so `a++++…` or `((a{99}){99}){99}` would take gigabytes (a rules
-    /// file is the administrator's, but `config check` and every daemon compile it). The
-    /// result saturates just above ``maxExpandedSize``.
+    /// file is the administrator's, but `config check` and every daemon compile it). A `*`,
+    /// `+` or `?` right after another repetition counts four times, not twice: glibc's
+    /// epsilon closures make each such one cost about four times the time of the pattern
+    /// before it (`^y(es)?` and twelve `+` took 24 s to compile). The result saturates just
+    /// above ``maxExpandedSize``.
     public static func expandedSize(_ pattern: String) -> Int {
         let limit = maxExpandedSize + 1
         let p = Array(pattern.utf8)
@@ -72,7 +75,11 @@ extension POSIXRegex {
             groups[groups.count - 1] = (min(limit, g.total - g.last + last), last)
         }
         var i = 0
+        // Whether the last item was a repetition: another one right after it is stacked.
+        var repeated = false
         while i < p.count {
+            let wasRepeated = repeated
+            repeated = false
             switch p[i] {
             case UInt8(ascii: "\\"):
                 i += 2
@@ -105,7 +112,8 @@ extension POSIXRegex {
                     add(inner)
                 }
             case UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: "?"):
-                repeatLast(2)
+                repeatLast(wasRepeated ? 4 : 2)
+                repeated = true
             case UInt8(ascii: "{"):
                 // A bound only as `{m}`, `{m,}` or `{m,n}`; anything else is left to regcomp.
                 var j = i + 1
@@ -136,6 +144,7 @@ extension POSIXRegex {
                     factor = m + 1
                 }
                 repeatLast(factor)
+                repeated = true
                 i = j
             default:
                 add(1)
