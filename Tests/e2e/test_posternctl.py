@@ -107,21 +107,28 @@ def test_queue_administration(postern, sink):
         ctl_server.stop()
 
 
+def deferring(postern, sink, *messages: bytes, settings: dict | None = None):
+    """Postern whose callback port refuses connections, with `messages` sent and waiting in
+    `deferred/`: returns it, that port, and the queue ids (in the order of their files)."""
+    dead_port = free_port()
+    port = free_port()
+    p = postern(port, sink.port, callback_port=dead_port, settings={**(settings or {}), "Sender": {"RetryIntervals": "1h"}})
+    spool = Path(p.dir) / "spool"
+    with smtplib.SMTP("127.0.0.1", port, timeout=60) as c:
+        for data in messages:
+            c.sendmail("a@example.com", ["b@example.org"], data)
+    wait_until(lambda: len(list((spool / "deferred").iterdir())) == len(messages), timeout=60)
+    return p, dead_port, sorted(f.name for f in (spool / "deferred").iterdir())
+
+
 def test_show_prints_a_message_of_any_size_a_chunk_at_a_time(postern, sink, tmp_path):
     """`queue show --body` and `--raw` stream the queue file: a 20 MiB message raises
     posternctl's peak memory by less than 4 MiB over a small message's (a copy of it
     would be 20, a read buffer and a copy 40), and comes out byte for byte."""
-    dead_port = free_port()
-    port = free_port()
-    p = postern(port, sink.port, callback_port=dead_port,
-                settings={"Receiver": {"MaxMessageSize": "30m"}, "Sender": {"RetryIntervals": "1h"}})
-    spool = Path(p.dir) / "spool"
     line = b"x" * 998 + b"\r\n"
     large = b"Subject: large\r\n\r\n" + line * (20 * 2**20 // len(line))
-    with smtplib.SMTP("127.0.0.1", port, timeout=60) as c:
-        c.sendmail("a@example.com", ["b@example.org"], b"Subject: small\r\n\r\nx\r\n")
-        c.sendmail("a@example.com", ["c@example.org"], large)
-    wait_until(lambda: len(list((spool / "deferred").iterdir())) == 2, timeout=60)
+    p, _, _ = deferring(postern, sink, b"Subject: small\r\n\r\nx\r\n", large, settings={"Receiver": {"MaxMessageSize": "30m"}})
+    spool = Path(p.dir) / "spool"
     small_id, large_id = sorted((f.stat().st_size, f.name) for f in (spool / "deferred").iterdir())
     peaks = {}
     for (_, id), name in ((small_id, "small"), (large_id, "large")):
@@ -139,14 +146,7 @@ def test_show_to_an_output_it_cannot_write_is_an_io_error(postern, sink, tmp_pat
     """`queue show --body` and `--raw` whose standard output refuses the bytes (here opened
     read-only) exit 74 (EX_IOERR) and say it was stdout, whether the kernel's copy
     (sendfile) or a write failed."""
-    dead_port = free_port()
-    port = free_port()
-    p = postern(port, sink.port, callback_port=dead_port, settings={"Sender": {"RetryIntervals": "1h"}})
-    spool = Path(p.dir) / "spool"
-    with smtplib.SMTP("127.0.0.1", port) as c:
-        c.sendmail("a@example.com", ["b@example.org"], b"Subject: small\r\n\r\nx\r\n")
-    wait_until(lambda: len(list((spool / "deferred").iterdir())) == 1)
-    [qid] = [f.name for f in (spool / "deferred").iterdir()]
+    p, _, [qid] = deferring(postern, sink, b"Subject: small\r\n\r\nx\r\n")
     (tmp_path / "readonly").write_bytes(b"")
     for flag in ("--body", "--raw"):
         with open(tmp_path / "readonly", "rb") as out:
@@ -157,13 +157,8 @@ def test_show_to_an_output_it_cannot_write_is_an_io_error(postern, sink, tmp_pat
 
 
 def test_flush_retries_deferred_mail_now(postern, sink):
-    dead_port = free_port()
-    port = free_port()
-    p = postern(port, sink.port, callback_port=dead_port, settings={"Sender": {"RetryIntervals": "1h"}})
+    p, dead_port, _ = deferring(postern, sink, b"Subject: flush\r\n\r\nx\r\n")
     spool = Path(p.dir) / "spool"
-    with smtplib.SMTP("127.0.0.1", port) as c:
-        c.sendmail("a@example.com", ["b@example.org"], b"Subject: flush\r\n\r\nx\r\n")
-    wait_until(lambda: len(list((spool / "deferred").iterdir())) == 1)
     from aiosmtpd.controller import Controller
     from conftest import Sink
     back = Sink()
